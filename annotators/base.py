@@ -1,0 +1,52 @@
+"""What every annotator is: solutions in, StepVotes out, through an Engine.
+
+An annotator is identified by ``name`` and ``version`` (bumped when its logic or prompt changes)
+plus ``config_hash`` (of its typed config), which all go into each vote's id: labels from
+different versions or settings never mix silently, and the pipeline can skip solutions that
+already carry votes for the same (name, version, config_hash).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+from pydantic import BaseModel
+
+from schemas import Problem, Solution, StepVote
+from schemas.ids import stable_id
+
+
+@runtime_checkable
+class Annotator(Protocol):
+    name: str
+    version: str
+
+    @property
+    def config_hash(self) -> str: ...
+
+    def annotate(
+        self, problems: Mapping[str, Problem], solutions: Sequence[Solution]
+    ) -> Iterator[StepVote]:
+        """Votes for the steps of ``solutions`` (problems looked up by problem_id)."""
+        ...
+
+
+def config_hash(config: BaseModel, *extra: object) -> str:
+    """A short stable hash of a typed config (and extra parts such as a prompt version)."""
+    return stable_id("config", config.model_dump(mode="json"), *extra)[:12]
+
+
+def apportion(total: int, parts: int) -> list[int]:
+    """Split an integer cost over ``parts`` votes so the parts sum to ``total`` exactly."""
+    if parts <= 0:
+        return []
+    base, rest = divmod(total, parts)
+    return [base + (1 if i < rest else 0) for i in range(parts)]
+
+
+def first_error(labels: Iterable[int | None]) -> int:
+    """0-based index of the first step labelled 0, or -1 when none is."""
+    for index, label in enumerate(labels):
+        if label == 0:
+            return index
+    return -1

@@ -1,0 +1,94 @@
+"""Typed configs from YAML files and CLI flags, with one definition per option.
+
+``add_config_args`` turns the fields of a pydantic model into ``--flag`` options (their help is
+the field's description), ``load_config`` merges a YAML file and the flags given on the command
+line (flags win), so the CLI is generated from the config and never copies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from schemas import RecordError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _scalar_type(annotation: Any) -> Any:
+    """The argparse type of a field: str/int/float/bool, JSON for lists and dicts."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _scalar_type(args[0]) if len(args) == 1 else str
+    if origin is typing.Literal:
+        return type(typing.get_args(annotation)[0])
+    if origin in (list, dict, tuple) or annotation in (list, dict):
+        return json.loads
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return json.loads
+    return annotation if annotation in (int, float, str, bool) else str
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], prefix: str = "") -> None:
+    """Add one ``--prefix-field`` option per field of ``model`` (default: not given)."""
+    for name, field in model.model_fields.items():
+        kind = _scalar_type(field.annotation)
+        flag = "--" + (prefix + "-" if prefix else "") + name.replace("_", "-")
+        choices = None
+        if typing.get_origin(field.annotation) is typing.Literal:
+            choices = list(typing.get_args(field.annotation))
+        parser.add_argument(
+            flag, dest=f"{prefix}__{name}" if prefix else name,
+            type=_parse_bool if kind is bool else kind, choices=choices,
+            default=argparse.SUPPRESS, help=f"{field.description or ''} (default: {field.default!r})",
+        )
+
+
+def flags_for(args: argparse.Namespace, model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    """The values of ``model``'s fields that were given on the command line."""
+    given = {}
+    for name in model.model_fields:
+        dest = f"{prefix}__{name}" if prefix else name
+        if hasattr(args, dest):
+            given[name] = getattr(args, dest)
+    return given
+
+
+def read_yaml(path: str | Path | None) -> dict[str, Any]:
+    """A YAML (or JSON) config file as a dict; a missing or non-mapping file is a clear error."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise RecordError(str(path), None, "a config file must hold a mapping at the top level")
+    return data
+
+
+def load_config(model: type[M], data: dict[str, Any], overrides: dict[str, Any], where: str) -> M:
+    """Validate ``data`` updated with ``overrides``; errors name the config and the field."""
+    merged = {**data, **overrides}
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        raise RecordError(where, field, first.get("msg", str(exc))) from None
