@@ -1,0 +1,197 @@
+"""The OpenAI engine: any OpenAI-compatible server (vLLM serve, SGLang, llama.cpp, hosted APIs).
+
+Plain httpx, no SDK. Requests run concurrently (at most ``max_concurrency`` in flight) and are
+retried with exponential backoff and jitter on connection errors, timeouts, 429 and 5xx
+(honouring ``Retry-After``); other 4xx fail at once. Chat requests go to
+``/chat/completions``; a ``continuation`` is sent as a final assistant message with
+``continue_final_message: true, add_generation_prompt: false`` (vLLM and SGLang continue it
+instead of starting a new turn); raw prompts go to ``/completions``. Token counts come from
+the response ``usage``. The API key (env var ``api_key_env``) is sent as a Bearer token and
+masked in every error message and repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+import httpx
+
+from engines.base import Completion, GenerationRequest, apply_stop
+from engines.config import EMBEDDED_MODEL, EngineConfig
+
+T = TypeVar("T")
+RETRY_STATUSES = {408, 409, 425, 429}
+EXCERPT = 300
+
+
+class OpenAIEngineError(RuntimeError):
+    """A request failed for good (retries exhausted, or a non-retryable answer)."""
+
+
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from sync code, whether or not this thread runs a loop
+    (inside one, the coroutine gets a fresh loop in a worker thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openai-engine") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+class OpenAIEngine:
+    """Completions from an OpenAI-compatible server at ``config.base_url`` (…/v1).
+
+    ``model: embedded`` (the default) means "whatever the server serves": the first id of
+    ``/models``. ``backoff`` is the first retry delay in seconds (doubled each retry, with
+    jitter, capped at ``max_backoff``).
+    """
+
+    def __init__(self, config: EngineConfig, *, backoff: float = 0.5, max_backoff: float = 30.0):
+        self.config = config
+        self.base_url = config.base_url.rstrip("/")
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self._api_key = os.environ.get(config.api_key_env) or None
+        self._model = None if config.model == EMBEDDED_MODEL else config.model
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else None
+        return f"OpenAIEngine(base_url={self.base_url!r}, model={self._model!r}, api_key={key})"
+
+    @property
+    def model_id(self) -> str:
+        """The served model name; resolved from ``/models`` when the config names none."""
+        with self._lock:
+            if self._model is None:
+                self._model = self.served_model()
+            return self._model
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def mask(self, text: str) -> str:
+        """``text`` with the API key replaced: it must never reach logs or error messages."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def served_model(self) -> str:
+        url = f"{self.base_url}/models"
+        try:
+            response = httpx.get(url, headers=self.headers(), timeout=self.config.request_timeout)
+            response.raise_for_status()
+            return response.json()["data"][0]["id"]
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
+            raise OpenAIEngineError(self.mask(
+                f"GET {url}: could not find the served model ({type(error).__name__}: {error}); "
+                "set `model` in the engine config")) from None
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        return run_sync(lambda: self.agenerate(requests))
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Complete every request concurrently; the result is aligned with ``requests``."""
+        model = await asyncio.to_thread(lambda: self.model_id)
+        limits = httpx.Limits(max_connections=self.config.max_concurrency)
+        semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        async with httpx.AsyncClient(headers=self.headers(), timeout=self.config.request_timeout,
+                                     limits=limits) as client:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(self.complete(client, semaphore, model, r)) for r in requests]
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
+
+    async def complete(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,
+                       model: str, request: GenerationRequest) -> Completion:
+        """One request; asks again for missing samples when a server ignores ``n``."""
+        path, body = request_body(model, request)
+        texts: list[str] = []
+        reasons: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        while len(texts) < request.n:
+            body["n"] = request.n - len(texts)
+            if request.seed is not None and texts:
+                body["seed"] = request.seed + len(texts)
+            data = await self.post(client, semaphore, path, body)
+            choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
+            if not choices:
+                raise OpenAIEngineError(f"POST {self.base_url}{path} returned no choices")
+            for choice in choices[:body["n"]]:
+                text, cut = apply_stop(choice_text(choice), request.stop)
+                texts.append(text)
+                reasons.append(choice.get("finish_reason") or ("stop" if cut else "length"))
+            used = data.get("usage") or {}
+            prompt_tokens = max(prompt_tokens, int(used.get("prompt_tokens") or 0))
+            completion_tokens += int(used.get("completion_tokens") or 0)
+        return Completion(texts, prompt_tokens, completion_tokens, reasons)
+
+    async def post(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,
+                   path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries; sleeping requests do not hold a concurrency slot."""
+        url = f"{self.base_url}{path}"
+        attempts = self.config.max_retries + 1
+        last, wait = "", 0.0
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(max(wait, self.delay(attempt)))
+            wait = 0.0
+            try:
+                async with semaphore:
+                    response = await client.post(url, json=body)
+            except httpx.TransportError as error:
+                last = f"{type(error).__name__}: {error}"
+                continue
+            if response.status_code == 200:
+                try:
+                    return response.json()
+                except ValueError:
+                    last = f"HTTP 200 with a body that is not JSON: {response.text[:EXCERPT]!r}"
+                    continue
+            last = f"HTTP {response.status_code}: {response.text[:EXCERPT]}"
+            if response.status_code not in RETRY_STATUSES and response.status_code < 500:
+                raise OpenAIEngineError(self.mask(f"POST {url} failed: {last}"))
+            wait = retry_after(response)
+        raise OpenAIEngineError(self.mask(f"POST {url} failed after {attempts} attempts; last error: {last}"))
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: half fixed, half random."""
+        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return base / 2 + random.uniform(0, base / 2)
+
+
+def request_body(model: str, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+    """The endpoint path and JSON body of a request."""
+    body: dict[str, Any] = {"model": model, "n": request.n, "max_tokens": request.max_tokens,
+                            "temperature": request.temperature, "top_p": request.top_p}
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.prompt is not None:
+        return "/completions", {**body, "prompt": request.prompt}
+    messages = [dict(m) for m in request.messages or ()]
+    if request.continuation is None:
+        return "/chat/completions", {**body, "messages": messages}
+    messages.append({"role": "assistant", "content": request.continuation})
+    return "/chat/completions", {**body, "messages": messages,
+                                 "continue_final_message": True, "add_generation_prompt": False}
+
+
+def choice_text(choice: dict[str, Any]) -> str:
+    if "message" in choice:
+        return (choice["message"] or {}).get("content") or ""
+    return choice.get("text") or ""
+
+
+def retry_after(response: httpx.Response) -> float:
+    """Seconds from a ``Retry-After`` header (numeric form only), capped at a minute."""
+    try:
+        return min(60.0, max(0.0, float(response.headers.get("retry-after", 0))))
+    except ValueError:
+        return 0.0
