@@ -1,6 +1,184 @@
-"""Analytics views over the lake (agreement, disagreements, retention); filled by reconcile."""
+"""Analytics views over the lake: per-annotator step labels, disagreements, agreement, retention.
+
+``ANALYTICS_VIEWS`` holds (view name, SQL) pairs the catalog creates after the base views
+(problems, solutions, step_votes, consensus, reviews) and the convenience views (steps,
+vote_costs); later entries may use earlier ones.
+
+A view's columns are fixed when it is created, so ``step_labels_wide`` cannot have one column
+per annotator (the annotators are only known from the data). It holds MAP columns instead::
+
+    SELECT solution_id, step_index, labels['judge'] AS judge, labels['mc-binary'] AS mc
+    FROM step_labels_wide
+
+and a truly wide table is one ad-hoc PIVOT away (DuckDB finds the annotators itself)::
+
+    PIVOT annotator_labels ON annotator USING first(label) GROUP BY solution_id, step_index
+
+(``pivot_sql(annotators)`` writes the same with an explicit column list). Fleiss' kappa over
+all annotators is computed by ``stepforge report`` (annotators.agreement.fleiss_kappa).
+"""
 
 from __future__ import annotations
 
-# (view name, SQL body) pairs created in the DuckDB catalog after the base table views.
-ANALYTICS_VIEWS: list[tuple[str, str]] = []
+from typing import Sequence
+
+# The vote that counts per (solution, step, annotator): the latest labeled one, else the
+# latest vote (then label is NULL). Unparsed and skipped votes never carry a label.
+ANNOTATOR_LABELS = """
+SELECT solution_id, step_index, annotator, annotator_version, config_hash, model, status,
+       CASE WHEN status = 'labeled' THEN label END AS label, score, vote_id, created_at
+FROM step_votes
+QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
+    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1
+"""
+
+# One row per (solution_id, step_index): annotator -> label / score / status maps and counts.
+STEP_LABELS_WIDE = """
+SELECT solution_id, step_index,
+       coalesce(map_from_entries(list((annotator, label) ORDER BY annotator)
+                FILTER (WHERE label IS NOT NULL)), MAP {}) AS labels,
+       coalesce(map_from_entries(list((annotator, score) ORDER BY annotator)
+                FILTER (WHERE label IS NOT NULL)), MAP {}) AS scores,
+       map_from_entries(list((annotator, status) ORDER BY annotator)) AS statuses,
+       count(label) AS n_labeled,
+       count(*) FILTER (WHERE label = 1) AS n_positive,
+       count(*) FILTER (WHERE label = 0) AS n_negative,
+       count(*) FILTER (WHERE status = 'unparsed') AS n_unparsed,
+       count(*) FILTER (WHERE status = 'skipped') AS n_skipped
+FROM annotator_labels
+GROUP BY solution_id, step_index
+"""
+
+# Steps whose labeled votes differ, with who said what and the step text.
+DISAGREEMENTS = """
+SELECT d.*, s.step, s.n_steps, s.is_correct
+FROM (
+  SELECT solution_id, step_index, count(*) AS n_labeled,
+         count(*) FILTER (WHERE label = 1) AS n_positive,
+         count(*) FILTER (WHERE label = 0) AS n_negative,
+         list(annotator ORDER BY annotator) FILTER (WHERE label = 1) AS says_correct,
+         list(annotator ORDER BY annotator) FILTER (WHERE label = 0) AS says_wrong
+  FROM annotator_labels WHERE label IS NOT NULL
+  GROUP BY solution_id, step_index
+  HAVING count(*) FILTER (WHERE label = 1) > 0 AND count(*) FILTER (WHERE label = 0) > 0
+) d LEFT JOIN steps s USING (solution_id, step_index)
+"""
+
+# Per (solution, annotator): the first step labelled 0 (-1: none); NULL when a step before it
+# (or, with no 0, any step of the solution) has no labeled vote of that annotator.
+ANNOTATOR_FIRST_ERRORS = """
+WITH lengths AS (
+  SELECT v.solution_id, greatest(max(v.step_index) + 1, coalesce(any_value(len(s.steps)), 0))
+         AS n_steps
+  FROM annotator_labels v LEFT JOIN solutions s USING (solution_id) GROUP BY v.solution_id),
+zero AS (
+  SELECT solution_id, annotator, min(step_index) FILTER (WHERE label = 0) AS first_zero
+  FROM annotator_labels GROUP BY solution_id, annotator),
+covered AS (
+  SELECT z.solution_id, z.annotator, z.first_zero,
+         count(a.label) FILTER (WHERE z.first_zero IS NULL OR a.step_index < z.first_zero)
+         AS covered, count(a.label) AS labeled
+  FROM zero z JOIN annotator_labels a USING (solution_id, annotator)
+  GROUP BY z.solution_id, z.annotator, z.first_zero)
+SELECT c.solution_id, c.annotator,
+       CASE WHEN c.covered >= coalesce(c.first_zero, l.n_steps) THEN coalesce(c.first_zero, -1)
+       END AS first_error,
+       c.labeled, l.n_steps
+FROM covered c JOIN lengths l USING (solution_id)
+"""
+
+# Pairwise Cohen's kappa on the steps both annotators labelled, and how often they put the
+# first error on the same step (over solutions where both locate it).
+ANNOTATOR_AGREEMENT = """
+WITH pairs AS (
+  SELECT a.annotator AS annotator_a, b.annotator AS annotator_b, a.label AS la, b.label AS lb
+  FROM annotator_labels a JOIN annotator_labels b USING (solution_id, step_index)
+  WHERE a.annotator < b.annotator AND a.label IS NOT NULL AND b.label IS NOT NULL),
+stats AS (
+  SELECT annotator_a, annotator_b, count(*) AS steps, avg((la = lb)::DOUBLE) AS observed,
+         avg(la::DOUBLE) AS pa, avg(lb::DOUBLE) AS pb
+  FROM pairs GROUP BY annotator_a, annotator_b),
+fe AS (
+  SELECT a.annotator AS annotator_a, b.annotator AS annotator_b, count(*) AS solutions,
+         avg((a.first_error = b.first_error)::DOUBLE) AS first_error_rate
+  FROM annotator_first_errors a JOIN annotator_first_errors b USING (solution_id)
+  WHERE a.annotator < b.annotator AND a.first_error IS NOT NULL AND b.first_error IS NOT NULL
+  GROUP BY a.annotator, b.annotator)
+SELECT s.annotator_a, s.annotator_b, s.steps, s.observed, s.expected,
+       CASE WHEN s.expected < 1 - 1e-12 THEN (s.observed - s.expected) / (1 - s.expected) END
+       AS kappa,
+       coalesce(fe.solutions, 0) AS solutions, fe.first_error_rate
+FROM (SELECT *, pa * pb + (1 - pa) * (1 - pb) AS expected FROM stats) s
+LEFT JOIN fe USING (annotator_a, annotator_b)
+ORDER BY s.annotator_a, s.annotator_b
+"""
+
+# Per strategy: solutions kept (every current row agreed or human), by machine agreement alone,
+# with human help, still disputed; and the same at step level.
+RETENTION = """
+WITH per_solution AS (
+  SELECT strategy, solution_id,
+         bool_and(status IN ('agreed', 'human')) AS kept,
+         bool_or(status = 'human') AS reviewed,
+         count(*) AS steps,
+         count(*) FILTER (WHERE status = 'agreed') AS steps_agreed,
+         count(*) FILTER (WHERE status = 'human') AS steps_human,
+         count(*) FILTER (WHERE status = 'disputed') AS steps_disputed
+  FROM consensus GROUP BY strategy, solution_id)
+SELECT strategy, count(*) AS solutions,
+       count(*) FILTER (WHERE kept) AS kept,
+       count(*) FILTER (WHERE kept AND NOT reviewed) AS agreed,
+       count(*) FILTER (WHERE kept AND reviewed) AS human,
+       count(*) FILTER (WHERE NOT kept) AS disputed,
+       avg(kept::DOUBLE) AS kept_share,
+       avg((kept AND NOT reviewed)::DOUBLE) AS agreed_share,
+       sum(steps)::BIGINT AS steps, sum(steps_agreed)::BIGINT AS steps_agreed,
+       sum(steps_human)::BIGINT AS steps_human, sum(steps_disputed)::BIGINT AS steps_disputed
+FROM per_solution GROUP BY strategy ORDER BY strategy
+"""
+
+# Consensus labels by step position, per strategy (the report's label-distribution plot).
+LABELS_BY_POSITION = """
+SELECT strategy, step_index, count(*) AS steps,
+       count(*) FILTER (WHERE status = 'agreed' AND label = 1) AS agreed_correct,
+       count(*) FILTER (WHERE status = 'agreed' AND label = 0) AS agreed_wrong,
+       count(*) FILTER (WHERE status = 'human' AND label = 1) AS human_correct,
+       count(*) FILTER (WHERE status = 'human' AND label = 0) AS human_wrong,
+       count(*) FILTER (WHERE status = 'disputed') AS disputed
+FROM consensus GROUP BY strategy, step_index ORDER BY strategy, step_index
+"""
+
+# What one labeled step costs per annotator (all votes' tokens over the labeled ones).
+ANNOTATOR_COSTS = """
+SELECT annotator, count(*) AS votes,
+       count(*) FILTER (WHERE status = 'labeled') AS labeled,
+       sum(prompt_tokens + completion_tokens)::BIGINT AS tokens,
+       sum(rollouts)::BIGINT AS rollouts,
+       sum(prompt_tokens + completion_tokens) / nullif(count(*) FILTER (WHERE status = 'labeled'), 0)
+       AS tokens_per_labeled_step,
+       sum(rollouts) / nullif(count(*) FILTER (WHERE status = 'labeled'), 0)
+       AS rollouts_per_labeled_step
+FROM step_votes GROUP BY annotator ORDER BY annotator
+"""
+
+ANALYTICS_VIEWS: list[tuple[str, str]] = [
+    ("annotator_labels", ANNOTATOR_LABELS),
+    ("step_labels_wide", STEP_LABELS_WIDE),
+    ("disagreements", DISAGREEMENTS),
+    ("annotator_first_errors", ANNOTATOR_FIRST_ERRORS),
+    ("annotator_agreement", ANNOTATOR_AGREEMENT),
+    ("retention", RETENTION),
+    ("labels_by_position", LABELS_BY_POSITION),
+    ("annotator_costs", ANNOTATOR_COSTS),
+]
+
+
+def pivot_sql(annotators: Sequence[str], value: str = "label") -> str:
+    """A one-column-per-annotator query over ``annotator_labels`` (``value``: label, score or
+    status), for when the annotators are known, e.g. from ``SELECT DISTINCT annotator``."""
+    if value not in ("label", "score", "status"):
+        raise ValueError(f"value must be label, score or status, not {value!r}")
+    names = ", ".join("'" + a.replace("'", "''") + "'" for a in annotators) or "NULL"
+    return (f"PIVOT (SELECT solution_id, step_index, annotator, {value} FROM annotator_labels) "
+            f"ON annotator IN ({names}) USING first({value}) "
+            "GROUP BY solution_id, step_index ORDER BY solution_id, step_index")

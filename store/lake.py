@@ -1,0 +1,369 @@
+"""The lake: append-only Parquet tables, one folder per table, queried through DuckDB.
+
+Each append writes one new file ``<root>/<table>/part-<utc time>-<uuid>.parquet`` under a
+temporary name and renames it into place, so readers never see a partial file. Rows are keyed
+by content-derived ids: an append skips ids already stored, so re-running a step adds nothing.
+Two processes appending at once may both write an id; every read deduplicates by id, so no
+duplicate row is ever visible.
+
+The root is a local folder (default ``$STEPFORGE_LAKE`` or ``data/lake``) or an object-store URI
+(``s3://bucket/prefix``) read and written through one ``pyarrow.fs.FileSystem``; the DuckDB
+catalog file (``<root>/catalog.duckdb``) exists for local roots, remote roots are queried
+through an in-memory DuckDB over Arrow datasets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from schemas import RecordError
+from schemas.records import Record
+from schemas.tables import TABLES, TableSpec, from_arrow, to_arrow
+from store import catalog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "data/lake"
+TMP_SUFFIX = ".tmp"
+STALE_TMP_SECONDS = 3600
+ROW_GROUP_ROWS = 128 * 1024  # several row groups per big file, so DuckDB scans them in parallel
+READ_STATEMENTS = {
+    duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
+    duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL,
+}
+
+
+class ReadOnlyError(ValueError):
+    """A statement that would write was given to a read-only query."""
+
+
+class QueryError(ValueError):
+    """DuckDB rejected a query or a ``where`` predicate; the message is DuckDB's."""
+
+
+def default_root() -> str:
+    """``$STEPFORGE_LAKE`` or ``data/lake`` (relative to the working directory)."""
+    return os.environ.get("STEPFORGE_LAKE") or DEFAULT_ROOT
+
+
+def check_read_only(sql: str) -> None:
+    """Raise ``ReadOnlyError`` unless every statement in ``sql`` only reads."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc)) from None
+    if not statements:
+        raise QueryError("no SQL statement given")
+    for statement in statements:
+        if statement.type not in READ_STATEMENTS:
+            kind = str(statement.type).rsplit(".", 1)[-1]
+            raise ReadOnlyError(
+                f"the lake is read-only here: {kind} statements are not allowed "
+                "(write through the pipelines, which append Parquet files)"
+            )
+
+
+def _first_per_id(data: pa.Table, key: str) -> pa.Table:
+    """The rows of ``data`` whose id appears for the first time (batch order kept)."""
+    if pc.count_distinct(data[key]).as_py() == data.num_rows:
+        return data
+    index = pa.table({"k": data[key], "i": pa.array(np.arange(data.num_rows))})
+    first = index.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
+    return data.take(pc.sort_indices(first))
+
+
+class Lake:
+    """Append-only Parquet tables with a DuckDB catalog of deduplicated views."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None,
+                 filesystem: pafs.FileSystem | None = None) -> None:
+        text = os.fspath(root) if root is not None else default_root()
+        if filesystem is None:
+            if "://" in text and not text.startswith("file://"):
+                filesystem, text = pafs.FileSystem.from_uri(text)
+            else:
+                filesystem = pafs.LocalFileSystem()
+                text = str(Path(text.removeprefix("file://")).resolve())
+        self.fs: pafs.FileSystem = filesystem
+        self.local = isinstance(filesystem, pafs.LocalFileSystem)
+        self.root: Path | PurePosixPath = Path(text) if self.local else PurePosixPath(text)
+        self._id_cache: dict[str, dict[str, pa.Array]] = {}  # table -> file -> its ids
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = self.root if self.local else f"{self.fs.type_name}://{self.root}"
+        return f"Lake({str(where)!r})"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB catalog file (``<root>/catalog.duckdb``; local roots only)."""
+        return Path(self.root) / catalog.CATALOG_FILE
+
+    # -- layout ------------------------------------------------------------------------------
+
+    @staticmethod
+    def spec(table: str) -> TableSpec:
+        """The spec of a stored table; an unknown name is a clear error."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
+        return TABLES[table]
+
+    def table_dir(self, table: str) -> str:
+        """The folder holding the table's Parquet files."""
+        return str(self.root / self.spec(table).name)
+
+    def files(self, table: str) -> list[str]:
+        """The table's complete Parquet files, oldest first (temporary files excluded)."""
+        folder = self.table_dir(table)
+        if self.local:
+            try:
+                names = [e.name for e in os.scandir(folder) if e.is_file()]
+            except FileNotFoundError:
+                return []
+            paths = [os.path.join(folder, n) for n in names]
+        else:
+            infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+            paths = [i.path for i in infos if i.type == pafs.FileType.File]
+        return sorted(p for p in paths if _is_part(p))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, table: str, records: Iterable[Record]) -> int:
+        """Store the records not stored yet (by id, first of duplicates kept); rows added."""
+        spec = self.spec(table)
+        batch: list[Record] = []
+        seen: set[str] = set()
+        for i, record in enumerate(records):
+            if not isinstance(record, spec.model):
+                raise RecordError(f"{table} record {i}", None,
+                                  f"expected a {spec.model.__name__}, got {type(record).__name__}")
+            if record.key not in seen:
+                seen.add(record.key)
+                batch.append(record)
+        existing = self._stored_ids(table)
+        if existing is not None and batch:
+            keys = pa.array([r.key for r in batch], pa.string())
+            fresh = pc.invert(pc.is_in(keys, value_set=existing)).to_numpy(zero_copy_only=False)
+            batch = [r for r, keep in zip(batch, fresh) if keep]
+        if not batch:
+            return 0
+        return self._append_arrow(table, to_arrow(batch, spec.model), existing)
+
+    def append_table(self, table: str, data: pa.Table) -> int:
+        """Store the rows of an Arrow table whose ids are new; rows added.
+
+        ``data`` must hold exactly the table's columns (any order, castable types); rows with
+        an id already stored, or seen earlier in ``data``, are skipped.
+        """
+        data = self._conform(table, data)
+        return self._append_arrow(table, data, self._stored_ids(table))
+
+    def _conform(self, table: str, data: pa.Table) -> pa.Table:
+        spec = self.spec(table)
+        names = set(data.column_names)
+        missing = [n for n in spec.schema.names if n not in names]
+        extra = sorted(names - set(spec.schema.names))
+        if missing or extra:
+            raise RecordError(f"{table} table", (missing or extra)[0],
+                              f"columns do not match the schema (missing {missing}, extra {extra})")
+        data = data.select(spec.schema.names)
+        for field, column in zip(spec.schema, data.columns):
+            if column.type != field.type:
+                try:
+                    column.cast(field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise RecordError(f"{table} table", field.name,
+                                      f"cannot store {column.type} as {field.type}: {exc}") from None
+        data = data.cast(spec.schema)
+        if data[spec.key].null_count:
+            raise RecordError(f"{table} table", spec.key, "has empty ids")
+        return data
+
+    def _append_arrow(self, table: str, data: pa.Table, existing: pa.Array | None) -> int:
+        key = self.spec(table).key
+        data = _first_per_id(data, key)
+        if existing is not None:
+            data = data.filter(pc.invert(pc.is_in(data[key], value_set=existing)))
+        if data.num_rows == 0:
+            return 0
+        self._write(table, data)
+        if existing is None and self.local:
+            self._refresh_quietly()
+        return data.num_rows
+
+    def _write(self, table: str, data: pa.Table) -> str:
+        folder = self.table_dir(table)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        final = f"{folder}/part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+        options: dict[str, Any] = {"compression": "zstd", "row_group_size": ROW_GROUP_ROWS}
+        if not self.local:  # an object-store PUT is atomic: readers see all of it or nothing
+            self.fs.create_dir(folder, recursive=True)
+            with self.fs.open_output_stream(final) as out:
+                pq.write_table(data, out, **options)
+            return final
+        os.makedirs(folder, exist_ok=True)
+        _clean_stale_temps(folder)
+        tmp = os.path.join(folder, f".{os.path.basename(final)}{TMP_SUFFIX}")
+        try:
+            pq.write_table(data, tmp, **options)
+            _fsync(tmp)
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _fsync(folder)
+        return final
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _dataset(self, table: str, files: list[str]) -> ds.Dataset:
+        return ds.dataset(files, schema=self.spec(table).schema, format="parquet",
+                          filesystem=self.fs)
+
+    def _stored_ids(self, table: str) -> pa.Array | None:
+        """The stored ids; None when the table has no files. Only the id column of files not
+        seen before is read (files are never rewritten, so earlier reads stay valid)."""
+        files = self.files(table)
+        if not files:
+            return None
+        key = self.spec(table).key
+        with self._lock:
+            cached = self._id_cache.setdefault(table, {})
+            if not cached.keys() <= set(files):  # files were removed: start over
+                cached.clear()
+            for path in (f for f in files if f not in cached):
+                cached[path] = pq.read_table(path, columns=[key], filesystem=self.fs)[key] \
+                    .combine_chunks()
+            arrays = [cached[f] for f in files]
+        return pa.concat_arrays(arrays) if len(arrays) > 1 else arrays[0]
+
+    def ids(self, table: str) -> set[str]:
+        """Every stored id of the table."""
+        stored = self._stored_ids(table)
+        return set() if stored is None else set(stored.to_pylist())
+
+    def read(self, table: str, where: str | None = None) -> pa.Table:
+        """The table's rows (deduplicated; latest per key for ``latest_by`` tables), filtered
+        by ``where`` (a DuckDB predicate), with the stored schema."""
+        spec = self.spec(table)
+        files = self.files(table)
+        if not files and not where:
+            return spec.schema.empty_table()
+        relations = {}
+        if not files:
+            sql = f"SELECT * FROM ({catalog.empty_view_sql(spec.schema)}) WHERE {where}"
+        elif self.local:
+            source = catalog.parquet_source(f"{self.table_dir(table)}/*.parquet")
+            sql = catalog.table_view_sql(spec, source, where)
+        else:
+            relations = {"_raw": self._dataset(table, files)}
+            sql = catalog.table_view_sql(spec, "_raw", where, filename=False)
+        con = catalog.memory_catalog([], relations)
+        try:
+            result = con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"reading {table} where {where!r}: {exc}") from None
+        finally:
+            con.close()
+        return result.select(spec.schema.names).cast(spec.schema)
+
+    def records(self, table: str, where: str | None = None) -> list[Record]:
+        """The rows of ``read`` as records of the table's type."""
+        return from_arrow(self.read(table, where), self.spec(table).model)
+
+    # -- catalog and SQL ---------------------------------------------------------------------
+
+    def views(self) -> list[tuple[str, str]]:
+        """The catalog's views (name, SQL) for the lake as it is now."""
+        if self.local:
+            sources = {t: catalog.parquet_source(f"{self.table_dir(t)}/*.parquet")
+                       for t in TABLES if self.files(t)}
+            return catalog.view_statements(sources)
+        return catalog.view_statements({t: f"_raw_{t}" for t in TABLES if self.files(t)},
+                                       filename=False)
+
+    def refresh_catalog(self) -> Path:
+        """Rebuild the catalog file's views (cheap: views only); returns its path."""
+        if not self.local:
+            raise catalog.CatalogError(
+                f"{self!r}: a catalog file needs a local lake root; query() reads remote "
+                "roots through an in-memory DuckDB")
+        return catalog.write_catalog(self.catalog_path, self.views())
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh_catalog()
+        except (OSError, duckdb.Error, catalog.CatalogError) as exc:  # the data is stored
+            log.warning("catalog refresh failed (%s); the next query rebuilds it", exc)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection holding the lake's views: the catalog file opened read-only
+        (rebuilt first when missing or stale), else an in-memory copy of the views."""
+        views = self.views()
+        if not self.local:
+            files = {t: self.files(t) for t in TABLES}
+            relations = {f"_raw_{t}": self._dataset(t, f) for t, f in files.items() if f}
+            return catalog.memory_catalog(views, relations)
+        expected = catalog.fingerprint(views)
+        try:
+            con = catalog.open_catalog(self.catalog_path, expected)
+            if con is None:
+                catalog.write_catalog(self.catalog_path, views)
+                con = catalog.open_catalog(self.catalog_path, expected)
+            if con is not None:
+                return con
+        except (catalog.CatalogBusy, OSError, duckdb.IOException) as exc:
+            log.info("catalog %s unavailable (%s); using in-memory views", self.catalog_path, exc)
+        return catalog.memory_catalog(views)
+
+    def query(self, sql: str) -> pa.Table:
+        """Run read-only SQL over the lake's views; the last statement's result as Arrow."""
+        check_read_only(sql)
+        con = self.connect()
+        try:
+            relation = con.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        finally:
+            con.close()
+
+
+def _is_part(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(".parquet") and not name.startswith(".")
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _clean_stale_temps(folder: str) -> None:
+    """Remove temporary files left by writers that crashed over an hour ago."""
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for entry in os.scandir(folder):
+        if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
