@@ -1,0 +1,97 @@
+"""Monte Carlo rollout annotators: label a step by how often the policy, continuing the
+solution from that step, still reaches the gold answer.
+
+Modes (the annotator name): ``mc-hard`` / ``mc-soft`` (Math-Shepherd: every prefix rolled out,
+label = any / fraction), ``mc-binary`` (OmegaPRM: binary search for the first error of a wrong
+solution, O(log n) prefixes), ``mc-progress`` (Rewarding Progress / PAV: the change in the
+prover's success probability made by each step). See docs/mc.md for the labels' meaning.
+Every batch of solutions is annotated together: each round of rollouts is one engine call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+from annotators.base import config_hash as hash_config
+from annotators.mc.config import MODES, MCConfig
+from annotators.mc.rollouts import Grader, RolloutStats
+from annotators.mc.search import Item, binary_search, prepare, sweep
+from annotators.mc.votes import (
+    Stamp, binary_votes, progress_votes, skipped_votes, sweep_votes,
+)
+from engines.base import Engine
+from grading.policy import POLICY_PROMPT_VERSION
+from schemas import Problem, Solution, StepVote
+
+VERSION = "1.0"
+
+__all__ = ["MCAnnotator", "MCConfig", "MODES", "VERSION", "build"]
+
+
+@dataclass
+class MCAnnotator:
+    """One MC mode over a policy engine (and, for mc-progress, a prover engine)."""
+
+    name: str
+    config: MCConfig
+    engine: Engine
+    prover: Engine | None = None
+    version: str = VERSION
+    stats: RolloutStats = field(default_factory=RolloutStats)
+
+    def __post_init__(self) -> None:
+        if self.name not in MODES:
+            raise ValueError(f"unknown MC mode {self.name!r}; choose from {', '.join(MODES)}")
+        self._grader = Grader()
+
+    @property
+    def config_hash(self) -> str:
+        return hash_config(self.config, self.name, POLICY_PROMPT_VERSION)
+
+    @property
+    def rollout_engine(self) -> Engine:
+        """The engine whose rollouts define the values (the prover for mc-progress)."""
+        return self.prover if self.name == "mc-progress" and self.prover else self.engine
+
+    def annotate(self, problems: Mapping[str, Problem],
+                 solutions: Sequence[Solution]) -> Iterator[StepVote]:
+        """One vote per step of every solution; all solutions' rollouts are batched together."""
+        items = prepare(problems, solutions, self.config, self._grader)
+        self._run(items)
+        stamp = Stamp(self.name, self.version, self.config_hash, self.rollout_engine.model_id)
+        for item in items:
+            yield from self._votes(stamp, item)
+
+    def _run(self, items: list[Item]) -> None:
+        engine, config, grader, stats = self.rollout_engine, self.config, self._grader, self.stats
+        if self.name == "mc-binary":
+            binary_search(engine, items, config, grader, stats)
+        elif self.name == "mc-progress":
+            sweep(engine, items, config, grader, stats, first_size=0, settle_early=False,
+                  witness_correct=False)
+        else:
+            hard = self.name == "mc-hard"
+            sweep(engine, items, config, grader, stats, first_size=1, settle_early=hard,
+                  witness_correct=hard and config.witness_correct)
+
+    def _votes(self, stamp: Stamp, item: Item) -> list[StepVote]:
+        if item.skip:
+            return skipped_votes(stamp, item)
+        if self.name == "mc-binary":
+            return binary_votes(stamp, item, self.config)
+        if self.name == "mc-progress":
+            return progress_votes(stamp, item, self.config)
+        return sweep_votes(stamp, item, self.config, soft=self.name == "mc-soft")
+
+
+def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> MCAnnotator:
+    """Registry entry point: ``name`` is the mode, ``engines`` maps roles to Engines."""
+    cfg = MCConfig.model_validate(config or {})
+    roles = [cfg.engine] + ([cfg.prover_engine] if cfg.prover_engine else [])
+    missing = [role for role in roles if role not in engines]
+    if missing:
+        raise ValueError(f"{name}: engine role(s) {missing} not configured "
+                         f"(have {sorted(engines)})")
+    prover = engines[cfg.prover_engine] if cfg.prover_engine else None
+    return MCAnnotator(name, cfg, engines[cfg.engine], prover)

@@ -1,0 +1,137 @@
+"""Turn what the rollouts found into one StepVote per step, for each MC mode.
+
+Costs: an evaluation of prefix size s is charged to step s-1 (the step it evaluates); the bare
+problem's evaluation (size 0) is charged to step 0, split over the solutions that share it. The
+sum over a batch's votes is therefore the batch's total cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from annotators.base import apportion, first_error
+from annotators.mc.config import MCConfig
+from annotators.mc.search import Item, first_error_of
+from schemas import StepVote
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who voted: copied onto every vote."""
+
+    annotator: str
+    annotator_version: str
+    config_hash: str
+    model: str
+
+
+def step_costs(item: Item) -> list[tuple[int, int, int]]:
+    """(rollouts, prompt_tokens, completion_tokens) charged to each step of ``item``."""
+    costs = [[0, 0, 0] for _ in range(item.n)]
+    for size, result in item.evals.items():
+        parts = (result.rollouts, result.prompt_tokens, result.completion_tokens)
+        if size == 0:
+            index, count = item.share
+            parts = tuple(apportion(p, count)[index] for p in parts)
+        for j, part in enumerate(parts):
+            costs[max(size - 1, 0)][j] += part
+    return [tuple(c) for c in costs]
+
+
+def _vote(stamp: Stamp, item: Item, step: int, cost: tuple[int, int, int], **fields) -> StepVote:
+    rollouts, prompt_tokens, completion_tokens = cost
+    return StepVote(solution_id=item.solution.solution_id, step_index=step,
+                    annotator=stamp.annotator, annotator_version=stamp.annotator_version,
+                    config_hash=stamp.config_hash, model=stamp.model, rollouts=rollouts,
+                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, **fields)
+
+
+def skipped_votes(stamp: Stamp, item: Item) -> list[StepVote]:
+    costs = step_costs(item)
+    return [_vote(stamp, item, i, costs[i], status="skipped", rationale=item.skip or "",
+                  details=_prefix_details(item, i + 1, graded=False)) for i in range(item.n)]
+
+
+def _prefix_details(item: Item, size: int, graded: bool = True) -> dict:
+    """What is known about the prefix ending at this step (and the bare problem for step 0)."""
+    details: dict = {}
+    if size == item.n and graded:
+        details.update(source="final_answer", final_answer=item.final_answer,
+                       final_correct=item.final_correct)
+    if size in item.evals:
+        details.update(source="rollouts", prefix=item.evals[size].summary(),
+                       samples=item.evals[size].samples)
+    if size == 1 and 0 in item.evals:
+        details["empty_prefix"] = item.evals[0].summary()
+    return details
+
+
+def _measured(item: Item, size: int, min_correct: int) -> tuple[float, int, str]:
+    """(MC value, hard label, how it is known) of a prefix for the sweep modes."""
+    if size == item.n:
+        return float(item.final_correct), int(item.final_correct), "the solution's own answer"
+    if size not in item.evals:  # a correct solution witnesses every prefix (mc-hard)
+        return 1.0, 1, "witnessed by the correct solution itself (no rollouts)"
+    result = item.evals[size]
+    return (result.value, int(result.correct >= min_correct),
+            f"{result.correct}/{result.rollouts} rollouts reached the gold answer")
+
+
+def sweep_votes(stamp: Stamp, item: Item, config: MCConfig, soft: bool) -> list[StepVote]:
+    """mc-hard (label: >= min_correct rollouts right) or mc-soft (fraction > soft_threshold)."""
+    costs = step_costs(item)
+    measured = [_measured(item, i + 1, config.min_correct) for i in range(item.n)]
+    labels = [int(value > config.soft_threshold + _EPS) if soft else hard
+              for value, hard, _ in measured]
+    found = first_error(labels)
+    votes = []
+    for i, (value, _, how) in enumerate(measured):
+        details = _prefix_details(item, i + 1) | {"value": round(value, 6), "first_error": found}
+        votes.append(_vote(stamp, item, i, costs[i], label=labels[i], score=value,
+                           rationale=f"MC {value:.3f}: {how}", details=details))
+    return votes
+
+
+def binary_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
+    """mc-binary: positive before the first error, negative at it, `after_first_error` after."""
+    costs, found = step_costs(item), first_error_of(item)
+    search = {"first_error": found, "search": item.path,
+              "prefix_evaluations": len(item.path) + (0 in item.evals)}
+    votes = []
+    for i in range(item.n):
+        details = _prefix_details(item, i + 1) | search
+        details.setdefault("source", "inferred")
+        if found == -1 or i < found:
+            label, why = 1, ("the solution is correct" if found == -1
+                             else f"before the first error (step {found})")
+        elif i == found:
+            label, why = 0, "first step whose prefix no longer reaches the gold answer"
+        elif config.after_first_error == "skip":
+            votes.append(_vote(stamp, item, i, costs[i], status="skipped", details=details,
+                               rationale=f"after the first error (step {found}); "
+                                         "after_first_error=skip"))
+            continue
+        else:
+            label, why = 0, f"after the first error (step {found})"
+        votes.append(_vote(stamp, item, i, costs[i], label=label, score=float(label),
+                           rationale=why, details=details))
+    return votes
+
+
+def progress_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
+    """mc-progress: A_i = MC(prefix_i) - MC(prefix_i-1) under the prover, score (A+1)/2."""
+    costs, votes = step_costs(item), []
+    for i in range(item.n):
+        before, after = item.value(i), item.value(i + 1)
+        advantage = after - before
+        label = int(advantage >= -config.progress_tolerance - _EPS)
+        details = _prefix_details(item, i + 1) | {
+            "advantage": round(advantage, 6), "value_before": round(before, 6),
+            "value_after": round(after, 6), "threshold": config.progress_tolerance}
+        votes.append(_vote(stamp, item, i, costs[i], label=label,
+                           score=min(1.0, max(0.0, (advantage + 1) / 2)), details=details,
+                           rationale=f"success probability {before:.3f} -> {after:.3f} "
+                                     f"(advantage {advantage:+.3f})"))
+    return votes

@@ -1,0 +1,119 @@
+"""Versioned prompt templates of the LLM annotators (judge, spare, spark), and the safe
+rendering of user text into them.
+
+Templates live in ``annotators/prompts/<name>.txt``, one file per prompt, split into sections by
+lines ``=== system ===``, ``=== user ===`` and ``=== format ===`` (the format reminder sent back
+with a parse error). Placeholders are ``{{name}}``; rendering substitutes them in one pass, so
+user text holding ``{{...}}`` is never expanded, and a missing or unexpected value is an error.
+
+Each template's ``digest`` is a hash of its file's text; an annotator's version includes the
+``fingerprint`` of the templates it uses, so editing a prompt changes the version and labels
+from different prompt versions never mix silently.
+
+User text (problem, steps, reference, a verification being critiqued) goes inside tags such as
+``<problem>`` / ``<step_3>``; ``neutralise`` escapes any such tag already present in the text, so
+a problem cannot close its own block and pose as instructions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "prompts"
+SECTION = re.compile(r"^=== (system|user|format) ===[ \t]*$", re.M)
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# tags our templates use to delimit user text (any case, optional spaces and attributes)
+_DELIMITERS = r"problem|solution|reference|student|verification|step_?\d*|paragraph_?\d*"
+TAG = re.compile(rf"<\s*(/?)\s*({_DELIMITERS})\b([^<>]*)>", re.I)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One prompt file: its sections and the hash of its text."""
+
+    name: str
+    sections: dict[str, str]
+    digest: str
+
+    def placeholders(self, section: str) -> set[str]:
+        return set(PLACEHOLDER.findall(self.sections.get(section, "")))
+
+    def render(self, section: str, **values: object) -> str:
+        """Section text with every ``{{name}}`` replaced (all must be given, none extra)."""
+        if section not in self.sections:
+            raise KeyError(f"template {self.name!r} has no {section!r} section")
+        wanted = self.placeholders(section)
+        if wanted != set(values):
+            raise KeyError(f"template {self.name!r} [{section}] needs {sorted(wanted)}, "
+                           f"got {sorted(values)}")
+        return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), self.sections[section])
+
+    def messages(self, **values: object) -> list[dict[str, str]]:
+        """The chat messages: the system section (if any) then the rendered user section."""
+        out = []
+        if "system" in self.sections:
+            out.append({"role": "system", "content": self.sections["system"]})
+        out.append({"role": "user", "content": self.render("user", **values)})
+        return out
+
+
+def parse_template(name: str, text: str) -> Template:
+    """Split a template file's text into its sections (the ``user`` one is required)."""
+    parts = SECTION.split(text)
+    if parts[0].strip():
+        raise ValueError(f"template {name!r}: text before the first '=== section ===' line")
+    sections: dict[str, str] = {}
+    for kind, body in zip(parts[1::2], parts[2::2]):
+        if kind in sections:
+            raise ValueError(f"template {name!r}: section {kind!r} appears twice")
+        sections[kind] = body.strip("\n")
+    if "user" not in sections:
+        raise ValueError(f"template {name!r} has no '=== user ===' section")
+    return Template(name, sections, hashlib.sha256(text.encode()).hexdigest()[:10])
+
+
+@functools.cache
+def load(name: str) -> Template:
+    """The template ``annotators/prompts/<name>.txt`` (read once per process)."""
+    path = TEMPLATE_DIR / f"{name}.txt"
+    if not path.is_file():
+        known = sorted(p.stem for p in TEMPLATE_DIR.glob("*.txt"))
+        raise FileNotFoundError(f"no prompt template {name!r} in {TEMPLATE_DIR} (have {known})")
+    return parse_template(name, path.read_text(encoding="utf-8"))
+
+
+def fingerprint(*names: str) -> str:
+    """A short hash of the named templates' texts: part of an annotator's version."""
+    joined = "|".join(f"{name}:{load(name).digest}" for name in names)
+    return "p" + hashlib.sha256(joined.encode()).hexdigest()[:8]
+
+
+def neutralise(text: str) -> str:
+    """``text`` with our delimiter tags escaped (``<problem>`` -> ``&lt;problem&gt;``), so user
+    text cannot open or close a block of the prompt. Other ``<`` (``x < 3``) are kept."""
+    return TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}{m.group(3)}&gt;", text.strip())
+
+
+def tagged_steps(steps: Sequence[str], tag: str = "step") -> str:
+    """Steps as ``<step_1>\\n...\\n</step_1>`` blocks, numbered from 1, text neutralised."""
+    return "\n".join(f"<{tag}_{i}>\n{neutralise(step)}\n</{tag}_{i}>"
+                     for i, step in enumerate(steps, 1))
+
+
+def bracketed_steps(steps: Sequence[str]) -> str:
+    """Steps as ``[1] ...`` lines (SPARE's numbering), text neutralised."""
+    return "\n".join(f"[{i}] {neutralise(step)}" for i, step in enumerate(steps, 1))
+
+
+def retry_messages(template: Template, bad_answer: str, error: str,
+                   **values: object) -> list[dict[str, str]]:
+    """The turns appended after an unreadable answer: the answer itself, then a user message
+    naming the parse error and restating ``template``'s expected format."""
+    reminder = template.render("format", **values) if "format" in template.sections else ""
+    content = load("retry").render("user", error=error, format=reminder).strip()
+    return [{"role": "assistant", "content": bad_answer}, {"role": "user", "content": content}]

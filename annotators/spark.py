@@ -1,0 +1,193 @@
+"""SPARK stage 1: step labels voted over several independent verifications.
+
+Each solution is verified ``k`` times by sampling (one request with n = k, temperature > 0:
+self-consistency), in the judge's ``critic`` or ``think`` style. With ``meta_critique`` each
+readable verification gets a second request that shows it and asks the model to confirm or
+revise its verdicts; a readable critique's verdicts replace the original's (details count how
+many verifications were revised). Each verification is made consistent as the judge does
+(annotators.verdicts.resolve), then every step's label is the majority over the readable
+verifications and its score the fraction voting "correct".
+
+Ties (as many correct as incorrect votes) are labelled 0, the conservative choice for PRM
+training (a false "correct" teaches the PRM to trust a wrong step), with ``tie: true`` in
+details. Verifications that cannot be read are left out of the vote and counted; when none of
+the k reads, the request is retried with the parse error (``retries``) and then the votes are
+``unparsed``. The paper does not publish N or the aggregation rule; k = 4 and a plain majority
+are our defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal, Mapping, Sequence
+
+from pydantic import Field
+
+from annotators import prompts
+from annotators.base import config_hash as hash_config, first_error
+from annotators.judge import (
+    STYLES, Ask, LLMConfig, Reading, Stamp, converse, engine_for, pair, solution_votes,
+    unparsed_fields,
+)
+from annotators.verdicts import (
+    AfterError, ConflictRule, Resolution, Verdicts, checked, clip, parse_critic,
+)
+from engines.base import Engine
+from schemas import Problem, Solution, StepVote
+
+VERSION = "1.0"
+META_TEMPLATE = "spark_meta"
+
+__all__ = ["SparkAnnotator", "SparkConfig", "build"]
+
+
+class SparkConfig(LLMConfig):
+    """SPARK settings on top of the shared LLM ones."""
+
+    style: Literal["critic", "think"] = Field(
+        "critic", description="verification prompt: critic (JSON verdicts) or think (ThinkPRM "
+        "chain of thought with \\boxed{correct|incorrect} per step)")
+    k: int = Field(4, ge=1, description="independent verifications sampled per solution")
+    temperature: float = Field(0.7, gt=0.0, description="sampling temperature of the k "
+                               "verifications (> 0: they must differ)")
+    retries: int = Field(1, ge=0, description="times the request is sent again with the parse "
+                         "error when none of the k verifications can be read")
+    meta_critique: bool = Field(
+        False, description="review each readable verification in a second request that may "
+        "revise its verdicts (doubles the cost)")
+    meta_temperature: float = Field(0.0, ge=0.0, description="temperature of the meta-critique")
+    on_conflict: ConflictRule = Field(
+        "earliest", description="a verification whose stated first error disagrees with its "
+        "verdicts: earliest | explicit | verdicts | retry (counts as unreadable)")
+    after_first_error: AfterError = Field(
+        "negative", description="steps after a verification's first error: negative (0) or "
+        "verdicts (its own verdict)")
+
+
+@dataclass
+class Verification:
+    """One readable verification's final reading (after any meta-critique)."""
+
+    verdicts: Verdicts
+    resolution: Resolution
+    critiqued: bool = False  # a meta-critique was read (and replaced the verdicts)
+    revised: bool = False  # ... and it changed at least one label
+
+
+@dataclass
+class SparkAnnotator:
+    """k sampled verifications per solution, optionally meta-critiqued, majority-voted."""
+
+    name: str
+    config: SparkConfig
+    engine: Engine
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        self.template = prompts.load(STYLES[self.config.style][0])
+        self.meta_template = prompts.load(META_TEMPLATE)
+        names = [self.template.name, "retry"] + ([META_TEMPLATE] if self.config.meta_critique
+                                                 else [])
+        self.version = f"{VERSION}+{prompts.fingerprint(*names)}"
+
+    @property
+    def config_hash(self) -> str:
+        return hash_config(self.config, self.name)
+
+    def _read(self, parse, n: int):
+        return checked(lambda text: parse(text, n), self.config.on_conflict,
+                       self.config.after_first_error)
+
+    def ask_for(self, problem: Problem, solution: Solution) -> Ask:
+        n = len(solution.steps)
+        messages = self.template.messages(problem=prompts.neutralise(problem.question),
+                                          steps=prompts.tagged_steps(solution.steps), n_steps=n)
+        return Ask(solution.solution_id, messages, self._read(STYLES[self.config.style][1], n),
+                   self.template, {"n_steps": n}, n=self.config.k)
+
+    def meta_ask(self, problem: Problem, solution: Solution, index: int,
+                 reading: Reading) -> Ask:
+        n = len(solution.steps)
+        _, resolution = reading.value
+        verdicts = ", ".join(f"step {i}: {'correct' if label else 'incorrect'}"
+                             for i, label in enumerate(resolution.labels, 1))
+        messages = self.meta_template.messages(
+            problem=prompts.neutralise(problem.question), steps=prompts.tagged_steps(
+                solution.steps), verification=prompts.neutralise(clip(reading.text, 8000)),
+            verdicts=verdicts, n_steps=n)
+        return Ask(f"{solution.solution_id}:meta:{index}", messages, self._read(parse_critic, n),
+                   self.meta_template, {"n_steps": n}, temperature=self.config.meta_temperature)
+
+    def annotate(self, problems: Mapping[str, Problem],
+                 solutions: Sequence[Solution]) -> Iterator[StepVote]:
+        """One vote per step: k verifications per solution in one batched call per round, then
+        (optionally) one batched call of meta-critiques."""
+        matched = pair(problems, solutions)
+        asks = [self.ask_for(p, s) for p, s in zip(matched, solutions)]
+        converse(self.engine, asks, self.config, self.config.retries)
+        metas: list[list[Ask]] = [[] for _ in solutions]
+        if self.config.meta_critique:
+            for j, (problem, solution, ask) in enumerate(zip(matched, solutions, asks)):
+                metas[j] = [self.meta_ask(problem, solution, i, r)
+                            for i, r in enumerate(ask.parsed)]
+            converse(self.engine, [m for group in metas for m in group], self.config, 0)
+        stamp = Stamp(self.name, self.version, self.config_hash, self.engine.model_id)
+        for solution, ask, group in zip(solutions, asks, metas):
+            tokens = (ask.prompt_tokens + sum(m.prompt_tokens for m in group),
+                      ask.completion_tokens + sum(m.completion_tokens for m in group))
+            common = {"k": self.config.k, "attempts": ask.attempts, "style": self.config.style,
+                      "unparsed_verifications": len(ask.failed)}
+            if ask.errors:
+                common["errors"] = ask.errors
+            if ask.parsed:
+                fields = self.voted(self.verifications(ask, group), common)
+            else:
+                fields = unparsed_fields(solution, ask, self.config.raw_chars, **common)
+            yield from solution_votes(stamp, solution, tokens, fields)
+
+    def verifications(self, ask: Ask, metas: list[Ask]) -> list[Verification]:
+        """The readable verifications, each replaced by its meta-critique when that reads."""
+        out = []
+        for i, reading in enumerate(ask.parsed):
+            verdicts, resolution = reading.value
+            checked_by = metas[i] if i < len(metas) else None
+            if checked_by is not None and checked_by.parsed:
+                new_verdicts, new_resolution = checked_by.parsed[0].value
+                revised = new_resolution.labels != resolution.labels
+                out.append(Verification(new_verdicts, new_resolution, True, revised))
+            else:
+                out.append(Verification(verdicts, resolution))
+        return out
+
+    def voted(self, verifications: list[Verification],
+              common: dict[str, Any]) -> list[dict[str, Any]]:
+        """Vote fields: per step the majority label (tie -> 0) and the fraction voting 1."""
+        voters = len(verifications)
+        n = len(verifications[0].resolution.labels)
+        labels, ties, counts = [], [], []
+        for i in range(n):
+            correct = sum(v.resolution.labels[i] for v in verifications)
+            counts.append(correct)
+            ties.append(2 * correct == voters)
+            labels.append(int(2 * correct > voters))
+        summary = {"voters": voters, "first_error": first_error(labels),
+                   "first_errors": [v.resolution.first_error for v in verifications],
+                   "conflicts": sum(v.resolution.conflict is not None for v in verifications),
+                   **common}
+        if self.config.meta_critique:
+            summary.update(meta_revised=sum(v.revised for v in verifications),
+                           meta_unreadable=sum(not v.critiqued for v in verifications))
+        out = []
+        for i in range(n):
+            rationale = next((v.verdicts.steps[i].rationale for v in verifications
+                              if v.resolution.labels[i] == labels[i]), "")
+            details = {"votes_correct": counts[i], "tie": ties[i], **summary}
+            out.append(dict(status="labeled", label=labels[i], score=counts[i] / voters,
+                            rationale=rationale, details=details))
+        return out
+
+
+def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> SparkAnnotator:
+    """Registry entry point: ``config`` holds SparkConfig fields, ``engines`` maps roles."""
+    cfg = SparkConfig.model_validate(config or {})
+    return SparkAnnotator(name, cfg, engine_for(name, cfg.engine, engines))

@@ -1,0 +1,358 @@
+"""Reading step verdicts out of a judge's answer, strictly, and making them consistent.
+
+Three answer formats: the critic's JSON object (``{"steps": [...], "first_error": k}``), the
+ThinkPRM-style chain of thought (``Step k: ... \\boxed{correct}`` sections, then "Is the solution
+correct? Yes|No") and SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
+"label": "CORRECT"|"INCORRECT", "reason": ...}]``).
+
+Only the verdict section is read: the LAST JSON value of the expected shape, or for the
+chain of thought the last section headed "Step k:" for each k and the last boxed verdict inside
+it. A model that first echoes the problem (which may hold text like "answer correct" or even a
+fake verdict list) does not change what is read. Anything off (a verdict count that differs
+from the step count, a missing or duplicated step, an unknown verdict word) raises
+``ParseError``: labels are never shifted or guessed; the caller retries with the error.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+ConflictRule = Literal["earliest", "explicit", "verdicts", "retry"]
+AfterError = Literal["negative", "verdicts"]
+
+_WORDS = {"correct": 1, "incorrect": 0, "true": 1, "false": 0}
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_BAD_ESCAPE = re.compile(r'\\(?![\\/"bfnrtu])')
+_HEADER = re.compile(r"^[ \t>#*_-]*step[ \t]+(\d+)[ \t*_]*[:.)][ \t*_]*", re.I | re.M)
+_BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?(correct|incorrect)\s*\}?\s*\}", re.I)
+_OVERALL = re.compile(r"is the solution correct\s*\?[\s*_:]*(yes|no)\b", re.I)
+_OVERALL_MARK = re.compile(r"is the solution correct\s*\?", re.I)
+
+
+class ParseError(ValueError):
+    """The answer does not follow the expected format; the message is shown to the model."""
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    label: int
+    rationale: str = ""
+    reference_steps: tuple[int, ...] | None = None  # SPARE: 0-based reference step indices
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """What one answer says: a verdict per step, plus the answer's own summary if any."""
+
+    steps: tuple[StepVerdict, ...]
+    first_error: int | None = None  # stated earliest error, 0-based; -1 none; None not stated
+    overall: bool | None = None  # think style: "Is the solution correct? Yes|No"
+    how: str = "json"
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.steps]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Labels after the consistency rule and the after-first-error convention."""
+
+    labels: list[int]
+    first_error: int  # 0-based, -1 when no step is wrong
+    sources: list[str]  # per step: verdict | first_error | convention
+    conflict: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- JSON extraction and repair --------------------------------------------------------------
+
+def _spans(text: str, opener: str) -> list[tuple[int, int]]:
+    """Top-level balanced spans starting with ``opener`` ('{' or '['), quote-aware."""
+    spans, pos = [], 0
+    while (start := text.find(opener, pos)) >= 0:
+        end = _match(text, start)
+        if end is None:
+            pos = start + 1
+        else:
+            spans.append((start, end))
+            pos = end
+    return spans
+
+
+def _match(text: str, start: int) -> int | None:
+    depth, quote, i = 0, "", start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def load_lenient(text: str) -> Any:
+    """JSON, repaired when slightly malformed: trailing commas, curly quotes, stray
+    backslashes (LaTeX), single quotes and Python literals. Raises ParseError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        first = exc
+    fixed = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
+    fixed = _BAD_ESCAPE.sub(r"\\\\", _TRAILING_COMMA.sub(r"\1", fixed))
+    try:
+        return json.loads(fixed)
+    except json.JSONDecodeError:
+        pass
+    python = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False",
+                                                  re.sub(r"\bnull\b", "None", fixed)))
+    try:
+        return ast.literal_eval(python)
+    except Exception:  # literal_eval raises many kinds on junk
+        raise ParseError(f"the JSON is invalid ({first.msg} at line {first.lineno} "
+                         f"column {first.colno})") from None
+
+
+def last_json(text: str, opener: str, looks_right: re.Pattern[str], what: str) -> Any:
+    """The last top-level JSON value in ``text`` whose source matches ``looks_right``."""
+    for start, end in reversed(_spans(text, opener)):
+        if looks_right.search(text[start:end]):
+            return load_lenient(text[start:end])
+    if looks_right.search(text):
+        raise ParseError(f"the {what} is not complete (unbalanced brackets: cut off?)")
+    raise ParseError(f"no {what} found in the answer")
+
+
+# ---- field readers ---------------------------------------------------------------------------
+
+def _label(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    word = str(value).strip().strip(".!*_ ").lower()
+    if word not in _WORDS:
+        raise ParseError(f"{where}: verdict {value!r} is not \"correct\" or \"incorrect\"")
+    return _WORDS[word]
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not re.fullmatch(r"\s*-?\d+\s*", str(value)):
+        raise ParseError(f"{where}: {value!r} is not a step number")
+    return int(value)
+
+
+def _first(entry: dict, keys: tuple[str, ...]) -> Any:
+    return next((entry[k] for k in keys if k in entry), None)
+
+
+def _ordered(entries: list[Any], n_steps: int, number_key: str, what: str) -> list[dict]:
+    """Entries placed by their step number (1..n each exactly once), or by order when none
+    carries a number; a count that differs from ``n_steps`` is an error."""
+    if not all(isinstance(e, dict) for e in entries):
+        raise ParseError(f"every entry of the {what} must be an object")
+    if len(entries) != n_steps:
+        raise ParseError(f"the {what} has {len(entries)} entries but the solution has "
+                         f"{n_steps} steps: give exactly one per step")
+    numbered = [number_key in e for e in entries]
+    if not any(numbered):
+        return entries
+    if not all(numbered):
+        raise ParseError(f"some entries of the {what} lack \"{number_key}\"")
+    placed: dict[int, dict] = {}
+    for entry in entries:
+        k = _int(entry[number_key], f'"{number_key}"')
+        if not 1 <= k <= n_steps:
+            raise ParseError(f"step {k} does not exist (steps are 1 to {n_steps})")
+        if k in placed:
+            raise ParseError(f"step {k} appears twice")
+        placed[k] = entry
+    return [placed[k] for k in range(1, n_steps + 1)]
+
+
+def _stated_first_error(value: Any, n_steps: int) -> int:
+    if value is None or str(value).strip().lower() in ("none", "null", "-1", ""):
+        return -1
+    k = _int(value, '"first_error"')
+    if not 1 <= k <= n_steps:
+        raise ParseError(f'"first_error" {k} is not a step number (1 to {n_steps}, or null)')
+    return k - 1
+
+
+# ---- the three formats -----------------------------------------------------------------------
+
+_CRITIC_SHAPE = re.compile(r"[\"']steps[\"']\s*:")
+_SPARE_SHAPE = re.compile(r"[\"']student_step[\"']\s*:")
+
+
+def parse_critic(text: str, n_steps: int) -> Verdicts:
+    """The critic's JSON: ``{"steps": [{"step", "verdict", "rationale"}], "first_error": k}``."""
+    data = last_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list')
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        raise ParseError('"steps" must be a list of objects')
+    steps = []
+    for k, entry in enumerate(_ordered(data["steps"], n_steps, "step", '"steps" list'), 1):
+        verdict = _first(entry, ("verdict", "label", "judgement", "judgment"))
+        if verdict is None:
+            raise ParseError(f'step {k}: no "verdict"')
+        rationale = _first(entry, ("rationale", "reason", "explanation")) or ""
+        steps.append(StepVerdict(_label(verdict, f"step {k}"), str(rationale).strip()))
+    stated = _stated_first_error(data["first_error"], n_steps) if "first_error" in data else None
+    return Verdicts(tuple(steps), first_error=stated, how="json")
+
+
+def parse_think(text: str, n_steps: int) -> Verdicts:
+    """ThinkPRM-style sections "Step k: ... \\boxed{correct|incorrect}", then the final
+    "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it)."""
+    overall_marks = list(_OVERALL_MARK.finditer(text))
+    region = text[:overall_marks[-1].start()] if overall_marks else text
+    answers = _OVERALL.findall(text)
+    overall = answers[-1].lower() == "yes" if answers else None
+    headers = list(_HEADER.finditer(text))
+    if not headers:
+        boxed = _BOXED.findall(region)
+        if len(boxed) != n_steps:
+            raise ParseError(f"found {len(boxed)} boxed verdicts and no \"Step k:\" headers for "
+                             f"a solution of {n_steps} steps")
+        steps = tuple(StepVerdict(_label(b, f"verdict {i + 1}")) for i, b in enumerate(boxed))
+        return Verdicts(steps, overall=overall, how="sequential")
+    sections: dict[int, str] = {}  # a later section for the same step replaces an earlier one
+    for header, nxt in zip(headers, headers[1:] + [None]):
+        body = text[header.end():nxt.start() if nxt else len(text)]
+        end = _OVERALL_MARK.search(body)  # a section ends at the final question
+        sections[int(header.group(1))] = body[:end.start()] if end else body
+    verdicts: dict[int, StepVerdict] = {}
+    for k, body in sections.items():
+        found = _BOXED.findall(body)
+        if found:
+            verdicts[k] = StepVerdict(_label(found[-1], f"step {k}"), _gist(body))
+    extra = sorted(k for k in verdicts if not 1 <= k <= n_steps)
+    if extra:
+        raise ParseError(f"verdicts for step(s) {extra}, but the solution has {n_steps} steps")
+    missing = [k for k in range(1, n_steps + 1) if k not in verdicts]
+    if missing:
+        raise ParseError(f"no \\boxed{{correct}} or \\boxed{{incorrect}} verdict for step(s) "
+                         f"{missing} (the solution has {n_steps} steps)")
+    return Verdicts(tuple(verdicts[k] for k in range(1, n_steps + 1)), overall=overall,
+                    how="sections")
+
+
+def _gist(body: str, limit: int = 400) -> str:
+    """A step section without its verdict box, shortened: the step's rationale."""
+    text = " ".join(_BOXED.sub("", body).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def parse_spare(text: str, n_steps: int, n_reference: int) -> Verdicts:
+    """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``."""
+    data = last_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects')
+    if not isinstance(data, list):
+        raise ParseError("the answer must be a JSON list")
+    steps = []
+    for k, entry in enumerate(_ordered(data, n_steps, "student_step", "list"), 1):
+        if "label" not in entry:
+            raise ParseError(f'student step {k}: no "label"')
+        refs = entry.get("reference_steps", [])
+        refs = [refs] if isinstance(refs, (int, str)) and str(refs).strip() else refs or []
+        if not isinstance(refs, list):
+            raise ParseError(f'student step {k}: "reference_steps" must be a list of numbers')
+        aligned = sorted({_int(r, f"student step {k} reference_steps") for r in refs})
+        if any(not 1 <= r <= n_reference for r in aligned):
+            raise ParseError(f"student step {k}: reference steps {aligned} out of range "
+                             f"(the reference has steps 1 to {n_reference})")
+        reason = str(_first(entry, ("reason", "rationale", "explanation")) or "").strip()
+        steps.append(StepVerdict(_label(entry["label"], f"student step {k}"), reason,
+                                 tuple(r - 1 for r in aligned)))
+    return Verdicts(tuple(steps), how="json")
+
+
+# ---- consistency -----------------------------------------------------------------------------
+
+def _earliest(*indices: int) -> int:
+    found = [i for i in indices if i >= 0]
+    return min(found) if found else -1
+
+
+def resolve(verdicts: Verdicts, on_conflict: ConflictRule = "earliest",
+            after_first_error: AfterError = "negative") -> Resolution:
+    """Labels that agree with one first error.
+
+    The first error is the earliest step with an ``incorrect`` verdict. When the answer also
+    states one (``first_error``, or "Is the solution correct?") and the two disagree, the rule
+    decides: ``earliest`` (default) takes the earlier error of the two, the conservative reading
+    for PRM training; ``explicit`` trusts the stated index; ``verdicts`` the per-step verdicts;
+    ``retry`` raises ParseError so the model is asked again. Steps before the first error are 1,
+    the first error 0; steps after it are 0 (``negative``: ProcessBench / Qwen, a wrong prefix
+    makes the rest unusable) or keep their own verdict (``verdicts``).
+    """
+    labels = verdicts.labels
+    from_verdicts = next((i for i, label in enumerate(labels) if label == 0), -1)
+    stated, conflict, notes = verdicts.first_error, None, {}
+    if stated is not None and stated != from_verdicts:
+        conflict = (f"stated first_error {_show(stated)} but the verdicts' first error is "
+                    f"{_show(from_verdicts)}")
+    if verdicts.overall is not None and verdicts.overall != (from_verdicts == -1):
+        notes["overall_conflict"] = True
+        conflict = conflict or (f"answered 'Is the solution correct? "
+                                f"{'Yes' if verdicts.overall else 'No'}' but the verdicts' "
+                                f"first error is {_show(from_verdicts)}")
+    if conflict and on_conflict == "retry":
+        raise ParseError(f"the answer contradicts itself: {conflict}")
+    if stated is None or on_conflict == "verdicts":
+        first = from_verdicts
+    elif on_conflict == "explicit":
+        first = stated
+    else:
+        first = _earliest(stated, from_verdicts)
+    out, sources = [], []
+    for i, label in enumerate(labels):
+        if first == -1 or i < first:
+            new = 1
+        elif i == first:
+            new = 0
+        else:
+            new = 0 if after_first_error == "negative" else label
+        if new == label:
+            source = "verdict"
+        else:
+            source = "first_error" if first == -1 or i <= first else "convention"
+        out.append(new)
+        sources.append(source)
+    if conflict:
+        notes["rule"] = on_conflict
+    return Resolution(out, first, sources, conflict, notes)
+
+
+def _show(index: int) -> str:
+    return "none" if index < 0 else f"step {index + 1}"
+
+
+def checked(parse: Callable[[str], Verdicts], on_conflict: ConflictRule,
+            after_first_error: AfterError) -> Callable[[str], tuple[Verdicts, Resolution]]:
+    """A reader giving (verdicts, resolution); with ``retry`` a contradiction is a ParseError."""
+    def read(text: str) -> tuple[Verdicts, Resolution]:
+        verdicts = parse(text)
+        return verdicts, resolve(verdicts, on_conflict, after_first_error)
+    return read
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` kept whole up to ``limit`` characters, else its head and tail (verdicts sit at
+    the end of an answer, the start shows what went wrong first)."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    tail = limit - head - 40
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters cut ...]\n{text[-tail:]}"
