@@ -29,11 +29,21 @@ def _scalar_type(annotation: Any) -> Any:
         return _scalar_type(args[0]) if len(args) == 1 else str
     if origin is typing.Literal:
         return type(typing.get_args(annotation)[0])
+    if origin is list and typing.get_args(annotation) == (str,):
+        return _comma_list
     if origin in (list, dict, tuple) or annotation in (list, dict):
         return json.loads
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return json.loads
     return annotation if annotation in (int, float, str, bool) else str
+
+
+def _comma_list(text: str) -> list[str]:
+    """``a,b`` -> ["a", "b"] (also accepts a JSON list)."""
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _parse_bool(text: str) -> bool:

@@ -1,0 +1,128 @@
+"""Annotation logic: which solutions each annotator still has to label, and one labelled batch.
+
+A solution is settled for an annotator once the lake holds its votes for the same
+(annotator, annotator_version, config_hash); votes of one batch are written in one atomic
+append, so a solution is never half-labelled and a re-run (or a run after a crash) labels only
+what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from annotators.base import Annotator
+from annotators.registry import BUILDERS, build_annotator
+from engines.config import EngineConfig
+from engines.factory import build_engine
+from pipelines.sql_util import in_list, quote
+from schemas import Problem, Solution, StepVote
+from store.lake import Lake
+
+
+class AnnotateConfig(BaseModel):
+    """Which annotators label which solutions. Loaded from the ``annotate:`` section and flags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    annotators: list[str] = Field(
+        default_factory=lambda: ["mc-binary"],
+        description=f"annotators to run, comma-separated: {', '.join(BUILDERS)}")
+    settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-annotator config, e.g. {mc-binary: {k: 8}}")
+    batch_solutions: int = Field(8, ge=1, description="solutions per annotation task")
+    limit: int | None = Field(None, ge=1, description="label at most this many solutions")
+    generator: str | None = Field(None, description="only solutions from this generator")
+    solution_ids: list[str] | None = Field(None, description="only these solutions")
+    parallel: int = Field(2, ge=1, description="annotation tasks running at once")
+
+    @field_validator("annotators")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in BUILDERS]
+        if unknown:
+            raise ValueError(f"unknown annotator(s) {unknown}; choose from {', '.join(BUILDERS)}")
+        if not names:
+            raise ValueError("no annotator given")
+        return names
+
+
+@dataclass
+class BatchResult:
+    annotator: str
+    solutions: int = 0
+    votes_added: int = 0
+    labeled: int = 0
+    unparsed: int = 0
+    skipped: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    rollouts: int = 0
+
+    def add(self, other: "BatchResult") -> None:
+        for name in ("solutions", "votes_added", "labeled", "unparsed", "skipped",
+                     "prompt_tokens", "completion_tokens", "rollouts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_ANNOTATORS: dict[str, Annotator] = {}
+
+
+def annotator_for(name: str, settings: dict[str, Any], engines: dict[str, EngineConfig]) -> Annotator:
+    """Build (once per process) annotator ``name`` over engines built from their configs."""
+    key = json.dumps([name, settings, {k: v.model_dump() for k, v in engines.items()}],
+                     sort_keys=True, default=str)
+    if key not in _ANNOTATORS:
+        built = {role: build_engine(cfg) for role, cfg in engines.items()}
+        _ANNOTATORS[key] = build_annotator(name, settings, built)
+    return _ANNOTATORS[key]
+
+
+def candidate_solutions(lake: Lake, config: AnnotateConfig) -> list[Solution]:
+    """The solutions this run may label (generator / id filters and limit applied, id order)."""
+    where = []
+    if config.generator:
+        where.append(f"generator = {quote(config.generator)}")
+    if config.solution_ids is not None:
+        where.append(f"solution_id IN {in_list(config.solution_ids)}")
+    solutions = sorted(lake.records("solutions", " AND ".join(where) or None),
+                       key=lambda s: s.solution_id)
+    return solutions[: config.limit] if config.limit else solutions
+
+
+def settled_ids(lake: Lake, annotator: Annotator) -> set[str]:
+    """Solutions already carrying this annotator's votes at this version and config."""
+    rows = lake.query(
+        "SELECT DISTINCT solution_id FROM step_votes WHERE annotator = "
+        f"{quote(annotator.name)} AND annotator_version = {quote(annotator.version)} "
+        f"AND config_hash = {quote(annotator.config_hash)}").to_pylist()
+    return {row["solution_id"] for row in rows}
+
+
+def problems_for(lake: Lake, solutions: list[Solution]) -> dict[str, Problem]:
+    ids = sorted({s.problem_id for s in solutions})
+    return {p.problem_id: p for p in lake.records("problems", f"problem_id IN {in_list(ids)}")}
+
+
+def label_batch(annotator: Annotator, problems: dict[str, Problem], solutions: list[Solution],
+                lake: Lake) -> BatchResult:
+    """Label a batch, check every step got exactly one vote, and store the votes atomically."""
+    votes: list[StepVote] = list(annotator.annotate(problems, solutions))
+    expected = {(s.solution_id, i) for s in solutions for i in range(len(s.steps))}
+    got = [(v.solution_id, v.step_index) for v in votes]
+    missing = expected - set(got)
+    if missing or len(got) != len(set(got)) or set(got) - expected:
+        raise RuntimeError(
+            f"annotator {annotator.name} returned {len(got)} votes for {len(expected)} steps "
+            f"(missing e.g. {sorted(missing)[:3]}); nothing stored for this batch")
+    result = BatchResult(annotator.name, solutions=len(solutions))
+    result.votes_added = lake.append("step_votes", votes)
+    for vote in votes:
+        setattr(result, vote.status, getattr(result, vote.status) + 1)
+        result.prompt_tokens += vote.prompt_tokens
+        result.completion_tokens += vote.completion_tokens
+        result.rollouts += vote.rollouts
+    return result

@@ -1,0 +1,32 @@
+"""``stepforge annotate``: label the steps of stored solutions (Prefect flow)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.annotate import AnnotateConfig
+from pipelines.config import add_config_args, flags_for, load_config
+from pipelines.project_config import add_common_args, load_project
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("annotate", help="label solution steps with annotators (Prefect flow)",
+                            description=__doc__)
+    add_common_args(parser)
+    add_config_args(parser, AnnotateConfig)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = flags_for(args, AnnotateConfig)
+    project = load_project(args, "annotate")
+    config = load_config(AnnotateConfig, project.annotate, overrides, "annotate")
+
+    from pipelines.flows.annotate import annotate_flow
+
+    totals = annotate_flow(config, project.engines, project.lake)
+    for name, t in totals.items():
+        print(f"annotate {name}: {t.solutions} solutions, {t.votes_added} votes added "
+              f"({t.labeled} labeled, {t.unparsed} unparsed, {t.skipped} skipped), "
+              f"{t.prompt_tokens}+{t.completion_tokens} tokens, {t.rollouts} rollouts")
+    return 0

@@ -1,0 +1,34 @@
+"""``stepforge generate``: sample, split, grade and store solutions for the lake's problems."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.config import add_config_args, flags_for, load_config
+from pipelines.generate import GenerateConfig
+from pipelines.project_config import add_common_args, load_project
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("generate", help="generate solutions with an LLM (Prefect flow)",
+                            description=__doc__)
+    add_common_args(parser)
+    add_config_args(parser, GenerateConfig)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = flags_for(args, GenerateConfig)
+    project = load_project(args, "generate", overrides.get("engine"))
+    config = load_config(GenerateConfig, project.generate, overrides, "generate")
+    engine_config = project.engine(config.engine)
+
+    from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
+
+    summary = generate_flow(config, engine_config, project.lake)
+    print(f"generate: {summary.problems} problems sampled ({summary.skipped} already done), "
+          f"{summary.solutions_added} solutions added, {summary.correct} correct, "
+          f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens")
+    print(f"query them: stepforge sql --lake {project.lake} "
+          '"select count(*), avg(is_correct::int) from solutions"')
+    return 0

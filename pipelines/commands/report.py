@@ -1,0 +1,25 @@
+"""``stepforge report``: write one self-contained HTML page (inline SVG plots, no network) about
+the lake's labels: label distribution by step position, annotator agreement, retention per
+strategy, cost per labelled step, annotator reliabilities and the disputed solutions."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("report", help="write an HTML report of labels and agreement",
+                            description=__doc__)
+    parser.add_argument("--lake", default=None,
+                        help="lake root (default: $STEPFORGE_LAKE or data/lake)")
+    parser.add_argument("--out", default="report.html", help="HTML file to write")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.report import write_report
+    from store.lake import Lake
+
+    path = write_report(Lake(args.lake), args.out)
+    print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
+    return 0

@@ -1,0 +1,66 @@
+"""The ``annotate`` Prefect flow: label the steps of stored solutions with the chosen annotators.
+
+One task per (annotator, batch of solutions), retried on failure and written as soon as it ends.
+Tasks run on a thread pool (``parallel``), so annotators on different engines (a local policy for
+MC, a remote judge) progress at the same time; one in-process model serialises its own calls.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from engines.config import EngineConfig
+from pipelines.annotate import (
+    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, label_batch,
+    problems_for, settled_ids,
+)
+from pipelines.generate import batches
+from pipelines.progress import progress_bar
+from schemas import Solution
+from store.lake import Lake
+
+
+def engines_used(settings: dict, engines: dict[str, EngineConfig]) -> dict[str, EngineConfig]:
+    """The engine configs an annotator's settings refer to (its roles), plus ``default``."""
+    roles = {"default"} | {v for k, v in settings.items() if k.endswith("engine") and isinstance(v, str)}
+    missing = sorted(roles - engines.keys())
+    if missing:
+        raise ValueError(f"annotator settings name engine role(s) {missing} missing from `engines:`")
+    return {role: engines[role] for role in sorted(roles)}
+
+
+@task(name="annotate-batch", retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
+                   solutions: list[Solution], lake_root: str) -> BatchResult:
+    lake = Lake(lake_root)
+    annotator = annotator_for(name, settings, engines)
+    return label_batch(annotator, problems_for(lake, solutions), solutions, lake)
+
+
+@flow(name="annotate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
+def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
+                  lake_root: str) -> dict[str, BatchResult]:
+    """Label every pending solution with every configured annotator; returns totals per annotator."""
+    lake = Lake(lake_root)
+    candidates = candidate_solutions(lake, config)
+    work = []
+    totals: dict[str, BatchResult] = {}
+    for name in config.annotators:
+        settings = config.settings.get(name, {})
+        used = engines_used(settings, engines)
+        done = settled_ids(lake, annotator_for(name, settings, used))
+        pending = [s for s in candidates if s.solution_id not in done]
+        totals[name] = BatchResult(name)
+        work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
+    with progress_bar("annotate", len(work)) as advance:
+        for start in range(0, len(work), config.parallel):
+            futures = [annotate_batch.submit(*item, str(lake.root))
+                       for item in work[start:start + config.parallel]]
+            for future in futures:
+                result = future.result()
+                totals[result.annotator].add(result)
+                advance()
+    lake.refresh_catalog()
+    return totals

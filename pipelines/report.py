@@ -1,0 +1,306 @@
+"""``stepforge report``: one self-contained HTML page about the labels in the lake.
+
+Plots are inline SVG drawn here (no JavaScript, no network): consensus labels by step position
+per strategy, the annotators' agreement heat maps (Cohen's kappa, first-error agreement),
+retention per strategy and cost per labelled step per annotator; tables add Fleiss' kappa, the
+Dawid-Skene reliabilities (and accuracy against human reviews where there are any) and the
+disputed solutions to review first. Data comes from the catalog's analytics views.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+MAX_POSITION = 20  # steps at or beyond this position share the last column
+COLORS = {"agreed correct": "#2e7d32", "agreed wrong": "#c62828", "human correct": "#81c784",
+          "human wrong": "#ef9a9a", "disputed": "#ffb300"}
+
+
+@dataclass
+class ReportData:
+    """Everything the page shows, read from the lake."""
+
+    lake: str
+    counts: dict[str, int] = field(default_factory=dict)
+    retention: list[dict] = field(default_factory=list)
+    positions: list[dict] = field(default_factory=list)
+    agreement: list[dict] = field(default_factory=list)
+    costs: list[dict] = field(default_factory=list)
+    disputed: list[dict] = field(default_factory=list)
+    fleiss: float | None = None
+    reliabilities: list[dict] = field(default_factory=list)
+
+
+def gather(lake: Any) -> ReportData:
+    """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities)."""
+    data = ReportData(lake=str(lake.root))
+    for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
+        data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
+    data.retention = lake.query("SELECT * FROM retention").to_pylist()
+    data.positions = lake.query(f"""
+        SELECT strategy, least(step_index, {MAX_POSITION - 1}) AS position,
+               sum(agreed_correct)::BIGINT AS "agreed correct", sum(agreed_wrong)::BIGINT AS "agreed wrong",
+               sum(human_correct)::BIGINT AS "human correct", sum(human_wrong)::BIGINT AS "human wrong",
+               sum(disputed)::BIGINT AS disputed
+        FROM labels_by_position GROUP BY ALL ORDER BY strategy, position""").to_pylist()
+    data.agreement = lake.query("SELECT * FROM annotator_agreement").to_pylist()
+    data.costs = lake.query("SELECT * FROM annotator_costs").to_pylist()
+    data.disputed = lake.query("""
+        SELECT solution_id, strategy, max(priority) AS priority, count(*) AS disputed_steps
+        FROM consensus WHERE status = 'disputed' GROUP BY solution_id, strategy
+        ORDER BY priority DESC NULLS LAST, solution_id LIMIT 15""").to_pylist()
+    if data.counts["step_votes"]:
+        data.fleiss, data.reliabilities = _model_stats(lake)
+    return data
+
+
+def _model_stats(lake: Any) -> tuple[float | None, list[dict]]:
+    """Fleiss' kappa over all annotators; Dawid-Skene reliabilities (reviews clamped) and each
+    annotator's accuracy on the steps humans reviewed."""
+    from annotators.agreement import matrix_fleiss
+    from annotators.consensus import human_labels, vote_matrix
+    from annotators.dawid_skene import fit
+    from pipelines.reconcile import VOTE_COLUMNS
+
+    votes = lake.query(f"SELECT {VOTE_COLUMNS} FROM step_votes")
+    lengths = lake.query("SELECT solution_id, len(steps)::INTEGER AS n_steps FROM solutions")
+    m = vote_matrix(votes, lengths)
+    reviews = lake.read("reviews", where="status = 'submitted'")
+    human = human_labels(m, reviews).label if reviews.num_rows else np.full(m.n_items, -1)
+    result = fit(m.labels, human.astype(np.int8))
+    rows = []
+    for j, name in enumerate(m.annotators):
+        both = (human >= 0) & (m.labels[:, j] >= 0)
+        gold = float(np.mean(m.labels[both, j] == human[both])) if both.any() else None
+        rows.append({"annotator": name, "votes": int(result.votes[j]),
+                     "sensitivity": float(result.sensitivity[j]),
+                     "specificity": float(result.specificity[j]),
+                     "accuracy": float(result.accuracy[j]), "human_steps": int(both.sum()),
+                     "accuracy_vs_human": gold})
+    return matrix_fleiss(m), rows
+
+
+# -- SVG charts (small, dependency-free) -------------------------------------------------------
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def legend(items: Sequence[tuple[str, str]]) -> str:
+    """Colour keys as a line of HTML."""
+    return '<p class="legend">' + "".join(
+        f'<span><i style="background:{c}"></i>{_e(n)}</span>' for n, c in items) + "</p>"
+
+
+def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]],
+                    x_title: str = "", width: int | None = None, height: int = 220) -> str:
+    """Columns of shares (each column sums to 100%), one stacked segment per series; the counts
+    are in each segment's tooltip."""
+    n = max(len(labels), 1)
+    width = width or max(260, 28 * n + 70)
+    left, bottom, top = 40, 36, 10
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    step = plot_w / n
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" font-size="11">']
+    for tick in (0, 0.5, 1.0):
+        y = top + plot_h * (1 - tick)
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="#ddd"/><text x="{left - 4}" y="{y + 4:.1f}" '
+                     f'text-anchor="end">{int(tick * 100)}%</text>')
+    for i, label in enumerate(labels):
+        total = sum(values[i] for _, values, _ in series) or 1.0
+        y = top + plot_h
+        x = left + i * step + step * 0.12
+        for name, values, color in series:
+            h = plot_h * values[i] / total
+            if h > 0:
+                y -= h
+                parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.76:.1f}" '
+                             f'height="{h:.1f}" fill="{color}"><title>{_e(label)}: {_e(name)} '
+                             f'{values[i]:g} ({values[i] / total:.1%})</title></rect>')
+        parts.append(f'<text x="{x + step * 0.38:.1f}" y="{top + plot_h + 14}" '
+                     f'text-anchor="middle">{_e(label)}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle" '
+                 f'fill="#555">{_e(x_title)}</text></svg>')
+    return "".join(parts)
+
+
+def _diverging(value: float, low: float) -> str:
+    """White at the middle of [low, 1], blue towards 1, red towards low; grey when unknown."""
+    if np.isnan(value):
+        return "#eeeeee"
+    t = (value - (low + 1) / 2) / ((1 - low) / 2)
+    t = max(-1.0, min(1.0, t))
+    target = (33, 102, 172) if t >= 0 else (178, 24, 43)
+    r, g, b = (round(255 + (c - 255) * abs(t)) for c in target)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def heatmap(names: Sequence[str], values: np.ndarray, low: float = -1.0, cell: int = 56) -> str:
+    """A square annotator x annotator heat map with the value written in each cell."""
+    pad = max(60, 7 * max((len(n) for n in names), default=4))
+    size = pad + cell * len(names) + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+             f'role="img" font-size="11">']
+    for i, name in enumerate(names):
+        y = pad + i * cell
+        parts.append(f'<text x="{pad - 4}" y="{y + cell / 2 + 4:.1f}" '
+                     f'text-anchor="end">{_e(name)}</text>')
+        cx = pad + i * cell + cell / 2
+        parts.append(f'<text x="{cx:.1f}" y="{pad - 6}" text-anchor="start" '
+                     f'transform="rotate(-40 {cx:.1f} {pad - 6})">{_e(name)}</text>')
+        for j in range(len(names)):
+            v = values[i, j]
+            text = "–" if np.isnan(v) else f"{v:.2f}"
+            dark = not np.isnan(v) and abs((v - (low + 1) / 2) / ((1 - low) / 2)) > 0.6
+            parts.append(f'<rect x="{pad + j * cell}" y="{y}" width="{cell - 2}" '
+                         f'height="{cell - 2}" fill="{_diverging(v, low)}"><title>'
+                         f'{_e(names[i])} / {_e(names[j])}: {text}</title></rect>'
+                         f'<text x="{pad + j * cell + cell / 2 - 1:.1f}" y="{y + cell / 2 + 3:.1f}"'
+                         f' text-anchor="middle" fill="{"#fff" if dark else "#222"}">{text}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bars(labels: Sequence[str], values: Sequence[float], unit: str = "") -> str:
+    """Horizontal bars with their values, longest = full width."""
+    pad = max(80, 7 * max((len(n) for n in labels), default=4))
+    width, row = 620, 26
+    top = max(values, default=0) or 1.0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{row * len(labels) + 8}" role="img" font-size="11">']
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = 4 + i * row
+        w = (width - pad - 110) * value / top
+        parts.append(f'<text x="{pad - 6}" y="{y + 15}" text-anchor="end">{_e(label)}</text>'
+                     f'<rect x="{pad}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" '
+                     f'fill="#5c6bc0"><title>{_e(label)}: {value:,.1f} {_e(unit)}</title></rect>'
+                     f'<text x="{pad + w + 6:.1f}" y="{y + 15}">{value:,.1f} {_e(unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(rows: Sequence[dict], columns: Sequence[str], titles: Sequence[str] | None = None) -> str:
+    if not rows:
+        return '<p class="empty">nothing yet</p>'
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in (titles or columns))
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def positions_section(data: ReportData) -> str:
+    """Stacked shares of consensus labels by step position, one chart per strategy."""
+    charts = []
+    for strategy in sorted({r["strategy"] for r in data.positions}):
+        rows = [r for r in data.positions if r["strategy"] == strategy]
+        labels = [str(r["position"] + 1) + ("+" if r["position"] == MAX_POSITION - 1 else "")
+                  for r in rows]
+        series = [(name, [float(r[name]) for r in rows], color) for name, color in COLORS.items()]
+        charts.append(f"<figure><figcaption>{html.escape(strategy)}</figcaption>"
+                      f"{stacked_columns(labels, series, x_title='step position')}</figure>")
+    if not charts:
+        return '<p class="empty">no consensus rows yet: run <code>stepforge reconcile</code></p>'
+    return legend(list(COLORS.items())) + '<div class="grid">' + "".join(charts) + "</div>"
+
+
+def agreement_section(data: ReportData) -> str:
+    names = sorted({r["annotator_a"] for r in data.agreement} | {r["annotator_b"] for r in data.agreement})
+    if not names:
+        return '<p class="empty">fewer than two annotators labelled the same steps</p>'
+    kappa = np.full((len(names), len(names)), np.nan)
+    rate = np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(kappa, 1.0)
+    np.fill_diagonal(rate, 1.0)
+    for r in data.agreement:
+        i, j = names.index(r["annotator_a"]), names.index(r["annotator_b"])
+        for grid, key in ((kappa, "kappa"), (rate, "first_error_rate")):
+            if r[key] is not None:
+                grid[i, j] = grid[j, i] = r[key]
+    fleiss = "undefined" if data.fleiss is None else f"{data.fleiss:.3f}"
+    return (f"<p>Fleiss' kappa over all annotators: <b>{fleiss}</b></p><div class=\"grid\">"
+            f"<figure><figcaption>Cohen's kappa (step labels)</figcaption>"
+            f"{heatmap(names, kappa, low=-1.0)}</figure>"
+            f"<figure><figcaption>first-error agreement rate</figcaption>"
+            f"{heatmap(names, rate, low=0.0)}</figure></div>"
+            + _table(data.agreement, ["annotator_a", "annotator_b", "steps", "observed", "expected",
+                                      "kappa", "solutions", "first_error_rate"]))
+
+
+def retention_section(data: ReportData) -> str:
+    if not data.retention:
+        return '<p class="empty">no consensus rows yet</p>'
+    labels = [r["strategy"] for r in data.retention]
+    series = [("agreed", [float(r["agreed"]) for r in data.retention], "#2e7d32"),
+              ("human", [float(r["human"]) for r in data.retention], "#81c784"),
+              ("disputed", [float(r["disputed"]) for r in data.retention], "#ffb300")]
+    return (legend([(n, c) for n, _, c in series])
+            + stacked_columns(labels, series, x_title="strategy", width=120 * len(labels) + 120)
+            + _table(data.retention, ["strategy", "solutions", "kept", "agreed", "human",
+                                      "disputed", "kept_share", "steps_agreed", "steps_disputed"]))
+
+
+def costs_section(data: ReportData) -> str:
+    rows = [r for r in data.costs if r["tokens_per_labeled_step"] is not None]
+    if not rows:
+        return '<p class="empty">no labeled votes yet</p>'
+    chart = bars([r["annotator"] for r in rows],
+                 [float(r["tokens_per_labeled_step"]) for r in rows], unit="tokens")
+    return chart + _table(data.costs, ["annotator", "votes", "labeled", "tokens", "rollouts",
+                                       "tokens_per_labeled_step", "rollouts_per_labeled_step"])
+
+
+CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;
+text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600}
+.empty{color:#888}.legend span{display:inline-block;margin-right:14px}
+.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}"""
+
+
+def render(data: ReportData, now: datetime | None = None) -> str:
+    """The whole page as one HTML string."""
+    now = now or datetime.now(timezone.utc)
+    counts = " · ".join(f"{v} {k.replace('_', ' ')}" for k, v in data.counts.items())
+    sections = [
+        ("Labels by step position", positions_section(data)),
+        ("Agreement between annotators", agreement_section(data)),
+        ("Retention per strategy", retention_section(data)),
+        ("Cost per labelled step", costs_section(data)),
+        ("Annotator reliabilities (Dawid-Skene, reviews as truth)",
+         _table(data.reliabilities, ["annotator", "votes", "sensitivity", "specificity",
+                                     "accuracy", "human_steps", "accuracy_vs_human"])),
+        ("Disputed solutions to review first",
+         _table(data.disputed, ["solution_id", "strategy", "priority", "disputed_steps"])),
+    ]
+    body = "".join(f"<h2>{html.escape(t)}</h2>{content}" for t, content in sections)
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>stepforge report</title><style>{CSS}</style></head><body>"
+            f"<h1>stepforge report</h1><p>lake <code>{html.escape(data.lake)}</code> · "
+            f"{now:%Y-%m-%d %H:%M} UTC</p><p>{html.escape(counts)}</p>{body}</body></html>")
+
+
+def write_report(lake: Any, out: str | Path) -> Path:
+    """Gather, render and write the page; returns its path."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(gather(lake)), encoding="utf-8")
+    return path
