@@ -1,0 +1,41 @@
+"""Training-set export: consensus labels from the lake -> TRL / Math-Shepherd / ProcessBench /
+JSON-lines shards with a dataset card, optionally pushed to the Hugging Face Hub.
+
+``select`` decides which solutions and labels go in and the split, ``formats`` builds the rows,
+``card`` writes the README, ``write`` the shards and the push. ``run_export`` chains them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from export.card import gather_facts, render_card
+from export.select import ExportConfig, Selection, select
+from export.write import WriteConfig, Written, push_to_hub, write_export
+
+__all__ = ["ExportConfig", "ExportResult", "WriteConfig", "run_export", "select"]
+
+
+@dataclass
+class ExportResult:
+    selection: Selection
+    written: Written
+    pushed: str | None = None
+
+
+def run_export(lake: Any, config: ExportConfig, write: WriteConfig) -> ExportResult:
+    """Select, write the folder and (when ``write.push_to_hub``) upload it."""
+    if write.push_to_hub:  # fail on a missing token before the work, not after
+        from export.write import hub_token
+        hub_token()
+    selection = select(lake, config)
+    card = render_card(selection, config, gather_facts(lake, selection), write.license,
+                       write.pretty_name)
+    written = write_export(selection, config, write, card)
+    pushed = None
+    if write.push_to_hub:
+        pushed = push_to_hub(written.out, write.push_to_hub, write.private,
+                             endpoint=write.hub_endpoint,
+                             commit_message=f"stepforge export ({config.format}, {config.strategy})")
+    return ExportResult(selection, written, pushed)

@@ -1,0 +1,279 @@
+"""The Argilla dataset of disputed solutions: its settings and how a solution becomes a record.
+
+A record shows the problem, the numbered steps and a table of every annotator's verdict per step
+(with scores) next to the machine consensus. Argilla keeps one suggestion per question, so the
+suggestion is the annotators' plurality answer (agent names who backs it, score the share that
+does) while each annotator's own verdicts are in the ``verdicts`` table. Questions:
+
+- ``first_error`` (required): "No error" or "Step k", the earliest wrong step (ProcessBench).
+- ``wrong_steps`` (optional): every wrong step, for per-step labels beyond the first error.
+- ``comment`` (optional): free text.
+
+Record ids are solution ids, so pushing twice never duplicates a record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from schemas.records import Consensus, Problem, Solution, StepVote
+
+NO_ERROR = "no_error"
+FIRST_ERROR = "first_error"
+WRONG_STEPS = "wrong_steps"
+COMMENT = "comment"
+RATIONALE_CHARS = 280
+CELL_PAD = "&emsp;"
+
+GUIDELINES = """\
+Each record is a model-written solution whose automatic step labels disagree.
+
+1. Read the problem and the numbered steps.
+2. **First wrong step**: the earliest step containing an error (a wrong calculation, a false
+   claim, a misread of the problem, or a step that does not follow from the previous ones).
+   Pick **No error** when every step is correct. Later steps that merely carry an earlier error
+   forward do not move the first error.
+3. Optionally tick **every** wrong step, and leave a comment.
+
+The *Verdicts* panel shows what each automatic annotator said per step (✓ correct, ✗ wrong,
+? unparsed, – skipped; the number is its probability that the step is correct) and the
+consensus (⚠ disputed). The pre-selected answer is the annotators' plurality: check it, do not trust it.
+Submit when done, *Discard* a record you cannot judge (a broken problem, unreadable steps).
+"""
+
+
+def step_label(index: int) -> str:
+    """The label value of 0-based step ``index`` ("step_1" for the first step)."""
+    return f"step_{index + 1}"
+
+
+def label_index(value: str) -> int:
+    """A first-error label value back to a 0-based step index (-1 for no error)."""
+    if value == NO_ERROR:
+        return -1
+    if not value.startswith("step_") or not value[5:].isdigit() or int(value[5:]) < 1:
+        raise ValueError(f"not a step label: {value!r}")
+    return int(value[5:]) - 1
+
+
+def build_settings(max_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
+    """The Argilla settings of a review dataset holding solutions of up to ``max_steps`` steps."""
+    import argilla as rg
+
+    steps = {step_label(i): f"Step {i + 1}" for i in range(max_steps)}
+    return rg.Settings(
+        guidelines=GUIDELINES,
+        fields=[
+            rg.TextField(name="problem", title="Problem", use_markdown=True, client=client),
+            rg.TextField(name="solution", title="Solution steps", use_markdown=True, client=client),
+            rg.TextField(name="verdicts", title="Verdicts of the annotators", use_markdown=True,
+                         required=False, client=client),
+        ],
+        questions=[
+            rg.LabelQuestion(
+                name=FIRST_ERROR, title="First wrong step", required=True,
+                labels={NO_ERROR: "No error", **steps},
+                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
+                description="The earliest step that is wrong; 'No error' if all steps are right."),
+            rg.MultiLabelQuestion(
+                name=WRONG_STEPS, title="Every wrong step (optional)", required=False, labels=steps,
+                visible_labels=max(3, min(visible_labels, max_steps)), client=client,
+                description="Tick each wrong step, for per-step labels after the first error."),
+            rg.TextQuestion(name=COMMENT, title="Comment (optional)", required=False, client=client),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty(name="solution_id", title="Solution id", client=client),
+            rg.TermsMetadataProperty(name="problem_id", title="Problem id", client=client),
+            rg.TermsMetadataProperty(name="strategy", title="Disputed under", client=client),
+            rg.TermsMetadataProperty(name="annotators", title="Annotators", client=client),
+            rg.TermsMetadataProperty(name="generator", title="Generator", client=client),
+            rg.TermsMetadataProperty(name="graded", title="Final answer graded", client=client),
+            rg.FloatMetadataProperty(name="agreement", title="Annotator agreement", client=client),
+            rg.FloatMetadataProperty(name="priority", title="Review priority", client=client),
+            rg.IntegerMetadataProperty(name="n_steps", title="Steps", client=client),
+        ],
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+    )
+
+
+@dataclass
+class AnnotatorView:
+    """One annotator's verdicts on one solution: per-step (status, label, score, rationale)."""
+
+    name: str
+    steps: dict[int, StepVote] = field(default_factory=dict)
+
+    def first_error(self) -> int | None:
+        """0-based first step labelled wrong, -1 when none is, None when nothing was labeled."""
+        labeled = [v for v in self.steps.values() if v.status == "labeled"]
+        if not labeled:
+            return None
+        wrong = [v.step_index for v in labeled if v.label == 0]
+        return min(wrong) if wrong else -1
+
+
+@dataclass
+class Disputed:
+    """A disputed solution with everything its record shows."""
+
+    solution: Solution
+    problem: Problem | None
+    votes: list[StepVote]
+    consensus: list[Consensus]
+    priority: float = 0.0
+
+    @property
+    def strategies(self) -> list[str]:
+        return sorted({c.strategy for c in self.consensus if c.status == "disputed"})
+
+    def annotators(self) -> list[AnnotatorView]:
+        """Votes grouped per annotator configuration; names disambiguated when one annotator ran
+        with several versions or configs."""
+        groups: dict[tuple[str, str, str], AnnotatorView] = {}
+        for vote in sorted(self.votes, key=lambda v: v.created_at):
+            key = (vote.annotator, vote.annotator_version, vote.config_hash)
+            groups.setdefault(key, AnnotatorView(vote.annotator)).steps[vote.step_index] = vote
+        names = Counter(k[0] for k in groups)
+        for (name, version, config), view in groups.items():
+            if names[name] > 1:
+                view.name = f"{name}@{version}" + (f"/{config[:6]}" if config else "")
+        return sorted(groups.values(), key=lambda v: v.name)
+
+
+def plurality_first_error(views: Sequence[AnnotatorView]) -> tuple[int, list[str], float] | None:
+    """The first error most annotators name (ties: the earliest), who names it, and their share."""
+    claims = {v.name: v.first_error() for v in views if v.first_error() is not None}
+    if not claims:
+        return None
+    counts = Counter(claims.values())
+    best = max(counts.values())
+    winner = min((k for k, c in counts.items() if c == best), key=lambda k: (k < 0, k))
+    backers = sorted(n for n, k in claims.items() if k == winner)
+    return winner, backers, best / len(claims)
+
+
+def wrong_step_shares(views: Sequence[AnnotatorView], n_steps: int) -> dict[int, float]:
+    """Per step, the share of labeled votes calling it wrong (steps nobody labeled left out)."""
+    shares = {}
+    for i in range(n_steps):
+        labels = [v.steps[i].label for v in views if i in v.steps and v.steps[i].status == "labeled"]
+        if labels:
+            shares[i] = sum(1 for label in labels if label == 0) / len(labels)
+    return shares
+
+
+def agent_name(rule: str, annotators: Sequence[str]) -> str:
+    """A suggestion's agent: the rule and the annotators behind it, in the characters Argilla
+    accepts (letters, digits, - _ : . / and spaces)."""
+    text = f"{rule}: " + " / ".join(annotators)
+    return re.sub(r"[^a-zA-Z0-9\-_:./\s]", "-", text)
+
+
+def _md(text: str) -> str:
+    """Step text safe in markdown: a leading '#' would render as a heading, '|' breaks tables."""
+    lines = [("\\" + line) if line.lstrip().startswith("#") else line for line in text.splitlines()]
+    return "\n".join(lines).strip()
+
+
+# Plain symbols (in DejaVu and every system font): emoji render as empty boxes without an emoji font.
+def _cell(vote: StepVote | None) -> str:
+    if vote is None:
+        return ""
+    if vote.status != "labeled":
+        return "? unparsed" if vote.status == "unparsed" else "– skipped"
+    mark = "✓" if vote.label == 1 else "✗"
+    return f"{mark} {vote.score:.2f}" if vote.score is not None else mark
+
+
+def _consensus_cell(row: Consensus | None) -> str:
+    if row is None:
+        return ""
+    mark = {1: "✓", 0: "✗"}.get(row.label, "")
+    if row.status == "disputed":
+        mark = "⚠ disputed"
+    return f"{mark} {row.probability:.2f}" if row.probability is not None else mark
+
+
+def _first_error_text(index: int | None) -> str:
+    return "—" if index is None else "no error" if index < 0 else f"step {index + 1}"
+
+
+def render_solution(item: Disputed) -> str:
+    """The numbered steps, then the final answer and its grade."""
+    lines = [f"**Step {i + 1}.** {_md(step)}" for i, step in enumerate(item.solution.steps)]
+    sol = item.solution
+    grade = {True: "correct", False: "incorrect", None: "not graded"}[sol.is_correct]
+    reference = item.problem.reference_answer if item.problem else None
+    footer = f"Final answer: **{sol.final_answer or '—'}**"
+    if reference is not None:
+        footer += f" · reference: **{reference}**"
+    return "\n\n".join(lines + ["---", f"{footer} · {grade}"])
+
+
+def _row(cells: Sequence[str]) -> str:
+    """A markdown table row; an ``&emsp;`` after each cell keeps columns apart (Argilla's CSS
+    gives table cells no padding, and the markdown parser trims literal Unicode spaces)."""
+    return "| " + " | ".join(f"{c}{CELL_PAD}" if c else c for c in cells) + " |"
+
+
+def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
+    """A step × annotator table of verdicts and scores, the consensus columns, each annotator's
+    first error, and the rationales given for the steps an annotator called wrong first."""
+    strategies = sorted({c.strategy for c in item.consensus})
+    by_step = {(c.strategy, c.step_index): c for c in item.consensus}
+    head = ["step"] + [v.name for v in views] + [f"consensus ({s})" for s in strategies]
+    rows = [_row([h.replace("|", "/") for h in head]), "|" + "---|" * len(head)]
+    for i in range(len(item.solution.steps)):
+        cells = [str(i + 1)] + [_cell(v.steps.get(i)) for v in views]
+        cells += [_consensus_cell(by_step.get((s, i))) for s in strategies]
+        rows.append(_row(cells))
+    rows.append(_row(["**first error**"] + [_first_error_text(v.first_error()) for v in views]
+                     + [""] * len(strategies)))
+    notes = []
+    for view in views:
+        first = view.first_error()
+        vote = view.steps.get(first) if first is not None and first >= 0 else None
+        if vote is not None and vote.rationale.strip():
+            text = " ".join(vote.rationale.split())
+            text = text[:RATIONALE_CHARS] + ("…" if len(text) > RATIONALE_CHARS else "")
+            notes.append(f"- **{view.name}** on step {first + 1}: {_md(text)}")
+    return "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def build_record(item: Disputed) -> Any:
+    """The Argilla record of a disputed solution (id = solution id)."""
+    import argilla as rg
+
+    sol = item.solution
+    views = item.annotators()
+    suggestions = []
+    plural = plurality_first_error(views)
+    agreement = 0.0
+    if plural is not None:
+        index, backers, agreement = plural
+        value = NO_ERROR if index < 0 else step_label(index)
+        suggestions.append(rg.Suggestion(FIRST_ERROR, value, score=round(agreement, 4),
+                                         agent=agent_name("plurality", backers)))
+    shares = wrong_step_shares(views, len(sol.steps))
+    wrong = [i for i, share in sorted(shares.items()) if share > 0.5]
+    if wrong:
+        suggestions.append(rg.Suggestion(
+            WRONG_STEPS, [step_label(i) for i in wrong], score=[round(shares[i], 4) for i in wrong],
+            agent=agent_name("majority", [v.name for v in views])))
+    metadata = {
+        "solution_id": sol.solution_id, "problem_id": sol.problem_id,
+        "strategy": item.strategies or ["-"], "annotators": [v.name for v in views] or ["-"],
+        "generator": sol.generator,
+        "graded": {True: "correct", False: "incorrect", None: "ungraded"}[sol.is_correct],
+        "agreement": round(agreement, 4), "priority": float(item.priority), "n_steps": len(sol.steps),
+    }
+    question = item.problem.question if item.problem else f"(problem {sol.problem_id} not in the lake)"
+    return rg.Record(
+        id=sol.solution_id,
+        fields={"problem": _md(question), "solution": render_solution(item),
+                "verdicts": render_verdicts(item, views)},
+        metadata=metadata, suggestions=suggestions,
+    )

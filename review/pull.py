@@ -1,0 +1,152 @@
+"""Pull reviewers' responses from Argilla into the lake's ``reviews`` table.
+
+Every response is stored with its status: ``submitted`` ones are labels; ``draft`` (saved, not
+finished) and ``discarded`` (the reviewer declined the record) are kept so nothing a reviewer did
+is lost, but consumers must count submitted reviews only (reconcile does). All reviewers of a
+record are kept; majority reconciliation is reconcile's job. Review ids derive from the response's
+content and its last update time on the server, so pulling twice adds nothing and a changed
+answer adds a newer row (the ``reviews`` view shows the latest per dataset, solution, reviewer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from review.agreement import Agreement, agreement
+from review.client import Connection, ReviewError, connect, paged, with_retries
+from review.config import PullConfig
+from review.dataset import COMMENT, FIRST_ERROR, WRONG_STEPS, label_index
+from review.push import find_dataset
+from schemas import RecordError
+from schemas.records import Review
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PullSummary:
+    """What a pull read and stored."""
+
+    dataset: str
+    records: int = 0
+    responses: Counter = field(default_factory=Counter)
+    added: int = 0
+    inconsistent: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    agreement: Agreement = field(default_factory=lambda: Agreement(0, 0, None, None))
+
+
+def parse_time(text: str | None) -> datetime:
+    """An Argilla timestamp (ISO, naive UTC) as an aware datetime."""
+    if not text:
+        raise ValueError("missing timestamp")
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def step_labels(first_error: int | None, wrong: list[int], n_steps: int) -> list[int] | None:
+    """Per-step labels (1 right, 0 wrong) when the answers determine every step: "no error", or
+    ticked wrong steps whose earliest is the first error. None when only the first error is known
+    (steps after it are unlabeled) or when the answers contradict each other."""
+    if first_error is None:
+        return None
+    if first_error < 0:
+        return None if wrong else [1] * n_steps
+    if not wrong:
+        return None
+    bad = set(wrong) | {first_error}
+    if min(bad) != first_error:
+        return None
+    return [0 if i in bad else 1 for i in range(n_steps)]
+
+
+def _value(response: dict, question: str) -> Any:
+    return ((response.get("values") or {}).get(question) or {}).get("value")
+
+
+def to_review(record: dict, response: dict, reviewer: str, dataset: str) -> tuple[Review, bool]:
+    """The Review of one response and whether its two answers contradict each other; a value
+    that is not a label of this dataset raises RecordError naming the record and question."""
+    solution_id = record.get("external_id") or ""
+    where = f"argilla record {solution_id or record.get('id')} (reviewer {reviewer})"
+    if not solution_id:
+        raise RecordError(where, "external_id", "record has no solution id")
+    try:
+        raw = _value(response, FIRST_ERROR)
+        first = label_index(raw) if raw is not None else None
+        wrong = sorted(label_index(v) for v in (_value(response, WRONG_STEPS) or []))
+    except ValueError as exc:
+        raise RecordError(where, FIRST_ERROR, str(exc)) from None
+    n_steps = (record.get("metadata") or {}).get("n_steps")
+    if not isinstance(n_steps, int):
+        n_steps = max([first, *wrong, -1]) + 1
+    if any(i >= n_steps for i in [*wrong, first if first is not None else -1]):
+        raise RecordError(where, FIRST_ERROR, f"names a step beyond the solution's {n_steps} steps")
+    labels = step_labels(first, wrong, n_steps)
+    contradiction = first is not None and labels is None and bool(wrong)
+    review = Review(
+        solution_id=solution_id, reviewer=reviewer, status=response["status"],
+        first_error=first, step_labels=labels, comment=_value(response, COMMENT) or "",
+        dataset=dataset, reviewed_at=parse_time(response.get("updated_at") or response.get("inserted_at")),
+    )
+    return review, contradiction
+
+
+def _usernames(client: Any, conn: Connection) -> dict[str, str]:
+    """User id -> username (listing users needs an owner key; otherwise ids stand in)."""
+    try:
+        body = with_retries(conn, "listing users",
+                            lambda: client.http_client.get("/api/v1/users").raise_for_status().json())
+    except ReviewError as exc:
+        log.warning("cannot list users (%s); reviewers are stored by user id", exc)
+        return {}
+    return {item["id"]: item["username"] for item in body.get("items", [])}
+
+
+def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], PullSummary]:
+    """Every response of the dataset as a Review (nothing is written)."""
+    client = connect(conn)
+    workspace, dataset = find_dataset(client, conn, config)
+    if dataset is None:
+        raise ReviewError(f"no dataset {config.dataset!r} in workspace {workspace.name!r} at "
+                          f"{conn.api_url}: push first (stepforge review push)")
+    name = f"{workspace.name}/{config.dataset}"
+    summary = PullSummary(dataset=name)
+    users = _usernames(client, conn)
+    reviews = []
+    path = f"/api/v1/datasets/{dataset.id}/records"
+    for record in paged(client, conn, path, "reading responses", page=config.batch_size,
+                        include="responses"):
+        summary.records += 1
+        for response in record.get("responses") or []:
+            summary.responses[response["status"]] += 1
+            reviewer = users.get(response["user_id"], response["user_id"])
+            try:
+                review, contradiction = to_review(record, response, reviewer, name)
+            except RecordError as exc:
+                summary.invalid.append(str(exc))
+                continue
+            if contradiction:
+                summary.inconsistent.append(f"{review.solution_id} ({reviewer})")
+            reviews.append(review)
+    return reviews, summary
+
+
+def pull(config: PullConfig, lake: Any, conn: Connection | None = None) -> PullSummary:
+    """Read the responses and append them to the lake's ``reviews`` table; the summary reports
+    counts per status and the agreement of reviewers on the first error (submitted only)."""
+    conn = conn or config.connection()
+    reviews, summary = read_reviews(config, conn)
+    answers: dict[str, list[int]] = {}
+    for review in reviews:
+        if review.status == "submitted" and review.first_error is not None:
+            answers.setdefault(review.solution_id, []).append(review.first_error)
+    summary.agreement = agreement(answers)
+    summary.added = lake.append("reviews", reviews) if reviews else 0
+    for message in summary.invalid:
+        log.warning("skipped: %s", message)
+    return summary
