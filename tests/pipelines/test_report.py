@@ -1,0 +1,43 @@
+"""``stepforge report``: one self-contained HTML page with inline SVG plots."""
+
+from __future__ import annotations
+
+import re
+
+from pipelines.cli import main
+from pipelines.reconcile import ReconcileConfig, reconcile
+from schemas import Review, Solution, StepVote
+
+
+def test_report_is_self_contained_with_every_plot(lake, tmp_path, capsys):
+    sols = [Solution(problem_id="p", generator="g", text=f"t{k}", steps=["x", "y", "z"])
+            for k in range(4)]
+    plans = [{"mc-binary": [1, 0, 0], "judge": [1, 0, 0]}, {"mc-binary": [1, 1, 1], "judge": [1, 1, 0]},
+             {"mc-binary": [1, 1, 1], "judge": [1, 1, 1]}, {"mc-binary": [0, 0, 0], "judge": [1, 0, 0]}]
+    lake.append("solutions", sols)
+    lake.append("step_votes", [
+        StepVote(solution_id=s.solution_id, step_index=i, annotator=name, annotator_version="1",
+                 label=v, prompt_tokens=100 if name == "judge" else 400, completion_tokens=20)
+        for s, plan in zip(sols, plans) for name, labels in plan.items() for i, v in enumerate(labels)])
+    lake.append("reviews", [Review(solution_id=sols[1].solution_id, reviewer="r", status="submitted",
+                                   first_error=2)])
+    reconcile(lake, ReconcileConfig(strategies=["consensus", "majority"]))
+    out = tmp_path / "r" / "report.html"
+    assert main(["report", "--lake", str(lake.root), "--out", str(out)]) == 0
+    assert "report: wrote" in capsys.readouterr().out
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 5
+    assert not re.search(r"<script|<link|src=|https?://(?!www\.w3\.org/2000/svg)", page)
+    for title in ("Labels by step position", "Agreement between annotators",
+                  "Retention per strategy", "Cost per labelled step", "Disputed solutions"):
+        assert title in page
+    assert "consensus" in page and "majority" in page
+    # the heat map holds the pair's kappa: mc-binary vs judge agree on 10 of 12 steps
+    assert "judge / mc-binary" in page
+    assert "Fleiss&#x27; kappa" in page or "Fleiss' kappa" in page
+
+
+def test_report_on_an_empty_lake(lake, tmp_path):
+    out = tmp_path / "empty.html"
+    assert main(["report", "--lake", str(lake.root), "--out", str(out)]) == 0
+    assert "nothing yet" in out.read_text() or "no consensus rows yet" in out.read_text()

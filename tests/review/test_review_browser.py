@@ -1,0 +1,60 @@
+"""The Argilla UI shows a pushed record readably: headless Chromium (Debian's, through
+Playwright) logs in, opens the dataset and screenshots a record with its steps and suggestions
+(``test-output/review/record.png``). Google Fonts requests are blocked: there is no network."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.argilla
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def test_ui_shows_steps_verdicts_and_suggestions(argilla_server, disputed_lake, test_output, monkeypatch):
+    playwright = pytest.importorskip("playwright.sync_api", reason="scripts/argilla-serve.sh install --browser")
+    if not shutil.which("chromium"):
+        pytest.skip("no chromium: scripts/argilla-serve.sh install --browser")
+    import argilla as rg
+
+    from review.config import PushConfig
+    from review.push import push
+
+    for key, value in argilla_server.env().items():
+        monkeypatch.setenv(key, value)
+    assert push(PushConfig(dataset="browser-check", limit=2), disputed_lake(2)).pushed == 2
+    owner = rg.Argilla(api_url=argilla_server.api_url, api_key=argilla_server.api_key)
+    dataset_id = owner.datasets("browser-check").id
+
+    out = test_output / "review"
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "record.png"
+    png.unlink(missing_ok=True)
+    blocked = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1350})
+            for pattern in ("**/fonts.googleapis.com/**", "**/fonts.gstatic.com/**"):
+                page.route(pattern, lambda route: (blocked.append(route.request.url), route.abort()))
+            page.goto(f"{argilla_server.api_url}/sign-in")
+            page.get_by_label("Username").fill(argilla_server.username)
+            page.get_by_label("Password").fill(argilla_server.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "sign-in" not in url, timeout=60_000)
+            page.goto(f"{argilla_server.api_url}/dataset/{dataset_id}/annotation-mode")
+            page.get_by_text("Step 1.").first.wait_for(timeout=60_000)
+            page.get_by_text("consensus (qwen-filter)").first.wait_for()
+            page.get_by_text("First wrong step").first.wait_for()
+            page.wait_for_load_state("networkidle")
+            body = page.inner_text("body")
+            (out / "record.txt").write_text(body)
+            page.screenshot(path=str(png))
+        finally:
+            browser.close()
+    assert "Janet" in body and "Step 5." in body and "Final answer: 224" in body
+    assert "No error" in body and "plurality: judge" in body  # the suggestion and its agent
+    assert "✗ 0.10" in body and "⚠ disputed 0.50" in body
+    assert png.exists() and png.stat().st_size > 20_000
