@@ -12,12 +12,13 @@ from schemas import Problem
 
 def test_scripted_generation_splits_and_grades() -> None:
     problem = Problem(question="What is 2 + 3?", reference_answer="5")
-    texts = ["2 + 3 = 5.\n\nThe answer is: 5", "2 + 3 = 6.\n\nThe answer is: 6", "   "]
+    texts = ["2 + 3 = 5.\n\n5 - 0 = 5.\n\nThe answer is: 5", "2 + 3 = 6.\n\nThe answer is: 6", "   "]
     engine = ScriptedEngine(lambda request, i: texts[i], model_id="scripted-policy")
     config = GenerateConfig(samples=3)
     solutions = generate_solutions(engine, [problem], config)
     assert [s.is_correct for s in solutions] == [True, False]  # the blank sample is dropped
-    assert solutions[0].steps == ["2 + 3 = 5.", "The answer is: 5"]
+    # the answer line joins the last reasoning step (grading/steps.py says why)
+    assert solutions[0].steps == ["2 + 3 = 5.", "5 - 0 = 5.\nThe answer is: 5"]
     assert solutions[0].generator == "scripted-policy"
     request = engine.calls[0][0]
     assert request.n == 3 and request.seed == problem_seed(0, problem.problem_id)
