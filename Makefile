@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stepforge-installed
 LAKE ?= data/lake
 export STEPFORGE_LAKE ?= $(LAKE)
 
-.PHONY: install run test test-fast clean-lake
+.PHONY: install run test test-deps test-fast clean-lake
 
 # CPU torch 2.13.0 (a wheel on this machine) unless a GPU is present; then the CUDA build + vLLM.
 $(STAMP): pyproject.toml Makefile
@@ -27,7 +27,12 @@ run: install
 	$(VENV)/bin/stepforge ingest data/samples/gsm8k_test_50.jsonl --lake $(LAKE)
 	$(VENV)/bin/stepforge generate --lake $(LAKE) --config configs/embedded.yaml
 
-test: install
+# What the review tests need beyond the venv: argilla-server in its own venv (.argilla/venv),
+# Debian redis-server and chromium, playwright. Each is installed only when missing.
+test-deps: install
+	VENV=$(VENV) bash scripts/argilla-serve.sh install --browser
+
+test: test-deps
 	$(PY) -m pytest
 
 test-fast: install
