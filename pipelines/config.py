@@ -29,13 +29,21 @@ def _scalar_type(annotation: Any) -> Any:
         return _scalar_type(args[0]) if len(args) == 1 else str
     if origin is typing.Literal:
         return type(typing.get_args(annotation)[0])
-    if origin is list and typing.get_args(annotation) == (str,):
+    if origin is list and _is_text(typing.get_args(annotation)):
         return _comma_list
     if origin in (list, dict, tuple) or annotation in (list, dict):
         return json.loads
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return json.loads
     return annotation if annotation in (int, float, str, bool) else str
+
+
+def _is_text(args: tuple) -> bool:
+    """Whether a list's item type is str or a Literal of strings."""
+    if args == (str,):
+        return True
+    return len(args) == 1 and typing.get_origin(args[0]) is typing.Literal and \
+        all(isinstance(a, str) for a in typing.get_args(args[0]))
 
 
 def _comma_list(text: str) -> list[str]:
@@ -55,6 +63,17 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def _shown_default(field: Any) -> str:
+    """The field's default for --help (a default_factory's value, lists comma-joined)."""
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value) or "none"
+    if isinstance(value, BaseModel) or (isinstance(value, list) and value
+                                        and isinstance(value[0], BaseModel)):
+        return "as described"
+    return repr(value)
+
+
 def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], prefix: str = "") -> None:
     """Add one ``--prefix-field`` option per field of ``model`` (default: not given)."""
     for name, field in model.model_fields.items():
@@ -66,7 +85,8 @@ def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], pre
         parser.add_argument(
             flag, dest=f"{prefix}__{name}" if prefix else name,
             type=_parse_bool if kind is bool else kind, choices=choices,
-            default=argparse.SUPPRESS, help=f"{field.description or ''} (default: {field.default!r})",
+            default=argparse.SUPPRESS,
+            help=f"{field.description or ''} (default: {_shown_default(field)})",
         )
 
 
@@ -80,13 +100,28 @@ def flags_for(args: argparse.Namespace, model: type[BaseModel], prefix: str = ""
     return given
 
 
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+def resolve_config(path: str | Path) -> Path:
+    """A config file path, or the name of a bundled preset (``embedded`` ->
+    ``pipelines/presets/embedded.yaml``) when no such file exists."""
+    path = Path(path)
+    if path.exists():
+        return path
+    preset = PRESETS / f"{path.name}.yaml"
+    if path.suffix == "" and len(path.parts) == 1 and preset.exists():
+        return preset
+    names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
+    raise FileNotFoundError(f"config file {path} does not exist (bundled presets: {names})")
+
+
 def read_yaml(path: str | Path | None) -> dict[str, Any]:
-    """A YAML (or JSON) config file as a dict; a missing or non-mapping file is a clear error."""
+    """A YAML (or JSON) config file, or a bundled preset, as a dict; a missing or non-mapping
+    file is a clear error."""
     if path is None:
         return {}
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file {path} does not exist")
+    path = resolve_config(path)
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise RecordError(str(path), None, "a config file must hold a mapping at the top level")

@@ -45,6 +45,9 @@ class ProjectConfig(BaseModel):
     reconcile: dict[str, Any] = Field(default_factory=dict, description="reconcile section")
     review: dict[str, Any] = Field(default_factory=dict, description="review section")
     export: dict[str, Any] = Field(default_factory=dict, description="export section")
+    run: dict[str, Any] = Field(default_factory=dict, description="run section (stepforge run)")
+    schedules: dict[str, Any] | None = Field(
+        None, description="schedules section (stepforge schedule); unset = the default schedules")
 
     def engine(self, role: str) -> EngineConfig:
         """The engine config of a role; an unknown role is a clear error naming it."""
@@ -56,7 +59,8 @@ class ProjectConfig(BaseModel):
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """--config, --lake and --engine-* flags (applied to the engine role the stage uses)."""
-    parser.add_argument("--config", help="YAML config file (sections per stage)")
+    parser.add_argument("--config", help="YAML config file (sections per stage) or a bundled "
+                        "preset name (embedded)")
     parser.add_argument("--lake", help=f"lake root (default: $STEPFORGE_LAKE or {DEFAULT_LAKE})")
     add_config_args(parser, EngineConfig, prefix="engine")
 

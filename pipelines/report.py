@@ -39,7 +39,7 @@ class ReportData:
 
 def gather(lake: Any) -> ReportData:
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities)."""
-    data = ReportData(lake=str(lake.root))
+    data = ReportData(lake=lake.uri)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
     data.retention = lake.query("SELECT * FROM retention").to_pylist()

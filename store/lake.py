@@ -93,6 +93,7 @@ class Lake:
     def __init__(self, root: str | os.PathLike[str] | None = None,
                  filesystem: pafs.FileSystem | None = None) -> None:
         text = os.fspath(root) if root is not None else default_root()
+        given = text
         if filesystem is None:
             if "://" in text and not text.startswith("file://"):
                 filesystem, text = pafs.FileSystem.from_uri(text)
@@ -102,6 +103,8 @@ class Lake:
         self.fs: pafs.FileSystem = filesystem
         self.local = isinstance(filesystem, pafs.LocalFileSystem)
         self.root: Path | PurePosixPath = Path(text) if self.local else PurePosixPath(text)
+        # what rebuilds this lake in another process: the folder, or the URI with its options
+        self.uri: str = str(self.root) if self.local else given
         self._id_cache: dict[str, dict[str, pa.Array]] = {}  # table -> file -> its ids
         self._lock = threading.Lock()
 

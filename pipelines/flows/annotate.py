@@ -3,9 +3,15 @@
 One task per (annotator, batch of solutions), retried on failure and written as soon as it ends.
 Tasks run on a thread pool (``parallel``), so annotators on different engines (a local policy for
 MC, a remote judge) progress at the same time; one in-process model serialises its own calls.
+``stepforge run`` may swap the thread pool for prefect-ray's RayTaskRunner: each batch then runs
+in a Ray worker process that builds its own engines, reserving ``gpus_per_task`` GPUs (Ray sets
+CUDA_VISIBLE_DEVICES, so one vLLM engine is pinned per GPU).
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
@@ -31,6 +37,18 @@ def engines_used(settings: dict, engines: dict[str, EngineConfig]) -> dict[str, 
     return {role: engines[role] for role in sorted(roles)}
 
 
+@contextlib.contextmanager
+def ray_resources(gpus: float) -> Iterator[None]:
+    """Ray resources for the tasks submitted inside (only under the Ray task runner)."""
+    if not gpus:
+        yield
+        return
+    from prefect_ray.context import remote_options
+
+    with remote_options(num_gpus=gpus):
+        yield
+
+
 @task(name="annotate-batch", retries=2, retry_delay_seconds=5, cache_policy=NONE)
 def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
                    solutions: list[Solution], lake_root: str) -> BatchResult:
@@ -41,7 +59,7 @@ def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
 
 @flow(name="annotate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
 def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
-                  lake_root: str) -> dict[str, BatchResult]:
+                  lake_root: str, gpus_per_task: float = 0.0) -> dict[str, BatchResult]:
     """Label every pending solution with every configured annotator; returns totals per annotator."""
     lake = Lake(lake_root)
     candidates = candidate_solutions(lake, config)
@@ -56,11 +74,13 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
         work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
     with progress_bar("annotate", len(work)) as advance:
         for start in range(0, len(work), config.parallel):
-            futures = [annotate_batch.submit(*item, str(lake.root))
-                       for item in work[start:start + config.parallel]]
+            with ray_resources(gpus_per_task):
+                futures = [annotate_batch.submit(*item, lake.uri)
+                           for item in work[start:start + config.parallel]]
             for future in futures:
                 result = future.result()
                 totals[result.annotator].add(result)
                 advance()
-    lake.refresh_catalog()
+    if lake.local:  # remote lakes are queried through in-memory views
+        lake.refresh_catalog()
     return totals

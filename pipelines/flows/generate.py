@@ -69,8 +69,9 @@ def generate_flow(config: GenerateConfig, engine_config: EngineConfig, lake_root
     totals = [0, 0, 0, 0]
     with progress_bar("generate", len(todo)) as advance:
         for batch in batches(todo, config.batch_problems):
-            result = generate_batch(list(batch), config, engine_config, str(lake.root))
+            result = generate_batch(list(batch), config, engine_config, lake.uri)
             totals = [a + b for a, b in zip(totals, result)]
             advance(len(batch))
-    lake.refresh_catalog()
+    if lake.local:  # remote lakes are queried through in-memory views
+        lake.refresh_catalog()
     return GenerateSummary(len(todo), skipped, *totals)

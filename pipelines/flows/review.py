@@ -1,0 +1,38 @@
+"""The ``review-pull`` Prefect flow: reviewers' responses from Argilla into the lake, then
+reconcile, so human labels reach the consensus table (scheduled every 15 minutes by default)."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from pipelines.config import load_config, read_yaml
+from pipelines.project_config import ProjectConfig
+from pipelines.reconcile import ReconcileConfig
+from store.lake import Lake
+
+
+@task(name="review-pull", retries=2, retry_delay_seconds=30, cache_policy=NONE)
+def pull_task(section: dict, lake_root: str) -> str:
+    from review.config import PullConfig, section_for
+    from review.pull import pull
+
+    config = load_config(PullConfig, section_for(PullConfig, section), {}, "review")
+    summary = pull(config, Lake(lake_root))
+    return f"{summary.records} records read from {summary.dataset}, {summary.added} new reviews"
+
+
+@flow(name="review-pull", log_prints=True)
+def review_pull_flow(config: str | None = None, lake: str | None = None) -> list[str]:
+    """Pull submitted reviews, then reconcile with them (the config's ``reconcile:`` section)."""
+    from pipelines.commands.reconcile import describe
+    from pipelines.reconcile import reconcile
+
+    project = load_config(ProjectConfig, read_yaml(config), {}, config or "defaults")
+    root = Lake(lake or project.lake).uri
+    pulled = pull_task(project.review, root)
+    rules = load_config(ReconcileConfig, project.reconcile, {}, "reconcile")
+    lines = [pulled, describe(reconcile(Lake(root), rules))]
+    for line in lines:
+        print(line)
+    return lines

@@ -1,0 +1,227 @@
+"""The end-to-end Prefect flow behind ``stepforge run``: ingest -> generate -> annotate ->
+reconcile -> review push -> export -> report, each stage a subflow or task with retries and a
+timeout.
+
+Re-running skips finished work: every stage keys its work on content-derived ids plus the
+fingerprint of its config, and looks them up in the lake (a problem with solutions from this
+generator and config, a solution with votes from this annotator version and config, consensus
+rows with these inputs). The lake is the result cache, so it survives a crash: a batch written
+before ``kill -9`` is never redone, one in flight when it landed is redone whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from engines.config import EngineConfig
+from pipelines.annotate import AnnotateConfig
+from pipelines.config import load_config, read_yaml
+from pipelines.flows.annotate import annotate_flow, engines_used
+from pipelines.flows.generate import generate_flow
+from pipelines.generate import GenerateConfig
+from pipelines.ingest import IngestConfig, ingest
+from pipelines.project_config import ProjectConfig
+from pipelines.reconcile import ReconcileConfig
+from pipelines.run_config import InputSpec, RunConfig
+from pipelines.run_summary import RunSummary, lake_overview
+from store.lake import Lake
+
+
+@dataclass
+class Configs:
+    """Every stage's typed config, validated up front so a typo fails before any work."""
+
+    project: ProjectConfig
+    run: RunConfig
+    generate: GenerateConfig
+    annotate: AnnotateConfig
+    reconcile: ReconcileConfig
+    export: dict[str, Any] = field(default_factory=dict)
+
+
+def load_configs(config: str | None, lake: str | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> Configs:
+    """The project config file (or preset) with ``lake`` and per-section ``overrides``
+    ({"run": {"stages": [...]}}) applied."""
+    data = read_yaml(config)
+    for section, values in (overrides or {}).items():
+        data[section] = {**(data.get(section) or {}), **values}
+    project = load_config(ProjectConfig, data, {}, config or "defaults")
+    if lake:
+        project.lake = lake
+    run = load_config(RunConfig, project.run, {}, "run")
+    return Configs(
+        project=project, run=run,
+        generate=load_config(GenerateConfig, project.generate, {}, "generate"),
+        annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate"),
+        reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile"),
+        export=dict(project.export),
+    )
+
+
+# -- stage tasks ------------------------------------------------------------------------------
+
+@task(name="ingest", cache_policy=NONE)
+def ingest_stage(inputs: list[InputSpec], lake_root: str) -> list[str]:
+    """Ingest every input (idempotent: ids already stored are skipped); one line per input."""
+    lines = []
+    for spec in inputs:
+        config = IngestConfig.model_validate(spec.model_dump(exclude={"path"}))
+        ingested, written = ingest(spec.resolved(), config, Lake(lake_root))
+        added = ", ".join(f"{n} {t}" for t, n in written.added.items()) or "nothing"
+        lines.append(f"{spec.path}: {ingested.rows} rows, added {added}")
+    return lines
+
+
+@task(name="reconcile", cache_policy=NONE)
+def reconcile_stage(config: ReconcileConfig, lake_root: str) -> str:
+    from pipelines.commands.reconcile import describe
+    from pipelines.reconcile import reconcile
+
+    return describe(reconcile(Lake(lake_root), config))
+
+
+@task(name="review-push", cache_policy=NONE)
+def review_stage(section: dict[str, Any], lake_root: str) -> str:
+    from review.config import PushConfig, section_for
+    from review.push import push
+
+    config = load_config(PushConfig, section_for(PushConfig, section), {}, "review")
+    summary = push(config, Lake(lake_root))
+    return (f"{summary.pushed} disputed solutions pushed to Argilla dataset {config.dataset} "
+            f"({summary.candidates} disputed, {summary.already_in_dataset} already there)")
+
+
+@task(name="export", cache_policy=NONE)
+def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> tuple[str, str]:
+    from export import run_export
+    from export.select import ExportConfig
+    from export.write import WriteConfig
+    from pipelines.commands.export import describe
+
+    pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
+    unknown = set(section) - set(ExportConfig.model_fields) - set(WriteConfig.model_fields)
+    if unknown:
+        raise ValueError(f"export section: unknown keys {sorted(unknown)}")
+    config = load_config(ExportConfig, pick(ExportConfig), {}, "export")
+    # the run owns its export folder: a re-run replaces its own earlier export there
+    write = load_config(WriteConfig, {"overwrite": True, **pick(WriteConfig)},
+                        {} if section.get("out") else
+                        {"out": default_out.format(format=config.format)}, "export")
+    result = run_export(Lake(lake_root), config, write)
+    return describe(result, config), str(result.written.out)
+
+
+@task(name="report", cache_policy=NONE)
+def report_stage(lake_root: str, out: str) -> str:
+    from pipelines.report import write_report
+
+    return str(write_report(Lake(lake_root), out))
+
+
+# -- the flow ---------------------------------------------------------------------------------
+
+def review_enabled(run: RunConfig) -> tuple[bool, str]:
+    """Whether the review stage pushes, and why not when it does not."""
+    if run.review == "never":
+        return False, "off (run.review: never)"
+    if run.review == "auto" and not os.environ.get("ARGILLA_API_URL"):
+        return False, "skipped: ARGILLA_API_URL is not set (run.review: auto)"
+    return True, ""
+
+
+def needs_gpu(engines: dict[str, EngineConfig]) -> bool:
+    return any(e.backend == "vllm" or e.device.startswith("cuda") for e in engines.values())
+
+
+def gpus_per_task(c: Configs) -> float:
+    """GPUs one Ray annotation task reserves: the configured value, else 1 when any
+    annotator's engine runs on a GPU (one engine pinned per GPU), else 0."""
+    if c.run.gpus_per_task is not None:
+        return c.run.gpus_per_task
+    used = {}
+    for name in c.annotate.annotators:
+        used |= engines_used(c.annotate.settings.get(name, {}), c.project.engines)
+    return 1.0 if needs_gpu(used) else 0.0
+
+
+@contextlib.contextmanager
+def gpu_slot(name: str | None) -> Iterator[None]:
+    """Hold one slot of the Prefect global concurrency limit ``name`` (none: no limit)."""
+    if not name:
+        yield
+        return
+    from prefect.concurrency.sync import concurrency
+
+    with concurrency(name, occupy=1):
+        yield
+
+
+def task_runner_for(c: Configs) -> Any:
+    """The annotate flow's task runner: its own thread pool, or prefect-ray's RayTaskRunner."""
+    if c.run.task_runner != "ray":
+        return None
+    try:
+        from prefect_ray import RayTaskRunner
+    except ImportError as exc:
+        raise RuntimeError("run.task_runner: ray needs prefect-ray (pip install "
+                           "'stepforge[ray]')") from exc
+    return RayTaskRunner(address=c.run.ray_address)
+
+
+def _timed(fn: Any, c: Configs) -> Any:
+    return fn.with_options(retries=c.run.retries, timeout_seconds=c.run.stage_timeout)
+
+
+@flow(name="stepforge-run", log_prints=True)
+def run_pipeline(config: str | None = None, lake: str | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> RunSummary:
+    """Run the configured stages in order over the lake; returns what each did and the lake's
+    overview. ``config`` is a config file or preset name (what deployments store, so a
+    scheduled run reads the file as it is then); ``overrides`` replace keys of its sections."""
+    c = load_configs(config, lake, overrides)
+    logger = get_run_logger()
+    root = Lake(c.project.lake).uri
+    summary = RunSummary(lake=root)
+    todo = c.run.stages
+    if "ingest" in todo:
+        summary.stages["ingest"] = "; ".join(_timed(ingest_stage, c)(c.run.inputs, root))
+    with gpu_slot(c.run.gpu_slot):
+        if "generate" in todo:
+            engine = c.project.engine(c.generate.engine)
+            g = generate_flow.with_options(timeout_seconds=c.run.stage_timeout)(
+                c.generate, engine, root)
+            summary.stages["generate"] = (
+                f"{g.problems} problems sampled ({g.skipped} already done), {g.solutions_added} "
+                f"solutions added, {g.correct} correct")
+        if "annotate" in todo:
+            runner = task_runner_for(c)
+            annotate = annotate_flow.with_options(timeout_seconds=c.run.stage_timeout,
+                                                  **({"task_runner": runner} if runner else {}))
+            totals = annotate(c.annotate, c.project.engines, root,
+                              gpus_per_task=gpus_per_task(c) if runner else 0.0)
+            summary.stages["annotate"] = "; ".join(
+                f"{name}: {t.votes_added} votes on {t.solutions} solutions ({t.unparsed} unparsed, "
+                f"{t.skipped} skipped)" for name, t in totals.items())
+    if "reconcile" in todo:
+        summary.stages["reconcile"] = _timed(reconcile_stage, c)(c.reconcile, root)
+    if "review" in todo:
+        enabled, why = review_enabled(c.run)
+        summary.stages["review"] = (_timed(review_stage, c)(c.project.review, root)
+                                    if enabled else why)
+    if "export" in todo:
+        summary.stages["export"], summary.outputs["export"] = _timed(export_stage, c)(
+            c.export, c.run.export_out, root)
+    if "report" in todo:
+        summary.outputs["report"] = _timed(report_stage, c)(root, c.run.report)
+        summary.stages["report"] = f"written to {summary.outputs['report']}"
+    summary.overview = lake_overview(Lake(root))
+    for line in summary.stages.values():
+        logger.info(line)
+    return summary

@@ -1,0 +1,118 @@
+"""``stepforge run``: the whole pipeline on the embedded model, its summary, a re-run that
+redoes nothing, the shipped configs, and failures that name their cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engines.scripted import replies
+from pipelines.cli import main
+from pipelines.config import PRESETS
+from schemas import RecordError
+from store.lake import Lake
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(PRESETS.glob("*.yaml")) + sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_validate_every_section(path: Path) -> None:
+    from annotators.registry import build_annotator
+    from pipelines.flows.run import load_configs
+    from pipelines.schedules import load_schedules
+
+    c = load_configs(str(path))
+    load_schedules(c.project.schedules)
+    engines = {role: replies("x") for role in c.project.engines}
+    for name in c.annotate.annotators:
+        build_annotator(name, c.annotate.settings.get(name, {}), engines)
+    for spec in c.run.inputs:
+        is_file = spec.path.endswith((".jsonl", ".json", ".parquet"))
+        assert Path(spec.resolved()).exists() or not is_file  # else a Hub dataset id
+
+
+def test_config_errors_name_the_section_and_field(tmp_path: Path, capsys) -> None:
+    from pipelines.flows.run import load_configs
+
+    with pytest.raises(RecordError, match=r"run.*stages"):
+        load_configs(None, overrides={"run": {"stages": ["ingest", "annotat"]}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"generate": {"samples": 0}}))
+    assert main(["run", "--config", str(bad), "--lake", str(tmp_path / "lake")]) == 2
+    assert "generate" in capsys.readouterr().err and not (tmp_path / "lake").exists()
+    assert main(["run", "--config", "no-such-preset"]) == 2
+    assert "bundled presets: embedded" in capsys.readouterr().err
+
+
+def tiny_embedded(tmp_path: Path) -> Path:
+    """The embedded preset shrunk to two problems, one short sample each."""
+    config = yaml.safe_load((PRESETS / "embedded.yaml").read_text())
+    config["generate"].update(samples=1, max_tokens=48, limit=2)
+    config["annotate"]["settings"] = {"mc-binary": {"k": 2, "max_tokens": 24},
+                                      "judge": {"max_tokens": 24, "retries": 0}}
+    config["run"].update(report=str(tmp_path / "report.html"),
+                         export_out=str(tmp_path / "export-{format}"))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
+        prefect_harness, embedded_engine, tmp_path, monkeypatch) -> None:
+    from pipelines.flows.run import run_pipeline
+    from pipelines.run_summary import render
+
+    monkeypatch.delenv("ARGILLA_API_URL", raising=False)
+    config, lake_root = str(tiny_embedded(tmp_path)), str(tmp_path / "lake")
+    first = run_pipeline(config, lake_root)
+    assert list(first.stages) == ["ingest", "generate", "annotate", "reconcile", "review",
+                                  "export", "report"]
+    assert "50 rows, added 50 problems" in first.stages["ingest"]
+    assert "2 problems sampled" in first.stages["generate"]
+    assert first.stages["review"].startswith("skipped: ARGILLA_API_URL is not set")
+    counts = first.overview["tables"][0]
+    assert counts["problems"] == 50 and counts["solutions"] >= 1
+    assert counts["votes"] == 2 * counts["steps"]  # mc-binary and judge on every step
+    costs = {row["annotator"]: row for row in first.overview["costs"]}
+    assert costs["mc-binary"]["rollouts"] > 0 and costs["judge"]["prompt_tokens"] > 0
+    assert {r["strategy"] for r in first.overview["retention"]} == {"consensus", "majority", "dawid-skene"}
+    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    shards = sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))
+    assert shards and (tmp_path / "export-trl" / "README.md").exists()
+    text = render(first)
+    assert "stepforge run summary" in text and "mc-binary:" in text and str(tmp_path / "report.html") in text
+
+    lake = Lake(lake_root)
+    for table in ("problems", "solutions", "step_votes", "consensus", "reviews", "retention",
+                  "annotator_agreement", "vote_costs"):
+        lake.query(f"select * from {table}")  # every table and view answers
+    rows = {t: lake.query(f"select count(*) AS n from {t}").to_pylist()[0]["n"]
+            for t in ("solutions", "step_votes", "consensus")}
+    exported = {p.name: p.read_bytes() for p in shards}
+
+    second = run_pipeline(config, lake_root)
+    assert "0 problems sampled (2 already done), 0 solutions added" in second.stages["generate"]
+    assert "mc-binary: 0 votes on 0 solutions" in second.stages["annotate"]
+    assert "wrote 0 new rows" in second.stages["reconcile"] and "wrote 1" not in second.stages["reconcile"]
+    assert {t: lake.query(f"select count(*) AS n from {t}").to_pylist()[0]["n"] for t in rows} == rows
+    assert {p.name: p.read_bytes() for p in sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))} == exported
+
+
+@pytest.mark.slow
+def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
+        prefect_harness, policy_config_file, tmp_path, monkeypatch, capsys) -> None:
+    config = policy_config_file()
+    data = yaml.safe_load(config.read_text())
+    data["run"].update(stages=["ingest", "reconcile", "review"], review="always", retries=0)
+    data["review"] = {"api_url": "http://127.0.0.1:9", "retries": 0, "timeout": 2}
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("ARGILLA_API_KEY", "secret-key-123")
+    lake_root = tmp_path / "lake"
+    assert main(["run", "--config", str(config), "--lake", str(lake_root)]) == 1
+    err = capsys.readouterr().err
+    assert "stepforge run: error" in err and "127.0.0.1:9" in err and "secret-key-123" not in err
+    assert Lake(lake_root).query("select count(*) AS n from solutions").to_pylist()[0]["n"] == 16

@@ -1,0 +1,81 @@
+"""``stepforge schedule``: the deployments, their cron schedules and concurrency limits, listed
+(--dry-run) and registered on a work pool of a real (test) Prefect server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cli import main
+from pipelines.schedules import DEFAULT_SCHEDULES, load_schedules, plan
+from schemas import RecordError
+
+
+def test_dry_run_lists_the_default_deployments(capsys) -> None:
+    assert main(["schedule", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3 deployment(s)" in out
+    for name, spec in DEFAULT_SCHEDULES.items():
+        line = next(l for l in out.splitlines() if l.strip().startswith(name))
+        assert spec["cron"] in line and spec["flow"] in line
+    assert "ingest,generate,annotate,reconcile,review" in out
+
+
+def test_config_section_replaces_the_defaults_and_bad_cron_names_the_schedule(tmp_path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"schedules": {"hourly": {"cron": "0 * * * *", "stages": ["annotate"]}}}))
+    assert main(["schedule", "--dry-run", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "1 deployment(s)" in out and "hourly" in out and "annotate-nightly" not in out
+    assert str(config.resolve()) in out  # deployments store the file's path
+
+    with pytest.raises(RecordError, match=r"schedules\.bad.*cron"):
+        load_schedules({"bad": {"cron": "61 * * * *"}})
+    assert main(["schedule", "--dry-run", "--only", "nope", "--config", str(config)]) == 2
+
+
+def test_next_runs_follow_the_cron() -> None:
+    from datetime import datetime, timezone
+
+    (quarter,) = plan(load_schedules({"q": {"flow": "review-pull", "cron": "*/15 * * * *"}}), None, None)
+    runs = quarter.next_runs(3, after=datetime(2026, 1, 1, 10, 7, tzinfo=timezone.utc))
+    assert [(r.hour, r.minute) for r in runs] == [(10, 15), (10, 30), (10, 45)]
+
+
+@pytest.mark.slow
+def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_path, capsys) -> None:
+    from prefect.client.orchestration import get_client
+
+    config = tmp_path / "prod.yaml"
+    config.write_text(yaml.safe_dump({
+        "run": {"gpu_slot": "gpu-0"},
+        "schedules": {"nightly": {"cron": "0 2 * * *", "stages": ["generate", "annotate"]},
+                      "pull": {"flow": "review-pull", "cron": "*/15 * * * *", "paused": True}}}))
+    assert main(["schedule", "--config", str(config), "--work-pool", "gpu-box", "--lake",
+                 str(tmp_path / "lake")]) == 0
+    assert "registered 2 deployment(s) on work pool gpu-box" in capsys.readouterr().out
+
+    async def read():
+        async with get_client() as client:
+            pool = await client.read_work_pool("gpu-box")
+            limit = await client.read_global_concurrency_limit_by_name("gpu-0")
+            deployments = {d.name: d for d in await client.read_deployments()}
+            return pool, limit, deployments
+
+    pool, limit, deployments = asyncio.run(read())
+    assert pool.type == "process" and pool.concurrency_limit == 1 and limit.limit == 1
+    nightly, pull = deployments["nightly"], deployments["pull"]
+    assert nightly.schedules[0].schedule.cron == "0 2 * * *"
+    assert nightly.parameters == {"config": str(config.resolve()), "lake": str(tmp_path / "lake"),
+                                  "overrides": {"run": {"stages": ["generate", "annotate"]}}}
+    assert nightly.global_concurrency_limit.limit == 1 and nightly.work_pool_name == "gpu-box"
+    assert nightly.concurrency_options.collision_strategy == "ENQUEUE"
+    assert nightly.entrypoint == "pipelines/flows/run.py:run_pipeline"
+    assert pull.entrypoint == "pipelines/flows/review.py:review_pull_flow" and pull.paused
+
+    # registering again updates in place (no second deployment, no second pool)
+    assert main(["schedule", "--config", str(config), "--work-pool", "gpu-box"]) == 0
+    assert len(asyncio.run(read())[2]) == 2
