@@ -107,7 +107,7 @@ def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
         prefect_harness, policy_config_file, tmp_path, monkeypatch, capsys) -> None:
     config = policy_config_file()
     data = yaml.safe_load(config.read_text())
-    data["run"].update(stages=["ingest", "reconcile", "review"], review="always", retries=0)
+    data["run"].update(stages=["ingest", "annotate", "reconcile", "review"], review="always", retries=0)
     data["review"] = {"api_url": "http://127.0.0.1:9", "retries": 0, "timeout": 2}
     config.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("ARGILLA_API_KEY", "secret-key-123")
@@ -115,4 +115,7 @@ def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
     assert main(["run", "--config", str(config), "--lake", str(lake_root)]) == 1
     err = capsys.readouterr().err
     assert "stepforge run: error" in err and "127.0.0.1:9" in err and "secret-key-123" not in err
-    assert Lake(lake_root).query("select count(*) AS n from solutions").to_pylist()[0]["n"] == 16
+    lake = Lake(lake_root)  # what the stages before the push stored is kept
+    counts = lake.query("select (select count(*) from solutions) AS s, (select count(*) from "
+                        "step_votes) AS v, (select count(*) from disagreements) AS d").to_pylist()[0]
+    assert counts["s"] == 16 and counts["v"] == 88 and counts["d"] > 0

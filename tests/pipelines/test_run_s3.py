@@ -29,7 +29,7 @@ def s3_lake_uri() -> Iterator[str]:
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http",
-                               region="us-east-1")
+                               region="us-east-1", allow_bucket_creation=True)
         fs.create_dir("stepforge-lake")
         try:
             yield f"s3://stepforge-lake/runs/a?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
