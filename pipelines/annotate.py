@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,7 +19,7 @@ from annotators.registry import BUILDERS, build_annotator
 from engines.config import EngineConfig
 from engines.factory import build_engine
 from pipelines.sql_util import in_list, quote
-from schemas import Problem, Solution, StepVote
+from schemas import Problem, RecordError, Solution, StepVote
 from store.lake import Lake
 
 
@@ -38,6 +38,12 @@ class AnnotateConfig(BaseModel):
     generator: str | None = Field(None, description="only solutions from this generator")
     solution_ids: list[str] | None = Field(None, description="only these solutions")
     parallel: int = Field(2, ge=1, description="annotation tasks running at once")
+    input: str | None = Field(
+        None, description="a gold or solutions file (ProcessBench, per-step, outcome / GSM8K "
+        "GPT-3 rows): its solutions are ingested, then only they are labelled")
+    input_kind: Literal["auto", "processbench", "solutions"] = Field(
+        "auto", description="how --input is ingested; auto: processbench when rows carry "
+        "`steps` and an integer `label`, else solutions")
 
     @field_validator("annotators")
     @classmethod
@@ -79,6 +85,27 @@ def annotator_for(name: str, settings: dict[str, Any], engines: dict[str, Engine
         built = {role: build_engine(cfg) for role, cfg in engines.items()}
         _ANNOTATORS[key] = build_annotator(name, settings, built)
     return _ANNOTATORS[key]
+
+
+def ingest_input(path: str, lake: Lake, kind: str = "auto") -> list[str]:
+    """Ingest the solutions of a gold / solutions file (idempotent) and return their ids, so
+    any annotator can be run, then evaluated, on a benchmark's own solutions."""
+    from pipelines.evaluate import detect, gold_rows
+    from pipelines.ingest import IngestConfig, ingest
+
+    if kind == "auto":
+        where, row = next(gold_rows(path), (path, None))
+        if row is None:
+            raise RecordError(path, None, "the input holds no rows")
+        form = detect(row)
+        if form == "prm800k":
+            raise RecordError(where, "label", "PRM800K rows cannot be annotated directly: "
+                              "convert them to ProcessBench rows (problem, steps, label)")
+        kind = "processbench" if form == "processbench" else "solutions"
+    ingested, _ = ingest(path, IngestConfig(kind=kind), lake)
+    if not ingested.solutions:
+        raise RecordError(path, None, f"no solution found in the input (read as {kind})")
+    return sorted({s.solution_id for s in ingested.solutions})
 
 
 def candidate_solutions(lake: Lake, config: AnnotateConfig) -> list[Solution]:

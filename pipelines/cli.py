@@ -7,16 +7,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import pkgutil
 import sys
 
 import pipelines.commands as commands
 from schemas import RecordError
-
-
-# No telemetry from the embedded Prefect server: the machine may be offline, and users did not ask.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def build_parser() -> argparse.ArgumentParser:

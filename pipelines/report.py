@@ -2,7 +2,8 @@
 
 Plots are inline SVG drawn here (no JavaScript, no network): consensus labels by step position
 per strategy, the annotators' agreement heat maps (Cohen's kappa, first-error agreement),
-retention per strategy and cost per labelled step per annotator; tables add Fleiss' kappa, the
+retention per strategy, cost per labelled step per annotator and a reliability diagram of soft
+labels against gold (human reviews, or a gold file); tables add Fleiss' kappa, the
 Dawid-Skene reliabilities (and accuracy against human reviews where there are any) and the
 disputed solutions to review first. Data comes from the catalog's analytics views.
 """
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from pipelines.calibration import calibration
 
 MAX_POSITION = 20  # steps at or beyond this position share the last column
 COLORS = {"agreed correct": "#2e7d32", "agreed wrong": "#c62828", "human correct": "#81c784",
@@ -35,10 +38,13 @@ class ReportData:
     disputed: list[dict] = field(default_factory=list)
     fleiss: float | None = None
     reliabilities: list[dict] = field(default_factory=list)
+    gold_source: str = ""
+    calibration: list[dict] = field(default_factory=list)  # per annotator: reliability bins
 
 
-def gather(lake: Any) -> ReportData:
-    """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities)."""
+def gather(lake: Any, gold: str | None = None) -> ReportData:
+    """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
+    soft labels are checked against human reviews and the ``gold`` file when given."""
     data = ReportData(lake=lake.uri)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
@@ -57,6 +63,7 @@ def gather(lake: Any) -> ReportData:
         ORDER BY priority DESC NULLS LAST, solution_id LIMIT 15""").to_pylist()
     if data.counts["step_votes"]:
         data.fleiss, data.reliabilities = _model_stats(lake)
+        data.gold_source, data.calibration = calibration(lake, gold)
     return data
 
 
@@ -187,6 +194,49 @@ def bars(labels: Sequence[str], values: Sequence[float], unit: str = "") -> str:
     return "".join(parts)
 
 
+PALETTE = ["#1e88e5", "#d81b60", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41"]
+
+
+def reliability_diagram(curves: Sequence[dict], size: int = 300) -> str:
+    """Mean score (x) vs share of gold-correct steps (y) per bin, one line per annotator; the
+    diagonal is perfect calibration; dot area grows with the bin's step count."""
+    pad, plot = 40, size - 50
+    xy = lambda v: pad + plot * v  # noqa: E731
+    yx = lambda v: 10 + plot * (1 - v)  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+             f'role="img" font-size="11"><rect x="{pad}" y="10" width="{plot}" height="{plot}" '
+             f'fill="none" stroke="#bbb"/><line x1="{xy(0)}" y1="{yx(0)}" x2="{xy(1)}" '
+             f'y2="{yx(1)}" stroke="#999" stroke-dasharray="4 3"/>']
+    for tick in (0, 0.5, 1):
+        parts.append(f'<text x="{xy(tick):.1f}" y="{yx(0) + 14:.1f}" text-anchor="middle">'
+                     f'{tick:g}</text><text x="{pad - 4}" y="{yx(tick) + 4:.1f}" '
+                     f'text-anchor="end">{tick:g}</text>')
+    for k, curve in enumerate(curves):
+        color = PALETTE[k % len(PALETTE)]
+        points = [(xy(b["mean_score"]), yx(b["share_correct"]), b) for b in curve["bins"]]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+        for x, y, b in points:
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{2 + 6 * (b["count"] / curve["steps"]) ** 0.5:.1f}" '
+                         f'fill="{color}" fill-opacity="0.6"><title>{_e(curve["annotator"])}: score '
+                         f'{b["mean_score"]:.2f}, correct {b["share_correct"]:.2f}, {b["count"]} steps'
+                         f'</title></circle>')
+    parts.append(f'<text x="{pad + plot / 2}" y="{size - 4}" text-anchor="middle" fill="#555">'
+                 'mean soft label (score) in the bin</text></svg>')
+    return "".join(parts)
+
+
+def calibration_section(data: ReportData) -> str:
+    if not data.calibration:
+        return ("<p>No gold for the scored steps yet: pull human reviews (<code>stepforge review "
+                "pull</code>) or pass <code>stepforge report --gold FILE</code> (ProcessBench or "
+                "per-step ratings).</p>")
+    keys = legend([(c["annotator"], PALETTE[k % len(PALETTE)]) for k, c in enumerate(data.calibration)])
+    table = _table(data.calibration, ["annotator", "steps", "ece", "accuracy"],
+                   ["annotator", "gold steps", "ECE", "accuracy at 0.5"])
+    return f"<p>Gold: {_e(data.gold_source)}.</p>{keys}{reliability_diagram(data.calibration)}{table}"
+
+
 # -- rendering ---------------------------------------------------------------------------------
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -288,6 +338,7 @@ def render(data: ReportData, now: datetime | None = None) -> str:
         ("Annotator reliabilities (Dawid-Skene, reviews as truth)",
          _table(data.reliabilities, ["annotator", "votes", "sensitivity", "specificity",
                                      "accuracy", "human_steps", "accuracy_vs_human"])),
+        ("Soft labels vs gold (reliability diagram)", calibration_section(data)),
         ("Disputed solutions to review first",
          _table(data.disputed, ["solution_id", "strategy", "priority", "disputed_steps"])),
     ]
@@ -298,9 +349,9 @@ def render(data: ReportData, now: datetime | None = None) -> str:
             f"{now:%Y-%m-%d %H:%M} UTC</p><p>{html.escape(counts)}</p>{body}</body></html>")
 
 
-def write_report(lake: Any, out: str | Path) -> Path:
+def write_report(lake: Any, out: str | Path, gold: str | None = None) -> Path:
     """Gather, render and write the page; returns its path."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(gather(lake)), encoding="utf-8")
+    path.write_text(render(gather(lake, gold)), encoding="utf-8")
     return path

@@ -1,6 +1,7 @@
 """``stepforge report``: write one self-contained HTML page (inline SVG plots, no network) about
 the lake's labels: label distribution by step position, annotator agreement, retention per
-strategy, cost per labelled step, annotator reliabilities and the disputed solutions."""
+strategy, cost per labelled step, annotator reliabilities, soft labels against gold (a
+reliability diagram) and the disputed solutions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", default=None,
                         help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     parser.add_argument("--out", default="report.html", help="HTML file to write")
+    parser.add_argument("--gold", default=None, help="gold file or folder (ProcessBench or "
+                        "per-step ratings, as stepforge eval reads) for the reliability diagram; "
+                        "human reviews in the lake are used either way")
     parser.set_defaults(handler=run)
 
 
@@ -20,6 +24,6 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
     from store.lake import Lake
 
-    path = write_report(Lake(args.lake), args.out)
+    path = write_report(Lake(args.lake), args.out, args.gold)
     print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
     return 0

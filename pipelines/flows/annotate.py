@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from engines.config import EngineConfig
 from pipelines.annotate import (
-    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, label_batch,
+    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, ingest_input, label_batch,
     problems_for, settled_ids,
 )
 from pipelines.generate import batches
@@ -62,6 +62,10 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
                   lake_root: str, gpus_per_task: float = 0.0) -> dict[str, BatchResult]:
     """Label every pending solution with every configured annotator; returns totals per annotator."""
     lake = Lake(lake_root)
+    if config.input:
+        ids = set(ingest_input(config.input, lake, config.input_kind))
+        keep = ids if config.solution_ids is None else ids & set(config.solution_ids)
+        config = config.model_copy(update={"solution_ids": sorted(keep)})
     candidates = candidate_solutions(lake, config)
     work = []
     totals: dict[str, BatchResult] = {}
