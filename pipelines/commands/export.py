@@ -45,16 +45,28 @@ def run(args: argparse.Namespace) -> int:
     from store.lake import Lake
 
     project = load_project(args)
-    section = project.export
+    config, write = export_configs(project.export, flags_for(args, ExportConfig),
+                                   flags_for(args, WriteConfig))
+    result = run_export(Lake(project.lake), config, write)
+    print(describe(result, config))
+    return 0
+
+
+def export_configs(section: dict, export_flags: dict, write_flags: dict,
+                   write_defaults: dict | None = None):
+    """The (ExportConfig, WriteConfig) of the config's ``export:`` section, flags winning; a key
+    neither takes is an error naming it."""
+    from export.select import ExportConfig
+    from export.write import WriteConfig
+
     unknown = set(section) - set(ExportConfig.model_fields) - set(WriteConfig.model_fields)
     if unknown:
         raise ValueError(f"export section: unknown keys {sorted(unknown)}")
     pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
-    config = load_config(ExportConfig, pick(ExportConfig), flags_for(args, ExportConfig), "export")
-    write = load_config(WriteConfig, pick(WriteConfig), flags_for(args, WriteConfig), "export")
-    result = run_export(Lake(project.lake), config, write)
-    print(describe(result, config))
-    return 0
+    config = load_config(ExportConfig, pick(ExportConfig), export_flags, "export")
+    write = load_config(WriteConfig, {**(write_defaults or {}), **pick(WriteConfig)}, write_flags,
+                        "export")
+    return config, write
 
 
 def describe(result, config) -> str:

@@ -101,19 +101,12 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 @task(name="export", cache_policy=NONE)
 def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> tuple[str, str]:
     from export import run_export
-    from export.select import ExportConfig
-    from export.write import WriteConfig
-    from pipelines.commands.export import describe
+    from pipelines.commands.export import describe, export_configs
 
-    pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
-    unknown = set(section) - set(ExportConfig.model_fields) - set(WriteConfig.model_fields)
-    if unknown:
-        raise ValueError(f"export section: unknown keys {sorted(unknown)}")
-    config = load_config(ExportConfig, pick(ExportConfig), {}, "export")
     # the run owns its export folder: a re-run replaces its own earlier export there
-    write = load_config(WriteConfig, {"overwrite": True, **pick(WriteConfig)},
-                        {} if section.get("out") else
-                        {"out": default_out.format(format=config.format)}, "export")
+    config, write = export_configs(section, {}, {}, {"overwrite": True})
+    if not write.out:
+        write = write.model_copy(update={"out": default_out.format(format=config.format)})
     result = run_export(Lake(lake_root), config, write)
     return describe(result, config), str(result.written.out)
 
