@@ -30,6 +30,25 @@ def embedded_engine():
     return build_engine(EngineConfig())
 
 
+@pytest.fixture
+def run_cli():
+    """Runs ``stepforge ARGS`` in-process: (exit status, stdout, stderr). Used instead of capsys
+    by tests that run Prefect flows: a flow run inside a capsys test leaves Prefect's console
+    logging bound to capsys's stream, closed once the test ends, and later flows then fail."""
+    import contextlib
+    import io
+
+    from pipelines.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(args))
+        return status, out.getvalue(), err.getvalue()
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect server for every flow test of the session."""

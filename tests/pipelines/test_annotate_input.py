@@ -68,10 +68,8 @@ def test_bad_input_names_the_file_and_field(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_server, tmp_path, capsys) -> None:
+def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_server, tmp_path, run_cli) -> None:
     import yaml
-
-    from pipelines.cli import main
 
     outcome_gold = tmp_path / "outcome.jsonl"  # GSM8K GPT-3 rows: solutions + final-answer verdicts
     outcome_gold.write_text("\n".join((SAMPLES / "gsm8k_model_solutions_50.jsonl").read_text()
@@ -82,9 +80,10 @@ def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_s
     lake = str(tmp_path / "lake")
     args = ["annotate", "--config", str(config), "--lake", lake, "--annotators", "mc-binary",
             "--settings", '{"mc-binary": {"k": 4}}']
-    assert main(args + ["--input", str(outcome_gold)]) == 0
-    assert "mc-binary: 8 solutions" in capsys.readouterr().out
-    assert main(["eval", "--lake", lake, "--gold", str(outcome_gold), "--json", str(tmp_path / "e.json")]) == 0
+    status, out, err = run_cli(*args, "--input", str(outcome_gold))
+    assert status == 0, err
+    assert "mc-binary: 8 solutions" in out
+    assert run_cli("eval", "--lake", lake, "--gold", str(outcome_gold), "--json", str(tmp_path / "e.json"))[0] == 0
     report = json.loads((tmp_path / "e.json").read_text())
     (row,) = report["rows"]
     assert report["matched"] == 8 and row["name"] == "mc-binary" and row["coverage"] == 1.0
@@ -92,8 +91,9 @@ def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_s
 
     # ProcessBench rows carry no reference answer: MC rolls out only where the lake knows the
     # problem's answer (rows 1-2, from the GPT-3 file), and says why not for the others
-    assert main(args + ["--input", str(processbench_gold(tmp_path / "pb.jsonl"))]) == 0
-    assert "mc-binary: 4 solutions" in capsys.readouterr().out
+    status, out, err = run_cli(*args, "--input", str(processbench_gold(tmp_path / "pb.jsonl")))
+    assert status == 0, err
+    assert "mc-binary: 4 solutions" in out
     rows = Lake(lake).query(
         "select p.reference_answer IS NOT NULL AS has_answer, v.status, v.rationale "
         "from step_votes v join solutions s using (solution_id) join problems p using (problem_id) "
@@ -102,3 +102,24 @@ def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_s
     for r in rows:
         assert (r["status"] == "labeled") == r["has_answer"]
         assert r["has_answer"] or "no reference_answer" in r["rationale"]
+
+
+@pytest.mark.slow
+def test_eval_end_to_end_on_real_outcome_labelled_solutions(prefect_harness, embedded_engine, tmp_path, run_cli) -> None:
+    """The embedded model labels real GSM8K GPT-3 solutions given with their final-answer
+    verdicts, and eval reports the outcome metrics and names those that need step gold."""
+    gold = tmp_path / "outcome.jsonl"
+    gold.write_text((SAMPLES / "gsm8k_model_solutions_50.jsonl").read_text().splitlines()[1] + "\n")
+    lake = str(tmp_path / "lake")
+    status, _, err = run_cli("annotate", "--lake", lake, "--input", str(gold), "--annotators",
+                             "mc-binary", "--settings", '{"mc-binary": {"k": 2, "max_tokens": 24}}')
+    assert status == 0, err
+    status, table, err = run_cli("eval", "--lake", lake, "--gold", str(gold), "--json", str(tmp_path / "e.json"))
+    assert status == 0, err
+    report = json.loads((tmp_path / "e.json").read_text())
+    (row,) = report["rows"]
+    assert report["kinds"] == {"outcome": report["cases"]} and report["matched"] == report["cases"]
+    assert row["coverage"] == 1.0 and row["tokens_per_labeled_step"] > 0
+    assert {"outcome_f1", "outcome_acc_correct", "outcome_acc_wrong"} <= row.keys()
+    assert set(report["unsupported_metrics"]) >= {"processbench_f1", "step_f1", "first_error_match"}
+    assert "mc-binary" in table

@@ -104,7 +104,7 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
 
 @pytest.mark.slow
 def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
-        prefect_harness, policy_config_file, tmp_path, monkeypatch, capsys) -> None:
+        prefect_harness, policy_config_file, tmp_path, monkeypatch, run_cli) -> None:
     config = policy_config_file()
     data = yaml.safe_load(config.read_text())
     data["run"].update(stages=["ingest", "annotate", "reconcile", "review"], review="always", retries=0)
@@ -112,8 +112,8 @@ def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
     config.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("ARGILLA_API_KEY", "secret-key-123")
     lake_root = tmp_path / "lake"
-    assert main(["run", "--config", str(config), "--lake", str(lake_root)]) == 1
-    err = capsys.readouterr().err
+    status, _, err = run_cli("run", "--config", str(config), "--lake", str(lake_root))
+    assert status == 1
     assert "stepforge run: error" in err and "127.0.0.1:9" in err and "secret-key-123" not in err
     lake = Lake(lake_root)  # what the stages before the push stored is kept
     counts = lake.query("select (select count(*) from solutions) AS s, (select count(*) from "

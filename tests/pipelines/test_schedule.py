@@ -46,7 +46,7 @@ def test_next_runs_follow_the_cron() -> None:
 
 
 @pytest.mark.slow
-def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_path, capsys) -> None:
+def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_path, run_cli) -> None:
     from prefect.client.orchestration import get_client
 
     config = tmp_path / "prod.yaml"
@@ -54,9 +54,10 @@ def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_p
         "run": {"gpu_slot": "gpu-0"},
         "schedules": {"nightly": {"cron": "0 2 * * *", "stages": ["generate", "annotate"]},
                       "pull": {"flow": "review-pull", "cron": "*/15 * * * *", "paused": True}}}))
-    assert main(["schedule", "--config", str(config), "--work-pool", "gpu-box", "--lake",
-                 str(tmp_path / "lake")]) == 0
-    assert "registered 2 deployment(s) on work pool gpu-box" in capsys.readouterr().out
+    status, out, err = run_cli("schedule", "--config", str(config), "--work-pool", "gpu-box",
+                               "--lake", str(tmp_path / "lake"))
+    assert status == 0, err
+    assert "registered 2 deployment(s) on work pool gpu-box" in out
 
     async def read():
         async with get_client() as client:
@@ -77,5 +78,5 @@ def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_p
     assert pull.entrypoint == "pipelines/flows/review.py:review_pull_flow" and pull.paused
 
     # registering again updates in place (no second deployment, no second pool)
-    assert main(["schedule", "--config", str(config), "--work-pool", "gpu-box"]) == 0
+    assert run_cli("schedule", "--config", str(config), "--work-pool", "gpu-box")[0] == 0
     assert len(asyncio.run(read())[2]) == 2
