@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.run_config import STAGES, Stage
+from pipelines.run_config import Stage
 
 FLOWS = {
     "run": "pipelines/flows/run.py:run_pipeline",

@@ -119,3 +119,26 @@ def test_review_always_with_argilla_down_fails_clearly_and_keeps_the_lake(
     counts = lake.query("select (select count(*) from solutions) AS s, (select count(*) from "
                         "step_votes) AS v, (select count(*) from disagreements) AS d").to_pylist()[0]
     assert counts["s"] == 16 and counts["v"] == 88 and counts["d"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_slot_is_held_while_engines_run_and_released(prefect_harness, policy_config_file, tmp_path) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from pipelines.flows.run import run_pipeline
+    from pipelines.schedules import ensure_limits
+
+    asyncio.run(ensure_limits(None, 1, "gpu-test", 1))
+    config = str(policy_config_file())
+    summary = run_pipeline(config, str(tmp_path / "lake"),
+                           {"run": {"gpu_slot": "gpu-test", "stages": ["ingest", "annotate"]}})
+    assert "mc-binary: 44 votes" in summary.stages["annotate"]
+
+    async def slots() -> tuple[int, int]:
+        async with get_client() as client:
+            limit = await client.read_global_concurrency_limit_by_name("gpu-test")
+            return limit.limit, limit.active_slots
+
+    assert asyncio.run(slots()) == (1, 0)  # one run at a time; released after the run
