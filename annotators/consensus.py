@@ -308,7 +308,7 @@ def human_labels(m: VoteMatrix, reviews: pa.Table, after_first_error: str = "neg
         for review, s in zip(rows, found):
             if s is None:
                 continue
-            labels = _review_steps(review, int(m.n_steps[s]), after_first_error)
+            labels = review_steps(review, int(m.n_steps[s]), after_first_error)
             steps = np.array([i for i, v in enumerate(labels) if v is not None and i < stride],
                              dtype=np.int64)
             if not len(steps):
@@ -327,7 +327,9 @@ def human_labels(m: VoteMatrix, reviews: pa.Table, after_first_error: str = "neg
                        tie=(total > 0) & (pos == neg), names=[sorted(x) for x in names])
 
 
-def _review_steps(review: dict, n_steps: int, after_first_error: str) -> list[int | None]:
+def review_steps(review: dict, n_steps: int, after_first_error: str) -> list[int | None]:
+    """One review's per-step labels: its ``step_labels`` when given, else 1 before its first
+    error and 0 at it; steps after it 0 (``negative``) or None (``unknown``)."""
     if review.get("step_labels"):
         return [int(v) if v is not None else None for v in review["step_labels"]]
     fe = review.get("first_error")

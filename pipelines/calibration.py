@@ -20,22 +20,17 @@ GoldSteps = dict[tuple[str, int], int]  # (solution_id, step_index) -> 1 correct
 
 
 def review_gold(lake: Any) -> GoldSteps:
-    """Per-step majority of the latest submitted review of every reviewer (ties dropped).
-    A review without per-step labels gives 1 before its first error and 0 at it."""
+    """Per-step majority over the submitted reviews (the ``reviews`` view keeps each reviewer's
+    latest), ties dropped; steps after a review's first error are not judged by it."""
+    from annotators.consensus import review_steps
+
     rows = lake.query("""
         SELECT r.solution_id, r.first_error, r.step_labels, len(s.steps) AS n_steps
         FROM reviews r JOIN solutions s USING (solution_id)
-        WHERE r.status = 'submitted' AND r.first_error IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY r.solution_id, r.reviewer
-                                   ORDER BY r.reviewed_at DESC, r.review_id DESC) = 1""").to_pylist()
+        WHERE r.status = 'submitted'""").to_pylist()
     votes: dict[tuple[str, int], list[int]] = defaultdict(list)
     for row in rows:
-        labels = row["step_labels"]
-        if labels is None:
-            first = row["first_error"]
-            last = row["n_steps"] - 1 if first == -1 else first
-            labels = [int(i != first) for i in range(last + 1)]
-        for i, label in enumerate(labels):
+        for i, label in enumerate(review_steps(row, row["n_steps"], "unknown")):
             if label is not None:
                 votes[(row["solution_id"], i)].append(int(label))
     return {key: int(2 * sum(v) > len(v)) for key, v in votes.items() if 2 * sum(v) != len(v)}

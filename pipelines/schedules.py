@@ -132,14 +132,12 @@ def describe(planned: list[Planned], work_pool: str | None) -> str:
     return "\n".join(lines)
 
 
-def _flow_object(spec: ScheduleSpec) -> Any:
-    if spec.flow == "run":
-        from pipelines.flows.run import run_pipeline
+def _flow_object(p: Planned) -> Any:
+    """The flow behind a deployment, imported from its entrypoint (``FLOWS``)."""
+    import importlib
 
-        return run_pipeline
-    from pipelines.flows.review import review_pull_flow
-
-    return review_pull_flow
+    path, name = p.entrypoint.split(":")
+    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
 
 
 def _deployment_options(p: Planned) -> dict[str, Any]:
@@ -159,7 +157,7 @@ def serve(planned: list[Planned]) -> None:
     """Register the deployments and run them on schedule from this process (blocks)."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(*[_flow_object(p.spec).to_deployment(p.name, **_deployment_options(p))
+    prefect_serve(*[_flow_object(p).to_deployment(p.name, **_deployment_options(p))
                     for p in planned])
 
 

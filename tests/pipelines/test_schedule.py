@@ -80,3 +80,13 @@ def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_p
     # registering again updates in place (no second deployment, no second pool)
     assert run_cli("schedule", "--config", str(config), "--work-pool", "gpu-box")[0] == 0
     assert len(asyncio.run(read())[2]) == 2
+
+
+def test_every_entrypoint_imports_the_flow_it_names() -> None:
+    from pipelines.flows.review import review_pull_flow
+    from pipelines.flows.run import run_pipeline
+    from pipelines.schedules import _flow_object
+
+    planned = plan(load_schedules({"a": {"cron": "0 2 * * *"}, "b": {"flow": "review-pull", "cron": "0 3 * * *"}}),
+                   None, None)
+    assert [_flow_object(p) for p in planned] == [run_pipeline, review_pull_flow]
