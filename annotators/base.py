@@ -8,12 +8,25 @@ already carry votes for the same (name, version, config_hash).
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Annotated, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel
 
 from schemas import Problem, Solution, StepVote
 from schemas.ids import stable_id
+
+
+@dataclass(frozen=True)
+class _RoleMarker:
+    """Marks a config field whose value names an engine role of the project's ``engines:``."""
+
+
+ENGINE_ROLE = _RoleMarker()
+EngineRole = Annotated[str, ENGINE_ROLE]
+"""A config field typed ``EngineRole`` (or ``EngineRole | None``) names the engine an annotator
+uses; the registry reads these fields to know which engines to build, so no key-name convention
+is needed."""
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from annotators import prompts
-from annotators.base import apportion, config_hash as hash_config
+from annotators.base import EngineRole, apportion, config_hash as hash_config
 from annotators.verdicts import (
     AfterError, ConflictRule, ParseError, Resolution, Verdicts, checked, clip, parse_critic,
     parse_think,
@@ -44,7 +44,7 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: str = Field("default", description="engine role of the judge model (e.g. 'judge' "
+    engine: EngineRole = Field("default", description="engine role of the judge model (e.g. 'judge' "
                         "for a large model behind an OpenAI-compatible server)")
     max_tokens: int = Field(1024, ge=1, description="max new tokens per answer")
     temperature: float = Field(0.0, ge=0.0, description="sampling temperature (0 = greedy)")

@@ -14,7 +14,7 @@ from export.card import gather_facts, render_card
 from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
 
-__all__ = ["ExportConfig", "ExportResult", "WriteConfig", "run_export", "select"]
+__all__ = ["ExportConfig", "ExportResult", "WriteConfig", "describe", "run_export", "select"]
 
 
 @dataclass
@@ -39,3 +39,16 @@ def run_export(lake: Any, config: ExportConfig, write: WriteConfig) -> ExportRes
                              endpoint=write.hub_endpoint,
                              commit_message=f"stepforge export ({config.format}, {config.strategy})")
     return ExportResult(selection, written, pushed)
+
+
+def describe(result: ExportResult, config: ExportConfig) -> str:
+    """Rows per split, what was left out, where the files are (and the Hub commit)."""
+    sel = result.selection
+    splits = ", ".join(f"{s} {n}" for s, n in result.written.rows.items()) or "no rows"
+    dropped = ", ".join(f"{n} {why}" for why, n in sorted(sel.dropped.items())) or "none"
+    lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
+             f"  solutions with labels: {sel.considered}; left out: {dropped}",
+             f"  files: {', '.join(result.written.files)}"]
+    if result.pushed:
+        lines.append(f"  pushed: {result.pushed}")
+    return "\n".join(lines)

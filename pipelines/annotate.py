@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from annotators.base import Annotator
-from annotators.registry import BUILDERS, build_annotator
+from annotators.registry import BUILDERS, build_annotator, engine_roles, validate_settings
 from engines.config import EngineConfig
 from engines.factory import build_engine
 from pipelines.sql_util import in_list, quote
@@ -54,6 +54,28 @@ class AnnotateConfig(BaseModel):
         if not names:
             raise ValueError("no annotator given")
         return names
+
+    @model_validator(mode="after")
+    def _settings_typed(self) -> "AnnotateConfig":
+        """Every annotator's settings checked against its config model now, before any engine
+        is built (a typo in ``settings.mc-binary`` fails at load, naming the key)."""
+        for name, settings in self.settings.items():
+            validate_settings(name, settings)
+        return self
+
+    def typed_settings(self, name: str) -> BaseModel:
+        """Annotator ``name``'s settings as its typed config."""
+        return validate_settings(name, self.settings.get(name, {}))
+
+    def engines_used(self, name: str, engines: dict[str, EngineConfig]) -> dict[str, EngineConfig]:
+        """The engine configs annotator ``name`` uses (its ``EngineRole`` fields), plus
+        ``default``; a role missing from ``engines:`` is an error naming it."""
+        roles = {"default"} | engine_roles(self.typed_settings(name))
+        missing = sorted(roles - engines.keys())
+        if missing:
+            raise RecordError("annotate", f"settings.{name}", f"engine role(s) {missing} are "
+                              f"missing from `engines:` (defined: {', '.join(engines)})")
+        return {role: engines[role] for role in sorted(roles)}
 
 
 @dataclass

@@ -32,9 +32,9 @@ def _scalar_type(annotation: Any) -> Any:
     if origin is list and _is_text(typing.get_args(annotation)):
         return _comma_list
     if origin in (list, dict, tuple) or annotation in (list, dict):
-        return json.loads
+        return flow_yaml
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return json.loads
+        return flow_yaml
     return annotation if annotation in (int, float, str, bool) else str
 
 
@@ -52,6 +52,15 @@ def _comma_list(text: str) -> list[str]:
     if text.startswith("["):
         return json.loads(text)
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def flow_yaml(text: str) -> Any:
+    """A structured flag value in YAML flow syntax (``{mc-hard: {k: 4}}``) or JSON (a subset)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise argparse.ArgumentTypeError(f"not YAML or JSON ({problem}): {text!r}") from None
 
 
 def _parse_bool(text: str) -> bool:
@@ -122,7 +131,17 @@ def read_yaml(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     path = resolve_config(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    if path.is_dir():
+        raise RecordError(str(path), None, "is a folder; --config takes a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise RecordError(str(path), None, f"not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecordError(where, None, f"invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise RecordError(str(path), None, "a config file must hold a mapping at the top level")
     return data
@@ -135,5 +154,8 @@ def load_config(model: type[M], data: dict[str, Any], overrides: dict[str, Any],
         return model.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
+        inner = (first.get("ctx") or {}).get("error")
+        if isinstance(inner, RecordError):  # a validator that already named the field
+            raise RecordError(where, inner.field, inner.message) from None
         field = ".".join(str(p) for p in first.get("loc", ())) or None
         raise RecordError(where, field, first.get("msg", str(exc))) from None

@@ -46,6 +46,7 @@ class ProjectConfig(BaseModel):
     review: dict[str, Any] = Field(default_factory=dict, description="review section")
     export: dict[str, Any] = Field(default_factory=dict, description="export section")
     run: dict[str, Any] = Field(default_factory=dict, description="run section (stepforge run)")
+    eval: dict[str, Any] = Field(default_factory=dict, description="eval section (stepforge eval)")
     schedules: dict[str, Any] | None = Field(
         None, description="schedules section (stepforge schedule); unset = the default schedules")
 
@@ -65,13 +66,28 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add_config_args(parser, EngineConfig, prefix="engine")
 
 
+def read_project(config: str | None, where: str | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> ProjectConfig:
+    """The config file (or preset) ``config`` as a ProjectConfig, every section checked for
+    unknown keys (pipelines/sections.py); ``overrides`` ({"run": {"stages": [...]}}) update
+    sections first. Errors name ``where`` (default: the file), the section and the key."""
+    from pipelines.sections import check_sections
+
+    data = read_yaml(config)
+    for section, values in (overrides or {}).items():
+        data[section] = {**(data.get(section) or {}), **values}
+    where = where or config or "command line"
+    project = load_config(ProjectConfig, data, {}, where)
+    check_sections({name: getattr(project, name) for name in ProjectConfig.model_fields
+                    if name not in ("lake", "engines")}, where)
+    return project
+
+
 def load_project(args: argparse.Namespace, section: str | None = None,
                  role_flag: str | None = None) -> ProjectConfig:
     """The project config from --config, with --lake and --engine-* flags applied to the engine
     role of ``section`` (its ``engine`` key, or ``role_flag`` when given on the command line)."""
-    data = read_yaml(getattr(args, "config", None))
-    where = getattr(args, "config", None) or "command line"
-    project = load_config(ProjectConfig, data, {}, where)
+    project = read_project(getattr(args, "config", None))
     if getattr(args, "lake", None):
         project.lake = args.lake
     engine_flags = flags_for(args, EngineConfig, prefix="engine")

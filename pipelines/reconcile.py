@@ -407,3 +407,20 @@ def reconcile(lake: Any, config: ReconcileConfig) -> ReconcileSummary:
     for s in summary.strategies:
         s.written = counts.get(s.strategy, 0)
     return summary
+
+
+def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
+    """A few lines: the votes read, then per strategy its rows, statuses and solutions kept."""
+    lines = [f"reconcile: {summary.votes} votes ({summary.labeled} labeled, {summary.unparsed} "
+             f"unparsed, {summary.skipped} skipped: not votes), {summary.reviews} submitted reviews"]
+    verb = "would write" if dry_run else "wrote"
+    for s in summary.strategies:
+        steps = ", ".join(f"{v} {k}" for k, v in s.steps.items())
+        total = sum(s.solutions.values()) or 1
+        lines.append(f"  {s.strategy}: {s.rows} steps ({steps}); solutions kept "
+                     f"{s.solutions.get('kept', 0)}/{total} ({s.solutions.get('kept', 0) / total:.1%}); "
+                     f"{verb} {s.written} new rows")
+        for r in s.reliabilities:
+            lines.append(f"    {r['annotator']}: sensitivity {r['sensitivity']:.3f}, specificity "
+                         f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} ({r['votes']} votes)")
+    return "\n".join(lines)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from annotators.base import EngineRole
+
 MODES = ("mc-hard", "mc-soft", "mc-binary", "mc-progress")
 
 
@@ -15,8 +17,8 @@ class MCConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: str = Field("default", description="engine role of the policy that completes prefixes")
-    prover_engine: str | None = Field(
+    engine: EngineRole = Field("default", description="engine role of the policy that completes prefixes")
+    prover_engine: EngineRole | None = Field(
         None, description="mc-progress: engine role of the prover policy whose success "
         "probability defines progress (PAV); unset = `engine`")
     k: int = Field(8, ge=1, description="completions sampled per step prefix (paper: 8)")

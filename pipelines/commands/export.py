@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for, load_config
+from export import describe
+from pipelines.sections import export_configs
+from pipelines.config import add_config_args, flags_for
+
+__all__ = ["describe", "export_configs", "register", "run"]  # helpers kept importable here
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,33 +54,3 @@ def run(args: argparse.Namespace) -> int:
     result = run_export(Lake(project.lake), config, write)
     print(describe(result, config))
     return 0
-
-
-def export_configs(section: dict, export_flags: dict, write_flags: dict,
-                   write_defaults: dict | None = None):
-    """The (ExportConfig, WriteConfig) of the config's ``export:`` section, flags winning; a key
-    neither takes is an error naming it."""
-    from export.select import ExportConfig
-    from export.write import WriteConfig
-
-    unknown = set(section) - set(ExportConfig.model_fields) - set(WriteConfig.model_fields)
-    if unknown:
-        raise ValueError(f"export section: unknown keys {sorted(unknown)}")
-    pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
-    config = load_config(ExportConfig, pick(ExportConfig), export_flags, "export")
-    write = load_config(WriteConfig, {**(write_defaults or {}), **pick(WriteConfig)}, write_flags,
-                        "export")
-    return config, write
-
-
-def describe(result, config) -> str:
-    """Rows per split, what was left out, where the files are (and the Hub commit)."""
-    sel = result.selection
-    splits = ", ".join(f"{s} {n}" for s, n in result.written.rows.items()) or "no rows"
-    dropped = ", ".join(f"{n} {why}" for why, n in sorted(sel.dropped.items())) or "none"
-    lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
-             f"  solutions with labels: {sel.considered}; left out: {dropped}",
-             f"  files: {', '.join(result.written.files)}"]
-    if result.pushed:
-        lines.append(f"  pushed: {result.pushed}")
-    return "\n".join(lines)

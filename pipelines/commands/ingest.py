@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for, load_config, read_yaml
+from pipelines.config import add_config_args, flags_for, load_config
 from pipelines.ingest import IngestConfig, Ingested, Written, ingest
-from pipelines.project_config import DEFAULT_LAKE, ProjectConfig
+from pipelines.project_config import DEFAULT_LAKE, read_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read_yaml(args.config)
-    project = load_config(ProjectConfig, data, {}, args.config or "command line")
+    project = read_project(args.config)
     config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest")
 
     from store.lake import Lake

@@ -34,12 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.config import load_config, read_yaml
-    from pipelines.project_config import ProjectConfig
+    from pipelines.config import load_config
+    from pipelines.project_config import read_project
     from pipelines.run_config import RunConfig
     from pipelines.schedules import describe, load_schedules, plan
 
-    project = load_config(ProjectConfig, read_yaml(args.config), {}, args.config)
+    project = read_project(args.config)
     specs = load_schedules(project.schedules)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]

@@ -28,15 +28,6 @@ from schemas import Solution
 from store.lake import Lake
 
 
-def engines_used(settings: dict, engines: dict[str, EngineConfig]) -> dict[str, EngineConfig]:
-    """The engine configs an annotator's settings refer to (its roles), plus ``default``."""
-    roles = {"default"} | {v for k, v in settings.items() if k.endswith("engine") and isinstance(v, str)}
-    missing = sorted(roles - engines.keys())
-    if missing:
-        raise ValueError(f"annotator settings name engine role(s) {missing} missing from `engines:`")
-    return {role: engines[role] for role in sorted(roles)}
-
-
 @contextlib.contextmanager
 def ray_resources(gpus: float) -> Iterator[None]:
     """Ray resources for the tasks submitted inside (only under the Ray task runner)."""
@@ -71,7 +62,7 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
     totals: dict[str, BatchResult] = {}
     for name in config.annotators:
         settings = config.settings.get(name, {})
-        used = engines_used(settings, engines)
+        used = config.engines_used(name, engines)
         done = settled_ids(lake, annotator_for(name, settings, used))
         pending = [s for s in candidates if s.solution_id not in done]
         totals[name] = BatchResult(name)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from pipelines.config import load_config, read_yaml
-from pipelines.project_config import ProjectConfig
+from pipelines.config import load_config
+from pipelines.project_config import read_project
 from pipelines.reconcile import ReconcileConfig
 from store.lake import Lake
 
@@ -25,10 +25,9 @@ def pull_task(section: dict, lake_root: str) -> str:
 @flow(name="review-pull", log_prints=True)
 def review_pull_flow(config: str | None = None, lake: str | None = None) -> list[str]:
     """Pull submitted reviews, then reconcile with them (the config's ``reconcile:`` section)."""
-    from pipelines.commands.reconcile import describe
-    from pipelines.reconcile import reconcile
+    from pipelines.reconcile import describe, reconcile
 
-    project = load_config(ProjectConfig, read_yaml(config), {}, config or "defaults")
+    project = read_project(config, config or "defaults")
     root = Lake(lake or project.lake).uri
     pulled = pull_task(project.review, root)
     rules = load_config(ReconcileConfig, project.reconcile, {}, "reconcile")

@@ -21,15 +21,16 @@ from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
 from pipelines.annotate import AnnotateConfig
-from pipelines.config import load_config, read_yaml
-from pipelines.flows.annotate import annotate_flow, engines_used
+from pipelines.config import load_config
+from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
 from pipelines.generate import GenerateConfig
 from pipelines.ingest import IngestConfig, ingest
-from pipelines.project_config import ProjectConfig
+from pipelines.project_config import ProjectConfig, read_project
 from pipelines.reconcile import ReconcileConfig
 from pipelines.run_config import InputSpec, RunConfig
 from pipelines.run_summary import RunSummary, lake_overview
+from pipelines.sections import export_configs
 from store.lake import Lake
 
 
@@ -49,20 +50,26 @@ def load_configs(config: str | None, lake: str | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None) -> Configs:
     """The project config file (or preset) with ``lake`` and per-section ``overrides``
     ({"run": {"stages": [...]}}) applied."""
-    data = read_yaml(config)
-    for section, values in (overrides or {}).items():
-        data[section] = {**(data.get(section) or {}), **values}
-    project = load_config(ProjectConfig, data, {}, config or "defaults")
+    project = read_project(config, config or "defaults", overrides)
     if lake:
         project.lake = lake
     run = load_config(RunConfig, project.run, {}, "run")
-    return Configs(
+    configs = Configs(
         project=project, run=run,
         generate=load_config(GenerateConfig, project.generate, {}, "generate"),
         annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate"),
         reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile"),
         export=dict(project.export),
     )
+    for name in configs.annotate.annotators:  # every engine role an annotator names exists
+        configs.annotate.engines_used(name, project.engines)
+    if "export" in run.stages:
+        export_configs(project.export, {}, {}, {"overwrite": True})
+    if "review" in run.stages:
+        from review.config import PushConfig, section_for
+
+        load_config(PushConfig, section_for(PushConfig, project.review), {}, "review")
+    return configs
 
 
 # -- stage tasks ------------------------------------------------------------------------------
@@ -81,8 +88,7 @@ def ingest_stage(inputs: list[InputSpec], lake_root: str) -> list[str]:
 
 @task(name="reconcile", cache_policy=NONE)
 def reconcile_stage(config: ReconcileConfig, lake_root: str) -> str:
-    from pipelines.commands.reconcile import describe
-    from pipelines.reconcile import reconcile
+    from pipelines.reconcile import describe, reconcile
 
     return describe(reconcile(Lake(lake_root), config))
 
@@ -100,9 +106,7 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 
 @task(name="export", cache_policy=NONE)
 def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> tuple[str, str]:
-    from export import run_export
-    from pipelines.commands.export import describe, export_configs
-
+    from export import describe, run_export
     # the run owns its export folder: a re-run replaces its own earlier export there
     config, write = export_configs(section, {}, {}, {"overwrite": True})
     if not write.out:
@@ -140,7 +144,7 @@ def gpus_per_task(c: Configs) -> float:
         return c.run.gpus_per_task
     used = {}
     for name in c.annotate.annotators:
-        used |= engines_used(c.annotate.settings.get(name, {}), c.project.engines)
+        used |= c.annotate.engines_used(name, c.project.engines)
     return 1.0 if needs_gpu(used) else 0.0
 
 
