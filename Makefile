@@ -32,9 +32,11 @@ test-deps: install
 	VENV=$(VENV) bash scripts/argilla-serve.sh install --browser
 
 test: test-deps
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 test-fast: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow and not argilla"
 
 clean-lake:

@@ -113,7 +113,8 @@ def evaluate(n_solutions: int, seed: int) -> dict:
     result = fit(m.labels)
     ds_seconds = time.perf_counter() - start
     # align truth with the matrix rows (both sorted by solution id then step)
-    key = lambda sid, st: np.char.add(np.asarray(sid, dtype=str), np.char.zfill(np.asarray(st).astype(str), 3))
+    def key(sid, st):
+        return np.char.add(np.asarray(sid, dtype=str), np.char.zfill(np.asarray(st).astype(str), 3))
     truth_key = key(truth["solution_id"].to_numpy(zero_copy_only=False), truth["step_index"].to_numpy())
     order = np.argsort(truth_key)
     items = key(m.solution_ids.take(m.item_solution).to_numpy(zero_copy_only=False), m.step_index)

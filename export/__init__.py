@@ -8,11 +8,10 @@ JSON-lines shards with a dataset card, optionally pushed to the Hugging Face Hub
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from export.card import gather_facts, render_card
 from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
+from store.lake import Lake
 
 __all__ = ["ExportConfig", "ExportResult", "WriteConfig", "describe", "run_export", "select"]
 
@@ -24,7 +23,7 @@ class ExportResult:
     pushed: str | None = None
 
 
-def run_export(lake: Any, config: ExportConfig, write: WriteConfig) -> ExportResult:
+def run_export(lake: Lake, config: ExportConfig, write: WriteConfig) -> ExportResult:
     """Select, write the folder and (when ``write.push_to_hub``) upload it."""
     if write.push_to_hub:  # fail on a missing token before the work, not after
         from export.write import hub_token

@@ -15,6 +15,7 @@ import pyarrow as pa
 import yaml
 
 from export.select import ExportConfig, Example, Selection
+from store.lake import Lake
 
 # Licences of well-known sources, matched as substrings of problems.source (lower case).
 KNOWN_LICENSES = {"gsm8k": "mit", "prm800k": "mit", "processbench": "apache-2.0",
@@ -32,7 +33,7 @@ class CardFacts:
     generators: dict[str, int] = field(default_factory=dict)
 
 
-def gather_facts(lake: Any, selection: Selection) -> CardFacts:
+def gather_facts(lake: Lake, selection: Selection) -> CardFacts:
     """Annotator versions and vote counts on the exported solutions (only annotators whose
     votes the labels used), plus the examples' sources and generators."""
     examples = selection.examples

@@ -29,17 +29,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.ids import normalize_text
+from store.sql import list_literal, literal
+from store.lake import Lake
 
 FORMATS = ("trl", "math-shepherd", "processbench", "jsonl")
 DEFAULT_STEP_TAG = "ки"
-
-
-def _quote(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join(_quote(v) for v in values) + "]"
 
 
 class ExportConfig(BaseModel):
@@ -131,7 +125,7 @@ def consensus_labels_sql(strategy: str | None = None, human_override: bool = Tru
     latest one under each strategy (a reviewed step no strategy covered is added to each).
     Columns: solution_id, step_index, strategy, status, label, probability, annotators."""
     cols = "solution_id, step_index, strategy, status, label, probability, annotators"
-    where = f" WHERE strategy = {_quote(strategy)}" if strategy is not None else ""
+    where = f" WHERE strategy = {literal(strategy)}" if strategy is not None else ""
     if not human_override:
         return f"SELECT {cols} FROM consensus{where}"
     return f"""
@@ -151,12 +145,12 @@ def labels_sql(config: ExportConfig) -> str:
     """One row per solution with labelled steps: its solution and problem fields and the
     step labels passing the filters (lists ordered by step), ordered by problem, solution."""
     chosen = consensus_labels_sql(config.strategy, config.human_override)
-    where = [f"status IN ({', '.join(_quote(s) for s in config.statuses)})", "label IS NOT NULL"]
+    where = [f"status IN ({', '.join(literal(s) for s in config.statuses)})", "label IS NOT NULL"]
     if config.min_probability is not None:
         where.append(f"(probability IS NULL OR CASE WHEN label = 1 THEN probability "
                      f"ELSE 1 - probability END >= {config.min_probability!r})")
     if config.annotators:
-        where.append(f"list_has_all(annotators, {_sql_list(config.annotators)})")
+        where.append(f"list_has_all(annotators, {list_literal(config.annotators)})")
     return f"""
     WITH steps AS (SELECT * FROM ({chosen}) WHERE {' AND '.join(where)}),
     per_solution AS (
@@ -221,7 +215,7 @@ def deduplicate(examples: list[Example], dropped: Counter) -> list[Example]:
     return kept
 
 
-def select(lake: Any, config: ExportConfig) -> Selection:
+def select(lake: Lake, config: ExportConfig) -> Selection:
     """Read the labels from ``lake`` and build the examples per split (deterministic order)."""
     rows = lake.query(labels_sql(config)).to_pylist()
     selection = Selection(considered=len(rows))

@@ -18,9 +18,9 @@ from annotators.base import Annotator
 from annotators.registry import BUILDERS, build_annotator, engine_roles, validate_settings
 from engines.config import EngineConfig
 from engines.factory import build_engine
-from pipelines.sql_util import in_list, quote
 from schemas import Problem, RecordError, Solution, StepVote
 from store.lake import Lake
+from store.sql import in_list, literal
 
 
 class AnnotateConfig(BaseModel):
@@ -134,7 +134,7 @@ def candidate_solutions(lake: Lake, config: AnnotateConfig) -> list[Solution]:
     """The solutions this run may label (generator / id filters and limit applied, id order)."""
     where = []
     if config.generator:
-        where.append(f"generator = {quote(config.generator)}")
+        where.append(f"generator = {literal(config.generator)}")
     if config.solution_ids is not None:
         where.append(f"solution_id IN {in_list(config.solution_ids)}")
     solutions = sorted(lake.records("solutions", " AND ".join(where) or None),
@@ -146,8 +146,8 @@ def settled_ids(lake: Lake, annotator: Annotator) -> set[str]:
     """Solutions already carrying this annotator's votes at this version and config."""
     rows = lake.query(
         "SELECT DISTINCT solution_id FROM step_votes WHERE annotator = "
-        f"{quote(annotator.name)} AND annotator_version = {quote(annotator.version)} "
-        f"AND config_hash = {quote(annotator.config_hash)}").to_pylist()
+        f"{literal(annotator.name)} AND annotator_version = {literal(annotator.version)} "
+        f"AND config_hash = {literal(annotator.config_hash)}").to_pylist()
     return {row["solution_id"] for row in rows}
 
 

@@ -15,11 +15,12 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+from store.lake import Lake
 
 GoldSteps = dict[tuple[str, int], int]  # (solution_id, step_index) -> 1 correct / 0 wrong
 
 
-def review_gold(lake: Any) -> GoldSteps:
+def review_gold(lake: Lake) -> GoldSteps:
     """Per-step majority over the submitted reviews (the ``reviews`` view keeps each reviewer's
     latest), ties dropped; steps after a review's first error are not judged by it."""
     from annotators.consensus import review_steps
@@ -36,7 +37,7 @@ def review_gold(lake: Any) -> GoldSteps:
     return {key: int(2 * sum(v) > len(v)) for key, v in votes.items() if 2 * sum(v) != len(v)}
 
 
-def file_gold(lake: Any, path: str) -> GoldSteps:
+def file_gold(lake: Lake, path: str) -> GoldSteps:
     """Per-step gold of a gold file's cases that match lake solutions."""
     from pipelines.evaluate import match, read_gold
 
@@ -48,7 +49,7 @@ def file_gold(lake: Any, path: str) -> GoldSteps:
     return gold
 
 
-def scored_votes(lake: Any, gold: GoldSteps) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def scored_votes(lake: Lake, gold: GoldSteps) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """annotator -> (scores, gold labels) over its labeled votes on gold steps."""
     if not gold:
         return {}
@@ -79,7 +80,7 @@ def reliability(scores: np.ndarray, truth: np.ndarray, bins: int = 10) -> dict[s
             "accuracy": float(((scores >= 0.5) == (truth == 1)).mean()) if n else None}
 
 
-def calibration(lake: Any, gold_path: str | None = None, bins: int = 10) -> tuple[str, list[dict]]:
+def calibration(lake: Lake, gold_path: str | None = None, bins: int = 10) -> tuple[str, list[dict]]:
     """Where the gold came from, and per annotator its reliability curve."""
     gold = review_gold(lake)
     source = f"{len(gold)} human-reviewed steps"

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from annotators import metrics
 from schemas import RecordError
 from schemas.ids import normalize_text, stable_id
+from store.lake import Lake
 
 GoldKind = Literal["processbench", "steps", "outcome"]
 STEP_METRICS = ["processbench_f1", "acc_error", "first_error_match", "step_precision",
@@ -227,7 +228,7 @@ def _steps_key(problem_id: str, steps: tuple[str, ...] | list[str]) -> tuple:
     return (problem_id, tuple(normalize_text(s) for s in steps))
 
 
-def match(lake: Any, cases: list[GoldCase]) -> list[GoldCase]:
+def match(lake: Lake, cases: list[GoldCase]) -> list[GoldCase]:
     """Set ``solution_id`` / ``n_steps`` of the cases found in the lake; returns those."""
     con = lake.connect()
     try:
@@ -327,7 +328,7 @@ def _consensus_labellers(con: Any, config: EvalConfig) -> list[Labeller]:
     return list(out.values())
 
 
-def labellers(lake: Any, cases: list[GoldCase], config: EvalConfig) -> list[Labeller]:
+def labellers(lake: Lake, cases: list[GoldCase], config: EvalConfig) -> list[Labeller]:
     """The annotators and/or strategies with labels on the matched solutions."""
     con = lake.connect()
     try:
@@ -386,7 +387,7 @@ class EvalReport:
                 "unsupported_metrics": self.unsupported, "rows": self.rows}
 
 
-def evaluate(lake: Any, config: EvalConfig) -> EvalReport:
+def evaluate(lake: Lake, config: EvalConfig) -> EvalReport:
     """Read the gold, match it to the lake and score every selected labeller."""
     if not config.gold:
         raise ValueError("no gold file: give --gold FILE")

@@ -32,9 +32,10 @@ from annotators.consensus import (
     first_error_consensus, human_labels, vote_matrix, weighted_vote,
 )
 from annotators.dawid_skene import dawid_skene
-from pipelines.sql_util import in_list
 from schemas.ids import stable_id
 from schemas.tables import CONSENSUS
+from store.sql import in_list
+from store.lake import Lake
 
 KINDS = ("consensus", "majority", "unanimous", "dawid-skene")
 VOTE_COLUMNS = "solution_id, step_index, annotator, status, label, created_at, vote_id"
@@ -180,7 +181,7 @@ def strategy_annotators(kind: str, rule: Any, m: VoteMatrix) -> list[str]:
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def read_inputs(lake: Any, config: ReconcileConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
+def read_inputs(lake: Lake, config: ReconcileConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
     """(votes, submitted reviews, solution lengths) from the lake."""
     where = []
     if config.annotators is not None:
@@ -301,7 +302,7 @@ def with_ids(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
     return table.append_column("consensus_id", ids).select(CONSENSUS.names).cast(CONSENSUS)
 
 
-def changed_rows(con: duckdb.DuckDBPyConnection, lake: Any, table: pa.Table,
+def changed_rows(con: duckdb.DuckDBPyConnection, lake: Lake, table: pa.Table,
                  strategies: list[str]) -> pa.Table:
     """Drop rows whose current row was computed from the same inputs; chain the hash of rows
     returning to inputs whose row id is already stored."""
@@ -389,7 +390,7 @@ def _summarise(name: str, m: VoteMatrix, d: Decision) -> StrategySummary:
     return out
 
 
-def reconcile(lake: Any, config: ReconcileConfig) -> ReconcileSummary:
+def reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     """Read votes and reviews from ``lake``, run the strategies, append the changed rows."""
     votes, reviews, lengths = read_inputs(lake, config)
     table, summary = reconcile_arrays(votes, reviews, lengths, config)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipelines.calibration import calibration
+from store.lake import Lake
 
 MAX_POSITION = 20  # steps at or beyond this position share the last column
 COLORS = {"agreed correct": "#2e7d32", "agreed wrong": "#c62828", "human correct": "#81c784",
@@ -42,7 +43,7 @@ class ReportData:
     calibration: list[dict] = field(default_factory=list)  # per annotator: reliability bins
 
 
-def gather(lake: Any, gold: str | None = None) -> ReportData:
+def gather(lake: Lake, gold: str | None = None) -> ReportData:
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
     soft labels are checked against human reviews and the ``gold`` file when given."""
     data = ReportData(lake=lake.uri)
@@ -67,7 +68,7 @@ def gather(lake: Any, gold: str | None = None) -> ReportData:
     return data
 
 
-def _model_stats(lake: Any) -> tuple[float | None, list[dict]]:
+def _model_stats(lake: Lake) -> tuple[float | None, list[dict]]:
     """Fleiss' kappa over all annotators; Dawid-Skene reliabilities (reviews clamped) and each
     annotator's accuracy on the steps humans reviewed."""
     from annotators.agreement import matrix_fleiss
@@ -349,7 +350,7 @@ def render(data: ReportData, now: datetime | None = None) -> str:
             f"{now:%Y-%m-%d %H:%M} UTC</p><p>{html.escape(counts)}</p>{body}</body></html>")
 
 
-def write_report(lake: Any, out: str | Path, gold: str | None = None) -> Path:
+def write_report(lake: Lake, out: str | Path, gold: str | None = None) -> Path:
     """Gather, render and write the page; returns its path."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from review.dataset import COMMENT, FIRST_ERROR, WRONG_STEPS, label_index
 from review.push import find_dataset
 from schemas import RecordError
 from schemas.records import Review
+from store.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], Pu
     return reviews, summary
 
 
-def pull(config: PullConfig, lake: Any, conn: Connection | None = None) -> PullSummary:
+def pull(config: PullConfig, lake: Lake, conn: Connection | None = None) -> PullSummary:
     """Read the responses and append them to the lake's ``reviews`` table; the summary reports
     counts per status and the agreement of reviewers on the first error (submitted only)."""
     conn = conn or config.connection()

@@ -16,7 +16,8 @@ from review.client import Connection, ReviewError, connect, paged, with_retries
 from review.config import ArgillaConfig, PushConfig
 from review.dataset import FIRST_ERROR, Disputed, build_record, build_settings
 from schemas.records import Consensus, Problem, Solution, StepVote
-from store.catalog import literal
+from store.sql import in_list, literal
+from store.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class PushSummary:
     top_priority: float | None = None
 
 
-def disputed_candidates(lake: Any, strategy: str | None = None,
+def disputed_candidates(lake: Lake, strategy: str | None = None,
                         min_priority: float | None = None) -> list[tuple[str, float]]:
     """(solution id, priority) of every disputed solution, highest priority first."""
     where = "status = 'disputed'" + (f" AND strategy = {literal(strategy)}" if strategy else "")
@@ -51,10 +52,10 @@ def disputed_candidates(lake: Any, strategy: str | None = None,
 
 
 def _in_list(column: str, values: list[str]) -> str:
-    return f"{column} IN ({', '.join(literal(v) for v in values)})"
+    return f"{column} IN {in_list(values)}"
 
 
-def load_disputed(lake: Any, ranked: list[tuple[str, float]]) -> tuple[list[Disputed], list[str]]:
+def load_disputed(lake: Lake, ranked: list[tuple[str, float]]) -> tuple[list[Disputed], list[str]]:
     """The records' content for ranked solution ids (order kept), and the ids missing from the
     solutions table."""
     if not ranked:
@@ -119,7 +120,7 @@ def existing_ids(client: Any, conn: Connection, dataset: Any) -> set[str]:
     return {item.get("external_id") for item in paged(client, conn, path, "listing records", page=1000)}
 
 
-def push(config: PushConfig, lake: Any, conn: Connection | None = None) -> PushSummary:
+def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> PushSummary:
     """Create or reuse the dataset and log the disputed solutions it does not hold yet."""
     import argilla as rg
 

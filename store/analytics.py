@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from store.sql import in_list
+
 # The vote that counts per (solution, step, annotator): the latest labeled one, else the
 # latest vote (then label is NULL). Unparsed and skipped votes never carry a label.
 ANNOTATOR_LABELS = """
@@ -178,7 +180,7 @@ def pivot_sql(annotators: Sequence[str], value: str = "label") -> str:
     status), for when the annotators are known, e.g. from ``SELECT DISTINCT annotator``."""
     if value not in ("label", "score", "status"):
         raise ValueError(f"value must be label, score or status, not {value!r}")
-    names = ", ".join("'" + a.replace("'", "''") + "'" for a in annotators) or "NULL"
+    names = in_list(annotators)[1:-1]
     return (f"PIVOT (SELECT solution_id, step_index, annotator, {value} FROM annotator_labels) "
             f"ON annotator IN ({names}) USING first({value}) "
             "GROUP BY solution_id, step_index ORDER BY solution_id, step_index")

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from schemas.tables import TABLES, TableSpec
 from store import analytics
+from store.sql import identifier, literal
 from store.views import CONVENIENCE_VIEWS
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,6 @@ LOCK_RETRIES = 5
 
 class CatalogError(ValueError):
     """A catalog view could not be created, or the catalog could not be written."""
-
-
-def quote(name: str) -> str:
-    """A DuckDB identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """A DuckDB string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -72,7 +63,7 @@ def parquet_source(glob: str) -> str:
 
 def empty_view_sql(schema: pa.Schema) -> str:
     """A typed query with no rows: the view of a table that has no files yet."""
-    columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {quote(f.name)}" for f in schema)
+    columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {identifier(f.name)}" for f in schema)
     return f"SELECT {columns} WHERE false"
 
 
@@ -88,19 +79,19 @@ def table_view_sql(spec: TableSpec, source: str | None, where: str | None = None
     if source is None:
         return empty_view_sql(spec.schema)
     names = spec.schema.names
-    columns = ", ".join(quote(n) for n in names)
+    columns = ", ".join(identifier(n) for n in names)
     has_order = spec.order_by in names
-    first = "filename" if filename else (quote(spec.order_by) if has_order else "")
+    first = "filename" if filename else (identifier(spec.order_by) if has_order else "")
     first_order = f" ORDER BY {first}" if first else ""
     inner_where = f" WHERE {where}" if where and not spec.latest_by else ""
     dedup = (f"SELECT * FROM {source}{inner_where} QUALIFY row_number() OVER "
-             f"(PARTITION BY {quote(spec.key)}{first_order}) = 1")
+             f"(PARTITION BY {identifier(spec.key)}{first_order}) = 1")
     if not spec.latest_by:
         return f"SELECT {columns} FROM ({dedup})"
-    newest = [f"{quote(spec.order_by)} DESC NULLS LAST"] if has_order else []
+    newest = [f"{identifier(spec.order_by)} DESC NULLS LAST"] if has_order else []
     newest += ["filename DESC"] if filename else []
-    newest += [f"{quote(spec.key)} DESC"]
-    by = ", ".join(quote(c) for c in spec.latest_by)
+    newest += [f"{identifier(spec.key)} DESC"]
+    by = ", ".join(identifier(c) for c in spec.latest_by)
     latest = (f"SELECT {columns} FROM ({dedup}) QUALIFY row_number() OVER "
               f"(PARTITION BY {by} ORDER BY {', '.join(newest)}) = 1")
     return f"SELECT * FROM ({latest}) WHERE {where}" if where else latest
@@ -131,7 +122,7 @@ def create_views(con: duckdb.DuckDBPyConnection, views: Sequence[tuple[str, str]
     """Create (or replace) each view in order; a failure names the view."""
     for name, sql in views:
         try:
-            con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {sql}")
+            con.execute(f"CREATE OR REPLACE VIEW {identifier(name)} AS {sql}")
         except duckdb.Error as exc:
             raise CatalogError(f"catalog view '{name}' could not be created: {exc}") from None
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 import pyarrow as pa
+from store.lake import Lake
 
 FORMATS = ("table", "csv", "json", "parquet")
 CELL_CHARS = 200
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def table_counts(lake: Any) -> pa.Table:
+def table_counts(lake: Lake) -> pa.Table:
     """Name, kind (table / view / analytics) and row count of every catalog view."""
     from schemas.tables import TABLES
     from store.views import CONVENIENCE_VIEWS

@@ -16,9 +16,9 @@ from engines.config import EngineConfig
 from engines.factory import build_engine
 from pipelines.generate import GenerateConfig, batches, generate_solutions
 from pipelines.progress import progress_bar
-from pipelines.sql_util import quote
 from schemas import Problem
 from store.lake import Lake
+from store.sql import literal
 
 
 @dataclass
@@ -36,12 +36,12 @@ def pending_problems(lake: Lake, config: GenerateConfig, generator: str) -> tupl
 
     ``limit`` takes the first problems in id order, so a re-run with the same limit selects the
     same problems and finds them done."""
-    where = f"source = {quote(config.source)}" if config.source else None
+    where = f"source = {literal(config.source)}" if config.source else None
     problems = sorted(lake.records("problems", where), key=lambda p: p.problem_id)
     done = {row["problem_id"] for row in lake.query(
         "SELECT DISTINCT problem_id FROM solutions WHERE generator = "
-        f"{quote(generator)} AND json_extract_string(metadata, '$.generation_config') = "
-        f"{quote(config.fingerprint())}").to_pylist()}
+        f"{literal(generator)} AND json_extract_string(metadata, '$.generation_config') = "
+        f"{literal(config.fingerprint())}").to_pylist()}
     if config.limit is not None:
         problems = problems[: config.limit]
     todo = [p for p in problems if p.problem_id not in done]

@@ -45,7 +45,7 @@ def test_input_ingests_gold_solutions_and_restricts_the_candidates(tmp_path) -> 
     assert [s.solution_id for s in picked] == ids
 
     outcome = ingest_input(str(SAMPLES / "gsm8k_model_solutions_50.jsonl"), lake)  # GPT-3 rows
-    samples = [json.loads(l) for l in (SAMPLES / "gsm8k_model_solutions_50.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in (SAMPLES / "gsm8k_model_solutions_50.jsonl").read_text().splitlines()]
     per_row = sum(isinstance(v, dict) and "solution" in v for v in samples[0].values())
     assert len(outcome) == 50 * per_row and set(stored) - set(ids) <= set(outcome)
 
@@ -105,7 +105,8 @@ def test_annotate_input_then_eval_scores_the_annotator(prefect_harness, policy_s
 
 
 @pytest.mark.slow
-def test_eval_end_to_end_on_real_outcome_labelled_solutions(prefect_harness, embedded_engine, tmp_path, run_cli) -> None:
+def test_eval_end_to_end_on_real_outcome_labelled_solutions(prefect_harness, embedded_engine, tmp_path,
+                                                            run_cli) -> None:
     """The embedded model labels real GSM8K GPT-3 solutions given with their final-answer
     verdicts, and eval reports the outcome metrics and names those that need step gold."""
     gold = tmp_path / "outcome.jsonl"

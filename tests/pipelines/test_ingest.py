@@ -122,7 +122,7 @@ def test_parquet_with_mapped_columns(lake, tmp_path: Path) -> None:
 
 def test_datasets_saved_to_disk(lake, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    rows = [json.loads(l) for l in TEST_50.read_text().splitlines()[:3]]
+    rows = [json.loads(line) for line in TEST_50.read_text().splitlines()[:3]]
     datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(tmp_path / "ds")
     ingested, written = ingest(str(tmp_path / "ds"), IngestConfig(split="test"), lake)
     assert written.added == {"problems": 3}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,7 +18,7 @@ def test_dry_run_lists_the_default_deployments(capsys) -> None:
     out = capsys.readouterr().out
     assert "3 deployment(s)" in out
     for name, spec in DEFAULT_SCHEDULES.items():
-        line = next(l for l in out.splitlines() if l.strip().startswith(name))
+        line = next(li for li in out.splitlines() if li.strip().startswith(name))
         assert spec["cron"] in line and spec["flow"] in line
     assert "ingest,generate,annotate,reconcile,review" in out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from review.dataset import (
-    FIRST_ERROR, NO_ERROR, WRONG_STEPS, AnnotatorView, Disputed, agent_name, build_record,
+    FIRST_ERROR, NO_ERROR, WRONG_STEPS, Disputed, agent_name, build_record,
     label_index, plurality_first_error, render_solution, render_verdicts, step_label,
     wrong_step_shares,
 )
