@@ -112,11 +112,11 @@ def annotator_for(name: str, settings: dict[str, Any], engines: dict[str, Engine
 def ingest_input(path: str, lake: Lake, kind: str = "auto") -> list[str]:
     """Ingest the solutions of a gold / solutions file (idempotent) and return their ids, so
     any annotator can be run, then evaluated, on a benchmark's own solutions."""
-    from pipelines.evaluate import detect, gold_rows
     from pipelines.ingest import IngestConfig, ingest
+    from pipelines.readers import detect, file_rows
 
     if kind == "auto":
-        where, row = next(gold_rows(path), (path, None))
+        where, row = next(file_rows(path), (path, None))
         if row is None:
             raise RecordError(path, None, "the input holds no rows")
         form = detect(row)

@@ -28,6 +28,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from annotators import metrics
+from pipelines import readers
 from schemas import RecordError
 from schemas.ids import normalize_text, stable_id
 from store.lake import Lake
@@ -82,126 +83,60 @@ class GoldCase:
 
 def gold_files(path: str | Path) -> list[Path]:
     """The file itself, or every .jsonl/.json/.parquet under a folder (sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".json", ".parquet")
-                       and p.is_file())
-        if files:
-            return files
-        raise FileNotFoundError(f"{path} holds no .jsonl, .json or .parquet file")
-    raise FileNotFoundError(f"gold file {path} does not exist")
+    return readers.input_files(path)
 
 
 def gold_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    from pipelines.ingest import read_jsonl, read_parquet
-
-    for file in gold_files(path):
-        yield from (read_parquet(file) if file.suffix == ".parquet" else read_jsonl(file)).rows
+    return readers.file_rows(path)
 
 
-def _problem_id(text: Any, where: str, column: str) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise RecordError(where, column, "the problem text is missing or empty")
+def _problem_id(text: str) -> str:
     return stable_id("problem", normalize_text(text))
 
 
-def _steps(value: Any, where: str, column: str = "steps") -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not value or \
-            not all(isinstance(s, str) and s.strip() for s in value):
-        raise RecordError(where, column, "the steps must be a non-empty list of non-empty texts")
-    return tuple(s.strip() for s in value)
-
-
-def _rating_label(value: Any, where: str, column: str) -> int | None:
-    if value is None:
-        return None
-    if value in (-1, 0, 1) and not isinstance(value, bool):
-        return 0 if value == -1 else 1
-    raise RecordError(where, column, f"a rating must be -1, 0, 1 or null, got {value!r}")
+def step_case(gold: readers.StepGold, kind: GoldKind) -> GoldCase:
+    """A case with step gold (ProcessBench's first error, or per-step labels)."""
+    if gold.first_error is not None:
+        labels = metrics.gold_step_labels(gold.first_error, len(gold.steps))
+        first, outcome = gold.first_error, gold.first_error == -1
+    else:
+        labels = gold.step_labels
+        first = metrics.first_error_of(labels)
+        outcome = None if first is None else first == -1
+    return GoldCase(gold.where, kind, _problem_id(gold.question), tuple(gold.steps),
+                    generator=gold.generator, step_labels=labels, first_error=first, outcome=outcome)
 
 
 def processbench_case(where: str, row: dict) -> GoldCase:
-    question = row.get("problem", row.get("question"))
-    steps = _steps(row.get("steps"), where)
-    label = row.get("label")
-    if isinstance(label, bool) or not isinstance(label, int) or not -1 <= label < len(steps):
-        raise RecordError(where, "label", f"must be -1 or a step index below {len(steps)}, "
-                                          f"got {label!r}")
-    return GoldCase(where, "processbench", _problem_id(question, where, "problem"), steps,
-                    generator=row.get("generator"), first_error=label,
-                    step_labels=metrics.gold_step_labels(label, len(steps)), outcome=label == -1)
+    return step_case(readers.processbench(where, row, readers.Columns("processbench")), "processbench")
 
 
 def steps_case(where: str, row: dict) -> GoldCase:
-    question = row.get("problem", row.get("question"))
-    steps = _steps(row.get("steps"), where)
-    column = "step_labels" if "step_labels" in row else "ratings"
-    raw = row.get(column)
-    if not isinstance(raw, (list, tuple)) or len(raw) > len(steps):
-        raise RecordError(where, column, f"expected a list of at most {len(steps)} labels")
-    if column == "ratings":
-        labels = [_rating_label(v, where, f"ratings[{i}]") for i, v in enumerate(raw)]
-    else:
-        bad = [i for i, v in enumerate(raw) if v not in (0, 1, None) or isinstance(v, float)]
-        if bad:
-            raise RecordError(where, f"step_labels[{bad[0]}]", "a label must be 1, 0 or null")
-        labels = [None if v is None else int(v) for v in raw]
-    labels += [None] * (len(steps) - len(labels))
-    fe = metrics.first_error_of(labels)
-    return GoldCase(where, "steps", _problem_id(question, where, "problem"),
-                    steps, generator=row.get("generator"), step_labels=labels, first_error=fe,
-                    outcome=None if fe is None else fe == -1)
+    return step_case(readers.step_ratings(where, row), "steps")
 
 
 def prm800k_case(where: str, row: dict) -> GoldCase:
-    question, label = row.get("question") or {}, row.get("label") or {}
-    if not isinstance(question, dict) or not isinstance(label, dict):
-        raise RecordError(where, "label", "expected PRM800K's question and label objects")
-    chosen, ratings = [], []
-    for i, step in enumerate(label.get("steps") or []):
-        if step.get("human_completion"):  # a human rewrote the step: the model's text ends here
-            break
-        index = step.get("chosen_completion")
-        completion = (step.get("completions") or [{}])[index if index is not None else 0]
-        chosen.append(completion.get("text") or "")
-        ratings.append(_rating_label(completion.get("rating"), where, f"label.steps[{i}]"))
-    pre = question.get("pre_generated_steps")
-    steps = _steps(pre if pre else chosen, where, "question.pre_generated_steps")
-    return steps_case(where, {"problem": question.get("problem"), "steps": list(steps),
-                              "step_labels": ratings[:len(steps)]})
+    return step_case(readers.prm800k(where, row), "steps")
 
 
 def outcome_cases(where: str, row: dict) -> list[GoldCase]:
-    from pipelines.ingest import is_gpt3_row
-
-    question = row.get("question", row.get("problem"))
-    pid = _problem_id(question, where, "question")
-    if is_gpt3_row(row):
-        return [GoldCase(f"{where} ({gen})", "outcome", pid, text=value["solution"], generator=gen,
-                         outcome=bool(value.get("is_correct")))
-                for gen, value in row.items() if isinstance(value, dict) and "solution" in value]
-    verdict = row.get("is_correct", row.get("final_answer_correct"))
-    if not isinstance(verdict, bool):
-        raise RecordError(where, "is_correct", f"expected true/false, got {verdict!r}")
-    steps = _steps(row["steps"], where) if row.get("steps") is not None else None
-    text = row.get("solution", row.get("text"))
-    if steps is None and not isinstance(text, str):
-        raise RecordError(where, "solution", "an outcome case needs the solution text or steps")
-    return [GoldCase(where, "outcome", pid, steps, text, row.get("generator"), outcome=verdict)]
+    """Final-answer gold: a solution (text or steps) with its verdict, or a GPT-3 file row."""
+    if readers.is_gpt3_row(row):
+        read = readers.gpt3(where, row)
+        pid = _problem_id(read.question)
+        return [GoldCase(sol.where, "outcome", pid, text=sol.text, generator=sol.generator,
+                         outcome=bool(sol.is_correct)) for sol in read.solutions]
+    sol = readers.solution(where, row, readers.Columns("solutions"))
+    if sol.question is None:
+        raise RecordError(where, "question", "the problem text is missing or empty")
+    if sol.is_correct is None:
+        raise RecordError(where, "is_correct", "expected true/false, got None")
+    return [GoldCase(where, "outcome", _problem_id(sol.question),
+                     tuple(sol.steps) if sol.steps else None, sol.text, sol.generator,
+                     outcome=sol.is_correct)]
 
 
-def detect(row: dict) -> str:
-    """The gold form of a row."""
-    label = row.get("label")
-    if isinstance(label, dict):
-        return "prm800k"
-    if "steps" in row and isinstance(label, int) and not isinstance(label, bool):
-        return "processbench"
-    if "steps" in row and ("step_labels" in row or "ratings" in row):
-        return "steps"
-    return "outcome"
+detect = readers.detect
 
 
 def read_gold(path: str | Path, gold_format: str = "auto") -> list[GoldCase]:

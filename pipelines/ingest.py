@@ -15,51 +15,36 @@ Three kinds of input:
   generator) as a Problem and a Solution with the given steps; ``metadata.gold_label`` holds the
   index of the first wrong step (-1: none), which the evaluation compares annotators against.
 
-Every row is validated before anything is written, so a bad row leaves the lake unchanged; an
-error names the file and line (or row) and the column.
+Rows are read by pipelines/readers (shared with ``stepforge eval``), which reject wrong types
+(a number is not a question) and texts over ``max_chars``. Every row is validated before
+anything is written, so a bad row leaves the lake unchanged; an error names the file and line
+(or row) and the column. A row that is well formed but cannot be stored whole (a GPT-3 object
+without its solution, a question given again with another answer) is dropped and reported.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grading.answers import extract_answer, reference_parts
 from grading.steps import SplitMethod, split_steps
 from grading.verify import GoldAnswerError, answers_equivalent
+from pipelines import readers
+from pipelines.readers import FIELDS, REQUIRED, Columns, Source, is_gpt3_row, read_datasets, read_jsonl, \
+    read_parquet
+from pipelines.readers.fields import MAX_CHARS
 from schemas import Problem, RecordError, Solution, validate
 
 if TYPE_CHECKING:
     from store.lake import Lake
 
-Row = tuple[str, dict[str, Any]]  # (where: "file:line", the row's values)
-
-# Our fields per kind -> the columns tried, in order, when the mapping does not name one.
-FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "problems": {
-        "question": ("question", "problem"), "answer": ("answer", "reference_answer"),
-        "reference_solution": ("reference_solution", "solution"), "id": ("id", "unique_id"),
-    },
-    "solutions": {
-        "question": ("question", "problem"), "problem_id": ("problem_id",),
-        "solution": ("solution", "response", "completion"), "steps": ("steps",),
-        "is_correct": ("is_correct", "correct"), "generator": ("generator", "model"),
-        "answer": ("answer", "reference_answer", "ground_truth"), "id": ("id",),
-    },
-    "processbench": {
-        "question": ("problem", "question"), "steps": ("steps",), "label": ("label",),
-        "final_answer_correct": ("final_answer_correct",), "id": ("id",),
-        "generator": ("generator",),
-    },
-}
-REQUIRED = {"problems": ("question",), "solutions": (),
-            "processbench": ("question", "steps", "label")}
+# Our fields per kind -> the columns tried when the mapping does not name one (readers/formats.py).
+__all__ = ["FIELDS", "IngestConfig", "Ingested", "Written", "build_records", "ingest", "is_gpt3_row",
+           "open_source", "read_datasets", "read_jsonl", "read_parquet", "write"]
 
 
 class IngestConfig(BaseModel):
@@ -84,6 +69,8 @@ class IngestConfig(BaseModel):
     strip_annotations: bool = Field(
         False, description="strip GSM8K calculator annotations <<...>> from reference solutions")
     generator: str = Field("imported", description="generator name of solutions without one")
+    max_chars: int = Field(MAX_CHARS, ge=1, description="longest text field accepted (a question, "
+                           "answer, solution or step); a longer one is an error naming the row")
     dry_run: bool = Field(False, description="validate and count, write nothing")
 
     @field_validator("map", mode="before")
@@ -112,17 +99,6 @@ class IngestConfig(BaseModel):
 
 
 @dataclass
-class Source:
-    """Rows of one input: its name (the default ``source`` label), where it is (for errors)
-    and, when the format knows them up front, its columns."""
-
-    name: str
-    location: str
-    rows: Iterator[Row]
-    columns: list[str] | None = None
-
-
-@dataclass
 class Ingested:
     """The records built from an input, and what grading them found."""
 
@@ -133,169 +109,36 @@ class Ingested:
     agreements: int = 0
     disagreements: list[str] = field(default_factory=list)
     gold_errors: dict[str, str] = field(default_factory=dict)  # problem_id -> why
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (where, why) of rows not stored
+    _answers: dict[str, tuple[str | None, str]] = field(default_factory=dict, repr=False)
 
-
-# -- readers -----------------------------------------------------------------------------------
-
-def read_jsonl(path: str | Path) -> Source:
-    """JSON lines (or one JSON array); a bad line is a RecordError naming file:line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-
-    def rows() -> Iterator[Row]:
-        with path.open(encoding="utf-8") as handle:
-            first = handle.read(1)
-            while first and first.isspace():
-                first = handle.read(1)
-            handle.seek(0)
-            if first == "[":
-                yield from _json_array(path, handle.read())
-                return
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield f"{path}:{number}", _json_object(line, f"{path}:{number}")
-
-    return Source(path.stem, str(path), rows())
-
-
-def _json_object(text: str, where: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(where, None, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(value, dict):
-        raise RecordError(where, None, f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _json_array(path: Path, text: str) -> Iterator[Row]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}:{exc.lineno}", None, f"invalid JSON ({exc.msg})") from None
-    for index, item in enumerate(items):
-        where = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            raise RecordError(where, None, f"expected a JSON object, got {type(item).__name__}")
-        yield where, item
-
-
-def read_parquet(path: str | Path) -> Source:
-    """A Parquet file, read in record batches; rows are named file:row N (1-based)."""
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    parquet = pq.ParquetFile(path)
-
-    def rows() -> Iterator[Row]:
-        number = 0
-        for batch in parquet.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                number += 1
-                yield f"{path}:row {number}", row
-
-    return Source(path.stem, str(path), rows(), parquet.schema_arrow.names)
-
-
-def read_datasets(spec: str, subset: str | None = None, split: str | None = None) -> Source:
-    """A `datasets` dataset: a folder saved with ``save_to_disk``, a local dataset folder or data
-    file, or a Hub id (``load_dataset(id, subset, split=...)``; needs network access to the Hub)."""
-    import datasets
-
-    path = Path(spec)
-    if path.is_dir() and any((path / n).exists() for n in
-                             ("dataset_info.json", "state.json", "dataset_dict.json")):
-        data = datasets.load_from_disk(str(path))
-    elif path.is_file():
-        builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(
-            path.suffix, path.suffix.lstrip("."))
-        data = datasets.load_dataset(builder, data_files=str(path), split=split or "train")
-    else:
-        try:
-            data = datasets.load_dataset(spec, subset, split=split)
-        except (ConnectionError, OSError) as exc:  # offline, unknown id, gated dataset
-            raise RecordError(spec, None, f"cannot load the dataset ({exc}); a Hub id needs "
-                                          "access to huggingface.co, else give a local path") from None
-    if isinstance(data, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        if split is None and len(data) == 1:
-            split = next(iter(data))
-        if split not in data:
-            raise RecordError(spec, "split", f"choose a split with --split: {', '.join(data)}")
-        data = data[split]
-    label = f"{spec}[{split}]" if split else spec
-    name = path.name if path.exists() else spec + (f":{subset}" if subset else "") + \
-        (f"/{split}" if split else "")
-
-    def rows() -> Iterator[Row]:
-        for number, row in enumerate(data, start=1):
-            yield f"{label}:row {number}", dict(row)
-
-    return Source(name, label, rows(), list(data.column_names or []) or None)
+    def keep_problem(self, problem: Problem, where: str, solutions: int) -> bool:
+        """Add ``problem`` unless the input already gave its question another reference answer:
+        then the row (and its ``solutions``) is dropped and reported, the first answer kept."""
+        answer = problem.reference_answer
+        first = self._answers.setdefault(problem.problem_id, (answer, where))
+        if first[0] is None and answer is not None:
+            self._answers[problem.problem_id] = (answer, where)
+        elif None not in (first[0], answer) and first[0] != answer:
+            what = f" and its {solutions} solution(s)" if solutions else ""
+            self.dropped.append((where, f"duplicate question with a different answer "
+                                 f"({problem.reference_answer!r}; {first[1]} gave {first[0]!r}): "
+                                 f"row{what} not stored"))
+            return False
+        self.problems.append(problem)
+        return True
 
 
 def open_source(spec: str, config: IngestConfig) -> Source:
     """The rows of ``spec`` (a path or Hub id) in the configured or detected format."""
-    fmt = config.format
-    if fmt == "auto":
-        path = Path(spec)
-        if path.is_dir():
-            fmt = "datasets"
-        elif path.suffix in (".jsonl", ".json", ".ndjson"):
-            fmt = "jsonl"
-        elif path.suffix == ".parquet":
-            fmt = "parquet"
-        elif not path.exists() and re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", spec) and not path.suffix:
-            fmt = "datasets"
-        else:
-            raise FileNotFoundError(f"{spec}: no such file, or its format cannot be detected "
-                                    "(give --format)")
-    if fmt == "jsonl":
-        return read_jsonl(spec)
-    if fmt == "parquet":
-        return read_parquet(spec)
-    return read_datasets(spec, config.subset, config.split)
+    return readers.open_source(spec, config.format, config.subset, config.split)
 
 
 # -- rows -> records ---------------------------------------------------------------------------
 
-def _lookup(row: dict[str, Any], where: str, kind: str, name: str, explicit: Mapping[str, str],
-            required: bool = False) -> tuple[str, Any]:
-    """(column, value) of field ``name`` in ``row``: the mapped column, else the first default
-    column present. A mapped column missing, or a required field absent, is a RecordError."""
-    if name in explicit:
-        column = explicit[name]
-        if column not in row:
-            raise RecordError(where, column, f"no column {column!r} (mapped to {name}); "
-                                             f"columns: {', '.join(row)}")
-        return column, row[column]
-    candidates = FIELDS[kind][name]
-    for column in candidates:
-        if row.get(column) is not None:
-            return column, row[column]
-    if required:
-        raise RecordError(where, candidates[0], f"no column {candidates[0]!r} (the {name}); "
-                          f"map one with --map {name}=COLUMN; columns: {', '.join(row)}")
-    return candidates[0], None
-
-
-def _text(value: Any, where: str, column: str, name: str, required: bool = False) -> str | None:
-    """A text field: numbers become text, blanks become None (or an error when required)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if value is not None and not isinstance(value, str):
-        raise RecordError(where, column, f"the {name} must be text, got {type(value).__name__}")
-    if value is None or not value.strip():
-        if required:
-            raise RecordError(where, column, f"the {name} is empty")
-        return None
-    return value
-
-
 def check_columns(source: Source, kind: str, explicit: Mapping[str, str]) -> None:
-    """Fail before reading rows when the input's columns are known and lack a needed one."""
+    """Fail before reading rows when the input's columns are known and lack a needed one, or
+    when its question column holds numbers (a number is not a question)."""
     if source.columns is None:
         return
     for name, column in explicit.items():
@@ -311,6 +154,12 @@ def check_columns(source: Source, kind: str, explicit: Mapping[str, str]) -> Non
             raise RecordError(source.location, options[0],
                               f"no column {options[0]!r} (the {' or '.join(names)}); map one with "
                               f"--map {names[0]}=COLUMN; columns: {', '.join(source.columns)}")
+    question = explicit.get("question") or next(
+        (c for c in FIELDS[kind]["question"] if c in source.columns), None)
+    kind_of = (source.types or {}).get(question or "", "")
+    if kind_of and not kind_of.startswith(("string", "large_string")) and kind_of != "null":
+        raise RecordError(source.location, question, f"the question column holds {kind_of} "
+                          "values, not text; map the text column with --map question=COLUMN")
 
 
 def _problem(where: str, question: str, answer: str | None, solution: str | None,
@@ -322,46 +171,12 @@ def _problem(where: str, question: str, answer: str | None, solution: str | None
     }, where)
 
 
-def _extras(row: dict[str, Any], used: set[str]) -> dict[str, Any]:
-    """Unmapped scalar columns, kept in the problem's metadata (level, subject, ...)."""
-    return {k: v for k, v in row.items() if k not in used and
-            (v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) < 500))}
-
-
-def problem_row(where: str, row: dict[str, Any], config: IngestConfig, explicit: Mapping[str, str],
-                source: str) -> Problem:
-    kind = "problems"
-    q_col, question = _lookup(row, where, kind, "question", explicit, required=True)
-    question = _text(question, where, q_col, "question", required=True)
-    a_col, answer = _lookup(row, where, kind, "answer", explicit)
-    s_col, solution = _lookup(row, where, kind, "reference_solution", explicit)
-    i_col, source_id = _lookup(row, where, kind, "id", explicit)
-    metadata = _extras(row, {q_col, a_col, s_col, i_col})
-    if source_id is not None:
-        metadata["source_id"] = str(source_id)
-    return _problem(where, question, _text(answer, where, a_col, "answer"),
-                    _text(solution, where, s_col, "reference solution"), source, config, metadata)
-
-
-def _verdict(value: Any, where: str, column: str) -> bool | None:
-    """A file's is_correct / final_answer_correct as a bool (true/false, 1/0, "yes"/"no")."""
-    if value is None or isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes", "correct"):
-        return True
-    if lowered in ("false", "0", "no", "incorrect"):
-        return False
-    raise RecordError(where, column, f"expected true/false, got {value!r}")
-
-
-def _steps(value: Any, where: str, column: str) -> list[str]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise RecordError(where, column, "the steps must be a non-empty list of texts")
-    for index, step in enumerate(value):
-        if not isinstance(step, str) or not step.strip():
-            raise RecordError(where, f"{column}[{index}]", "a step must be non-empty text")
-    return [step.strip() for step in value]
+def problem_record(row: readers.ProblemRow, config: IngestConfig, source: str) -> Problem:
+    metadata = dict(row.extras)
+    if row.source_id is not None:
+        metadata["source_id"] = row.source_id
+    return _problem(row.where, row.question, row.answer, row.reference_solution, source, config,
+                    metadata)
 
 
 def solution_record(where: str, problem: Problem, generator: str, text: str | None,
@@ -399,90 +214,57 @@ def solution_record(where: str, problem: Problem, generator: str, text: str | No
     }, where)
 
 
-def is_gpt3_row(row: dict[str, Any]) -> bool:
-    """The GSM8K GPT-3 file: ground_truth plus per-generator {is_correct, solution} objects."""
-    return "ground_truth" in row and any(
-        isinstance(v, dict) and "solution" in v for v in row.values())
-
-
 def gpt3_rows(where: str, row: dict[str, Any], config: IngestConfig, source: str,
               out: Ingested) -> None:
-    question = _text(row.get("question"), where, "question", "question", required=True)
-    truth = _text(row.get("ground_truth"), where, "ground_truth", "ground truth")
-    problem = _problem(where, question, truth, None, source, config, {})
-    out.problems.append(problem)
+    read = readers.gpt3(where, row, config.max_chars)
+    out.dropped += read.dropped
+    problem = _problem(where, read.question, read.ground_truth, None, source, config, {})
+    if not out.keep_problem(problem, where, len(read.solutions)):
+        return
     split = config.model_copy(update={"split_method": config.split_method or "lines"})
-    for generator, value in row.items():
-        if isinstance(value, dict) and "solution" in value:
-            at = f"{where} ({generator})"
-            text = _text(value["solution"], at, f"{generator}.solution", "solution", required=True)
-            verdict = _verdict(value.get("is_correct"), at, f"{generator}.is_correct")
-            out.solutions.append(solution_record(
-                at, problem, generator, text, None, verdict, split, out, {"source": source}))
+    for sol in read.solutions:
+        out.solutions.append(solution_record(
+            sol.where, problem, sol.generator or config.generator, sol.text, None, sol.is_correct,
+            split, out, {"source": source}))
 
 
-def solution_row(where: str, row: dict[str, Any], config: IngestConfig, explicit: Mapping[str, str],
+def solution_row(where: str, row: dict[str, Any], config: IngestConfig, cols: Columns,
                  source: str, out: Ingested, known: "ProblemLookup") -> None:
     """A generic solution row: question (or a known problem_id), solution text or steps."""
-    kind = "solutions"
-    q_col, question = _lookup(row, where, kind, "question", explicit)
-    a_col, answer = _lookup(row, where, kind, "answer", explicit)
-    if _text(question, where, q_col, "question") is not None:
-        problem = _problem(where, question, _text(answer, where, a_col, "answer"), None, source,
-                           config, {})
+    sol = readers.solution(where, row, cols)
+    if sol.question is not None:
+        problem = _problem(where, sol.question, sol.answer, None, source, config, {})
         stored = known(problem.problem_id)
         if not problem.reference_answer and stored is not None:
             problem = stored
-        out.problems.append(problem)
+        if not out.keep_problem(problem, where, 1):
+            return
     else:
-        p_col, problem_id = _lookup(row, where, kind, "problem_id", explicit)
-        if problem_id is None:
-            raise RecordError(where, q_col, "the question is empty and no problem_id is given")
-        problem = known(str(problem_id))
+        problem = known(str(sol.problem_id))
         if problem is None:
-            raise RecordError(where, p_col, f"unknown problem {problem_id!r}: ingest the problems "
-                                            "first (by problem_id or their source id)")
-    t_col, text = _lookup(row, where, kind, "solution", explicit)
-    s_col, steps = _lookup(row, where, kind, "steps", explicit)
-    if steps is None:
-        text = _text(text, where, t_col, "solution", required=True)
-    else:
-        steps = _steps(steps, where, s_col)
-        text = _text(text, where, t_col, "solution")
-    c_col, verdict = _lookup(row, where, kind, "is_correct", explicit)
-    g_col, generator = _lookup(row, where, kind, "generator", explicit)
-    i_col, source_id = _lookup(row, where, kind, "id", explicit)
-    metadata = {"source": source, **({"source_id": str(source_id)} if source_id is not None else {})}
+            raise RecordError(where, sol.columns["problem_id"], f"unknown problem "
+                              f"{sol.problem_id!r}: ingest the problems first (by problem_id or "
+                              "their source id)")
+    metadata = {"source": source, **({"source_id": sol.source_id} if sol.source_id else {})}
     out.solutions.append(solution_record(
-        where, problem, str(generator or config.generator), text, steps,
-        _verdict(verdict, where, c_col), config, out, metadata))
+        where, problem, sol.generator or config.generator, sol.text, sol.steps, sol.is_correct,
+        config, out, metadata))
 
 
-def processbench_row(where: str, row: dict[str, Any], config: IngestConfig,
-                     explicit: Mapping[str, str], source: str, out: Ingested) -> None:
+def processbench_row(where: str, row: dict[str, Any], config: IngestConfig, cols: Columns,
+                     source: str, out: Ingested) -> None:
     """A ProcessBench case: the steps as given, the gold first-error index in metadata."""
-    kind = "processbench"
-    q_col, question = _lookup(row, where, kind, "question", explicit, required=True)
-    question = _text(question, where, q_col, "problem", required=True)
-    s_col, steps = _lookup(row, where, kind, "steps", explicit, required=True)
-    steps = _steps(steps, where, s_col)
-    l_col, label = _lookup(row, where, kind, "label", explicit, required=True)
-    if isinstance(label, bool) or not isinstance(label, int) or not -1 <= label < len(steps):
-        raise RecordError(where, l_col, f"the label must be -1 or a step index below {len(steps)}, "
-                                        f"got {label!r}")
-    f_col, final_ok = _lookup(row, where, kind, "final_answer_correct", explicit)
-    final_ok = _verdict(final_ok, where, f_col)
-    _, case_id = _lookup(row, where, kind, "id", explicit)
-    _, generator = _lookup(row, where, kind, "generator", explicit)
-    problem = validate(Problem, {"question": question, "source": source}, where)
+    case = readers.processbench(where, row, cols)
+    problem = validate(Problem, {"question": case.question, "source": source}, where)
     out.problems.append(problem)
-    text = "\n\n".join(steps)
+    steps = case.steps
     out.solutions.append(validate(Solution, {
-        "problem_id": problem.problem_id, "generator": str(generator or config.generator),
-        "text": text, "steps": steps, "final_answer": extract_answer(steps[-1]),
-        "is_correct": final_ok, "split_method": "given",
-        "metadata": {"source": source, "processbench_id": None if case_id is None else str(case_id),
-                     "gold_label": label, "final_answer_correct": final_ok, "split": config.split},
+        "problem_id": problem.problem_id, "generator": case.generator or config.generator,
+        "text": "\n\n".join(steps), "steps": steps, "final_answer": extract_answer(steps[-1]),
+        "is_correct": case.final_answer_correct, "split_method": "given",
+        "metadata": {"source": source, "processbench_id": case.case_id,
+                     "gold_label": case.first_error, "final_answer_correct": case.final_answer_correct,
+                     "split": config.split},
     }, where))
 
 
@@ -510,21 +292,24 @@ def lake_problems(lake: Lake) -> ProblemLookup:
 
 def build_records(source: Source, config: IngestConfig,
                   known: ProblemLookup = lambda key: None) -> Ingested:
-    """Every row of ``source`` validated and turned into records; the first bad row raises."""
+    """Every row of ``source`` validated and turned into records; the first bad row raises, a
+    row that cannot be stored whole is dropped and reported in ``Ingested.dropped``."""
     explicit = config.columns()
     check_columns(source, config.kind, explicit)
+    cols = Columns(config.kind, explicit, config.max_chars)
     label = config.source or source.name
     out = Ingested()
     for where, row in itertools.islice(source.rows, config.limit):
         out.rows += 1
         if config.kind == "problems":
-            out.problems.append(problem_row(where, row, config, explicit, label))
+            problem = problem_record(readers.problem(where, row, cols), config, label)
+            out.keep_problem(problem, where, 0)
         elif config.kind == "processbench":
-            processbench_row(where, row, config, explicit, label, out)
+            processbench_row(where, row, config, cols, label, out)
         elif is_gpt3_row(row) and not explicit:
             gpt3_rows(where, row, config, label, out)
         else:
-            solution_row(where, row, config, explicit, label, out, known)
+            solution_row(where, row, config, cols, label, out, known)
     return out
 
 

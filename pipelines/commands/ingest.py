@@ -64,4 +64,7 @@ def summary(config: IngestConfig, ingested: Ingested, written: Written, lake: ob
         if ingested.gold_errors:
             lines.append(f"  {len(ingested.gold_errors)} problems have an unparseable reference "
                          "answer: their solutions are stored ungraded (is_correct empty)")
+    if ingested.dropped:
+        lines.append(f"  dropped {len(ingested.dropped)} rows (not stored):")
+        lines += [f"    {where}: {why}" for where, why in ingested.dropped]
     return "\n".join(lines)

@@ -82,7 +82,8 @@ def ingest_stage(inputs: list[InputSpec], lake_root: str) -> list[str]:
         config = IngestConfig.model_validate(spec.model_dump(exclude={"path"}))
         ingested, written = ingest(spec.resolved(), config, Lake(lake_root))
         added = ", ".join(f"{n} {t}" for t, n in written.added.items()) or "nothing"
-        lines.append(f"{spec.path}: {ingested.rows} rows, added {added}")
+        dropped = f", dropped {len(ingested.dropped)} rows" if ingested.dropped else ""
+        lines.append(f"{spec.path}: {ingested.rows} rows, added {added}{dropped}")
     return lines
 
 
