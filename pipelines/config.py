@@ -147,15 +147,20 @@ def read_yaml(path: str | Path | None) -> dict[str, Any]:
     return data
 
 
-def load_config(model: type[M], data: dict[str, Any], overrides: dict[str, Any], where: str) -> M:
-    """Validate ``data`` updated with ``overrides``; errors name the config and the field."""
+def load_config(model: type[M], data: dict[str, Any], overrides: dict[str, Any], where: str,
+                file: str | None = None) -> M:
+    """Validate ``data`` updated with ``overrides``; errors name the config and the field, and
+    the ``file`` the section came from (or the command line when a flag gave the value)."""
     merged = {**data, **overrides}
     try:
         return model.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
+        loc = first.get("loc", ())
+        if file:
+            where = f"{'command line' if loc and loc[0] in overrides else file}: {where}"
         inner = (first.get("ctx") or {}).get("error")
         if isinstance(inner, RecordError):  # a validator that already named the field
             raise RecordError(where, inner.field, inner.message) from None
-        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        field = ".".join(str(p) for p in loc) or None
         raise RecordError(where, field, first.get("msg", str(exc))) from None

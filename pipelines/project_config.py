@@ -18,7 +18,7 @@ import argparse
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engines.config import EngineConfig
 from pipelines.config import add_config_args, flags_for, load_config, read_yaml
@@ -50,6 +50,13 @@ class ProjectConfig(BaseModel):
     schedules: dict[str, Any] | None = Field(
         None, description="schedules section (stepforge schedule); unset = the default schedules")
 
+    _file: str | None = PrivateAttr(None)
+
+    @property
+    def file(self) -> str | None:
+        """The config file (or preset) this was read from; None when none was given."""
+        return self._file
+
     def engine(self, role: str) -> EngineConfig:
         """The engine config of a role; an unknown role is a clear error naming it."""
         if role not in self.engines:
@@ -78,6 +85,7 @@ def read_project(config: str | None, where: str | None = None,
         data[section] = {**(data.get(section) or {}), **values}
     where = where or config or "command line"
     project = load_config(ProjectConfig, data, {}, where)
+    project._file = str(config) if config else None
     check_sections({name: getattr(project, name) for name in ProjectConfig.model_fields
                     if name not in ("lake", "engines")}, where)
     return project

@@ -110,8 +110,8 @@ def check_sections(sections: dict[str, Any], where: str) -> None:
 
 
 def export_configs(section: dict[str, Any], export_flags: dict[str, Any],
-                   write_flags: dict[str, Any], write_defaults: dict[str, Any] | None = None
-                   ) -> tuple[Any, Any]:
+                   write_flags: dict[str, Any], write_defaults: dict[str, Any] | None = None,
+                   file: str | None = None) -> tuple[Any, Any]:
     """The (ExportConfig, WriteConfig) of the config's ``export:`` section, flags winning; a key
     neither takes is an error naming it."""
     from export.select import ExportConfig
@@ -122,7 +122,7 @@ def export_configs(section: dict[str, Any], export_flags: dict[str, Any],
     if unknown:
         raise ValueError(f"export section: unknown keys {sorted(unknown)}")
     pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
-    config = load_config(ExportConfig, pick(ExportConfig), export_flags, "export")
+    config = load_config(ExportConfig, pick(ExportConfig), export_flags, "export", file)
     write = load_config(WriteConfig, {**(write_defaults or {}), **pick(WriteConfig)}, write_flags,
-                        "export")
+                        "export", file)
     return config, write

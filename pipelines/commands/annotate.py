@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     overrides = flags_for(args, AnnotateConfig)
     project = load_project(args, "annotate")
-    config = load_config(AnnotateConfig, project.annotate, overrides, "annotate")
+    config = load_config(AnnotateConfig, project.annotate, overrides, "annotate", file=project.file)
 
     from pipelines.flows.annotate import annotate_flow
 

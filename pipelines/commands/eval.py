@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from store.lake import Lake
 
     project = read_project(args.config)
-    config = load_config(EvalConfig, project.eval, flags_for(args, EvalConfig), "eval")
+    config = load_config(EvalConfig, project.eval, flags_for(args, EvalConfig), "eval",
+                         file=project.file)
     report = evaluate(Lake(args.lake or project.lake), config)
     print(render(report))
     if config.json_path:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
-                                   flags_for(args, WriteConfig))
+                                   flags_for(args, WriteConfig), file=project.file)
     result = run_export(Lake(project.lake), config, write)
     print(describe(result, config))
     return 0

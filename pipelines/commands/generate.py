@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     overrides = flags_for(args, GenerateConfig)
     project = load_project(args, "generate", overrides.get("engine"))
-    config = load_config(GenerateConfig, project.generate, overrides, "generate")
+    config = load_config(GenerateConfig, project.generate, overrides, "generate", file=project.file)
     engine_config = project.engine(config.engine)
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = read_project(args.config)
-    config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest")
+    config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest",
+                         file=project.file)
 
     from store.lake import Lake
 

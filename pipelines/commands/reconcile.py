@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     project = load_project(args, "reconcile")
     config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),
-                         "reconcile")
+                         "reconcile", file=project.file)
     summary = reconcile(Lake(project.lake), config)
     print(describe(summary, config.dry_run))
     return 0

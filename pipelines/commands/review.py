@@ -49,7 +49,7 @@ def _config(args: argparse.Namespace):
     model = args.review_model
     project = load_project(args)
     section = section_for(model, project.review)
-    config = load_config(model, section, flags_for(args, model), "review")
+    config = load_config(model, section, flags_for(args, model), "review", file=project.file)
     from store.lake import Lake
 
     return config, Lake(project.lake)

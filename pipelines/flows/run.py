@@ -53,22 +53,22 @@ def load_configs(config: str | None, lake: str | None = None,
     project = read_project(config, config or "defaults", overrides)
     if lake:
         project.lake = lake
-    run = load_config(RunConfig, project.run, {}, "run")
+    run = load_config(RunConfig, project.run, {}, "run", file=project.file)
     configs = Configs(
         project=project, run=run,
-        generate=load_config(GenerateConfig, project.generate, {}, "generate"),
-        annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate"),
-        reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile"),
+        generate=load_config(GenerateConfig, project.generate, {}, "generate", project.file),
+        annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate", project.file),
+        reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile", project.file),
         export=dict(project.export),
     )
     for name in configs.annotate.annotators:  # every engine role an annotator names exists
         configs.annotate.engines_used(name, project.engines)
     if "export" in run.stages:
-        export_configs(project.export, {}, {}, {"overwrite": True})
+        export_configs(project.export, {}, {}, {"overwrite": True}, project.file)
     if "review" in run.stages:
         from review.config import PushConfig, section_for
 
-        load_config(PushConfig, section_for(PushConfig, project.review), {}, "review")
+        load_config(PushConfig, section_for(PushConfig, project.review), {}, "review", project.file)
     return configs
 
 

@@ -129,3 +129,16 @@ def test_annotate_config_validates_settings_at_load() -> None:
     config = load_config(AnnotateConfig, {"settings": {"judge": {"retries": 1}}}, {}, "annotate")
     assert config.settings == {"judge": {"retries": 1}}  # kept as written (hashes unchanged)
     assert config.typed_settings("judge").retries == 1
+
+
+def test_value_errors_name_the_file_or_the_command_line(tmp_path, no_engines) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("annotate:\n  batch_solutions: 0\n")
+    lake = str(tmp_path / "lake")
+    code, err = run_cli(["annotate", "--config", str(config), "--lake", lake])
+    assert code == 2 and f"{config}: annotate, field 'batch_solutions'" in err
+    code, err = run_cli(["annotate", "--config", str(config), "--lake", lake, "--batch-solutions", "2",
+                         "--parallel", "0"])
+    assert code == 2 and "command line: annotate, field 'parallel'" in err
+    code, err = run_cli(["run", "--config", str(config), "--lake", lake])
+    assert code == 2 and f"{config}: annotate, field 'batch_solutions'" in err
