@@ -40,7 +40,13 @@ def section_models() -> dict[str, tuple[type[BaseModel], ...]]:
     }
 
 
-EXTRA_KEYS = {"review": {"port", "data_dir"}}  # `review serve` options kept in the section
+def extra_keys(section: str) -> set[str]:
+    """Keys a section may hold beyond its models' fields (`review serve` options)."""
+    if section != "review":
+        return set()
+    from review.config import SERVE_KEYS
+
+    return set(SERVE_KEYS)
 
 
 def unknown_keys(models: tuple[type[BaseModel], ...], data: dict[str, Any],
@@ -94,7 +100,7 @@ def section_errors(sections: dict[str, Any]) -> Iterator[tuple[str, str]]:
         if section == "schedules":
             errors = _schedule_errors(data)
         elif section in models and isinstance(data, dict):
-            errors = unknown_keys(models[section], data, EXTRA_KEYS.get(section, set()))
+            errors = unknown_keys(models[section], data, extra_keys(section))
             if section == "annotate":
                 errors = (*errors, *_settings_errors(data.get("settings")))
         else:
@@ -118,9 +124,8 @@ def export_configs(section: dict[str, Any], export_flags: dict[str, Any],
     from export.write import WriteConfig
     from pipelines.config import load_config
 
-    unknown = set(section) - set(ExportConfig.model_fields) - set(WriteConfig.model_fields)
-    if unknown:
-        raise ValueError(f"export section: unknown keys {sorted(unknown)}")
+    for key, message in unknown_keys((ExportConfig, WriteConfig), section):
+        raise RecordError(file or "config", f"export.{key}", message)
     pick = lambda model: {k: v for k, v in section.items() if k in model.model_fields}  # noqa: E731
     config = load_config(ExportConfig, pick(ExportConfig), export_flags, "export", file)
     write = load_config(WriteConfig, {**(write_defaults or {}), **pick(WriteConfig)}, write_flags,
