@@ -14,10 +14,14 @@ Every row is validated before anything is written; re-ingesting adds nothing.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from pipelines.config import add_config_args, flags_for, load_config
 from pipelines.ingest import IngestConfig, Ingested, Written, ingest
 from pipelines.project_config import DEFAULT_LAKE, read_project
+
+if TYPE_CHECKING:
+    from store.lake import Lake
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(config: IngestConfig, ingested: Ingested, written: Written, lake: object) -> str:
+def summary(config: IngestConfig, ingested: Ingested, written: Written, lake: Lake) -> str:
     """Counts read, added and already present, and how grading agreed with the file."""
     verb = "would add" if config.dry_run else "added"
     lines = [f"ingest {config.kind}: {ingested.rows} rows read into {lake}"]
