@@ -8,12 +8,23 @@ already carry votes for the same (name, version, config_hash).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel
 
 from schemas import Problem, Solution, StepVote
 from schemas.ids import stable_id
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who voted: copied onto every vote (the MC and the LLM annotators share it)."""
+
+    annotator: str
+    annotator_version: str
+    config_hash: str
+    model: str
 
 
 @runtime_checkable

@@ -17,6 +17,7 @@ a problem cannot close its own block and pose as instructions.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import re
@@ -99,10 +100,11 @@ def neutralise(text: str) -> str:
     return TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}{m.group(3)}&gt;", text.strip())
 
 
-def tagged_steps(steps: Sequence[str], tag: str = "step") -> str:
-    """Steps as ``<step_1>\\n...\\n</step_1>`` blocks, numbered from 1, text neutralised."""
+def tagged_steps(steps: Sequence[str], tag: str = "step", start: int = 1) -> str:
+    """Steps as ``<step_1>\\n...\\n</step_1>`` blocks, numbered from ``start`` (ProcessBench's
+    paragraphs count from 0), text neutralised."""
     return "\n".join(f"<{tag}_{i}>\n{neutralise(step)}\n</{tag}_{i}>"
-                     for i, step in enumerate(steps, 1))
+                     for i, step in enumerate(steps, start))
 
 
 def bracketed_steps(steps: Sequence[str]) -> str:
@@ -117,3 +119,25 @@ def retry_messages(template: Template, bad_answer: str, error: str,
     reminder = template.render("format", **values) if "format" in template.sections else ""
     content = load("retry").render("user", error=error, format=reminder).strip()
     return [{"role": "assistant", "content": bad_answer}, {"role": "user", "content": content}]
+
+
+# what a verdict parser reads: an echoed block holding one of these is blanked
+_VERDICT_MARK = re.compile(r"\\boxed|\"(?:steps|verdict|label|student_step)\"|is the solution "
+                           r"correct|\b(?:in)?correct\b", re.I)
+
+
+def strip_echoes(answer: str, material: Sequence[str], min_chars: int = 24) -> str:
+    """``answer`` with every passage copied from ``material`` (the problem, the steps: text
+    the model was shown, not its own) blanked when the passage holds something a verdict parser
+    reads. A problem that carries a fake verdict cannot have it read back from an answer that
+    echoes it, whether before or after the model's own verdict. Positions are kept (spaces)."""
+    out = list(answer)
+    for piece in material:
+        if len(piece) < min_chars:
+            continue
+        matcher = difflib.SequenceMatcher(None, answer, piece, autojunk=False)
+        for block in matcher.get_matching_blocks():
+            copied = answer[block.a:block.a + block.size]
+            if block.size >= min_chars and _VERDICT_MARK.search(copied):
+                out[block.a:block.a + block.size] = " " * block.size
+    return "".join(out)
