@@ -29,7 +29,7 @@ from pydantic import Field
 
 from annotators import prompts
 from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for, resolved_fields
-from annotators.shapes import critic_shape, processbench_shape, think_shape
+from annotators.shapes import critic_shape, fitted_chars, processbench_shape, think_shape
 from annotators.verdicts import (
     AfterError, ConflictRule, Verdicts, checked, parse_critic, parse_processbench, parse_think,
 )
@@ -46,9 +46,10 @@ class Style:
     """One way of asking for verdicts: its template, how steps are tagged, its answer's shape
     (n_steps, reasoning chars) and its parser (text, n_steps)."""
 
+    name: str
     template: str
     shape: Callable[[int, int], Constraint]
-    parse: Callable[[str, int], Verdicts]
+    parse: Callable[..., Verdicts]  # (text, n_steps, material)
     tag: str = "step"
     first_index: int = 1
 
@@ -62,16 +63,21 @@ class Style:
             values["n_steps"] = n
         return template.messages(**values)
 
+    def constraint(self, n: int, config: LLMConfig) -> Constraint:
+        """The answer's shape, its reasoning cap fitted to ``max_tokens``."""
+        return self.shape(n, fitted_chars(self.name, n, config.max_tokens,
+                                          config.reasoning_chars))
+
     def format_values(self, template: prompts.Template, n: int) -> dict[str, Any]:
         wanted = template.placeholders("format")
         return {k: v for k, v in {"n_steps": n, "last_index": n - 1}.items() if k in wanted}
 
 
 STYLES: dict[str, Style] = {
-    "critic": Style("judge_critic", critic_shape, parse_critic),
-    "think": Style("judge_think", think_shape, parse_think),
-    "processbench": Style("judge_processbench", processbench_shape, parse_processbench,
-                          "paragraph", 0),
+    "critic": Style("critic", "judge_critic", critic_shape, parse_critic),
+    "think": Style("think", "judge_think", think_shape, parse_think),
+    "processbench": Style("processbench", "judge_processbench", processbench_shape,
+                          parse_processbench, "paragraph", 0),
 }
 
 
@@ -98,9 +104,8 @@ class JudgeConfig(LLMConfig):
 
 def reader(style: Style, n: int, material: list[str], on_conflict: ConflictRule,
            after_first_error: AfterError):
-    """Parse an answer of ``style`` with text copied from ``material`` blanked first."""
-    return checked(lambda text: style.parse(prompts.strip_echoes(text, material), n),
-                   on_conflict, after_first_error)
+    """Parse an answer of ``style``; verdict blocks copied from ``material`` are skipped."""
+    return checked(lambda text: style.parse(text, n, material), on_conflict, after_first_error)
 
 
 class JudgeAnnotator(LLMAnnotator):
@@ -122,7 +127,7 @@ class JudgeAnnotator(LLMAnnotator):
         return Ask(solution.solution_id, style.messages(template, problem, solution), read,
                    template, style.format_values(template, n), n=votes,
                    temperature=self.config.vote_temperature if votes > 1 else None,
-                   constraint=style.shape(n, self.config.reasoning_chars))
+                   constraint=style.constraint(n, self.config))
 
     def common(self, ask: Ask) -> dict[str, Any]:
         return {"style": self.config.style, **super().common(ask)}

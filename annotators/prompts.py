@@ -17,7 +17,6 @@ a problem cannot close its own block and pose as instructions.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import re
@@ -120,24 +119,3 @@ def retry_messages(template: Template, bad_answer: str, error: str,
     content = load("retry").render("user", error=error, format=reminder).strip()
     return [{"role": "assistant", "content": bad_answer}, {"role": "user", "content": content}]
 
-
-# what a verdict parser reads: an echoed block holding one of these is blanked
-_VERDICT_MARK = re.compile(r"\\boxed|\"(?:steps|verdict|label|student_step)\"|is the solution "
-                           r"correct|\b(?:in)?correct\b", re.I)
-
-
-def strip_echoes(answer: str, material: Sequence[str], min_chars: int = 24) -> str:
-    """``answer`` with every passage copied from ``material`` (the problem, the steps: text
-    the model was shown, not its own) blanked when the passage holds something a verdict parser
-    reads. A problem that carries a fake verdict cannot have it read back from an answer that
-    echoes it, whether before or after the model's own verdict. Positions are kept (spaces)."""
-    out = list(answer)
-    for piece in material:
-        if len(piece) < min_chars:
-            continue
-        matcher = difflib.SequenceMatcher(None, answer, piece, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            copied = answer[block.a:block.a + block.size]
-            if block.size >= min_chars and _VERDICT_MARK.search(copied):
-                out[block.a:block.a + block.size] = " " * block.size
-    return "".join(out)

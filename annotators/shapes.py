@@ -3,7 +3,9 @@
 Every shape fixes the number of step entries to the solution's step count (a label-count
 mismatch cannot happen) and puts the reasoning for a step BEFORE its verdict (the model thinks,
 then judges). Reasoning is capped at ``chars`` characters per step (``maxLength`` / a bounded
-regex), which keeps a small model's answer inside its token budget.
+regex); ``fitted_chars`` lowers the cap so that the longest answer the shape allows fits in
+``max_tokens`` (a token covers at least one character), so a constrained answer is never cut
+off: every solution gets a verdict per step, whatever the model would have written.
 
 JSON shapes are JSON schemas (OpenAI ``response_format``, vLLM/SGLang, llguidance all read
 them); text shapes are grammars in llguidance's Lark dialect (vLLM's ``guidance`` backend
@@ -20,6 +22,22 @@ from engines.base import Constraint
 
 # reasoning text inside a grammar: no backslash (so no \boxed before the verdict) and no newline
 _REASON = r'/[^\\\n]{{1,{chars}}}/'
+
+
+# per-step and fixed tokens of each shape besides the reasoning (measured on the embedded
+# model's tokenizer with two-digit step numbers, plus a margin)
+COSTS: dict[str, tuple[int, int]] = {"critic": (18, 14), "think": (15, 8),
+                                     "processbench": (9, 9), "spare": (26, 4)}
+
+
+def fitted_chars(shape: str, n_steps: int, max_tokens: int, wanted: int,
+                 n_reference: int = 0) -> int:
+    """The reasoning cap per step (<= ``wanted``, >= 1) that keeps the longest answer of
+    ``shape`` for ``n_steps`` steps within ``max_tokens``."""
+    per_step, fixed = COSTS[shape]
+    per_step += 3 * n_reference  # SPARE's reference step numbers
+    room = (max_tokens - fixed) // max(n_steps, 1) - per_step
+    return max(1, min(wanted, room))
 
 
 def _json(name: str, schema: dict[str, Any]) -> Constraint:

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from annotators import prompts
 from annotators.base import first_error
 from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for
-from annotators.shapes import spare_shape
+from annotators.shapes import fitted_chars, spare_shape
 from annotators.verdicts import parse_spare
 from engines.base import Engine
 from grading.steps import SplitMethod, split_steps
@@ -89,9 +89,10 @@ class SpareAnnotator(LLMAnnotator):
             steps=prompts.bracketed_steps(solution.steps))
         material = [problem.question, *reference, *solution.steps]
         return Ask(solution.solution_id, messages,
-                   lambda text: parse_spare(prompts.strip_echoes(text, material), n, m),
+                   lambda text: parse_spare(text, n, m, material),
                    template, {"n_steps": n},
-                   constraint=spare_shape(n, m, self.config.reasoning_chars),
+                   constraint=spare_shape(n, m, fitted_chars(
+                       "spare", n, self.config.max_tokens, self.config.reasoning_chars, m)),
                    details={"reference_step_count": m})
 
     def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:

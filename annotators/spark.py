@@ -27,7 +27,6 @@ from annotators import prompts
 from annotators.base import first_error
 from annotators.judge import STYLES, reader
 from annotators.llm import Ask, LLMAnnotator, LLMConfig, Reading, converse, engine_for
-from annotators.shapes import critic_shape
 from annotators.verdicts import AfterError, ConflictRule, Resolution, Verdicts, clip
 from engines.base import Engine
 from schemas import Problem, Solution
@@ -93,7 +92,7 @@ class SparkAnnotator(LLMAnnotator):
                       self.config.after_first_error)
         return Ask(solution.solution_id, style.messages(template, problem, solution), read,
                    template, style.format_values(template, n), n=self.config.k,
-                   constraint=style.shape(n, self.config.reasoning_chars))
+                   constraint=style.constraint(n, self.config))
 
     def meta_ask(self, problem: Problem, solution: Solution, index: int,
                  reading: Reading) -> Ask:
@@ -110,7 +109,7 @@ class SparkAnnotator(LLMAnnotator):
                       self.config.on_conflict, self.config.after_first_error)
         return Ask(f"{solution.solution_id}:meta:{index}", messages, read, template,
                    {"n_steps": n}, temperature=self.config.meta_temperature,
-                   constraint=critic_shape(n, self.config.reasoning_chars))
+                   constraint=STYLES["critic"].constraint(n, self.config))
 
     def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
         """With ``meta_critique``: one batched call reviewing every readable verification."""

@@ -11,8 +11,8 @@ or for the chain of thought the first section headed "Step k:" for each k (readi
 the final "Is the solution correct?") and the last boxed verdict inside that section (the
 model's final word on the step). A reply that quotes an injected
 verdict after its own (from the problem text) therefore does not change what is read; text the
-model copies from the problem or steps is blanked before parsing (annotators.prompts
-``strip_echoes``), so an echoed fake verdict placed BEFORE the answer is not read either.
+blocks copied from the problem or steps (``material``) are skipped as echoes, so an echoed fake
+verdict placed BEFORE the answer is not read either.
 Constrained decoding (annotators/shapes.py) makes the block the whole answer. Anything off (a
 verdict count that differs from the step count, a missing or duplicated step, an unknown verdict
 word) raises ``ParseError``: labels are never shifted or guessed; the caller retries with the error.
@@ -24,7 +24,7 @@ import ast
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 ConflictRule = Literal["earliest", "explicit", "verdicts", "retry"]
 AfterError = Literal["negative", "verdicts"]
@@ -137,6 +137,17 @@ def load_lenient(text: str) -> Any:
                          f"column {first.colno})") from None
 
 
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def copied(block: str, material: Sequence[str]) -> bool:
+    """Whether ``block`` (a verdict block of the answer) is copied from ``material`` (the
+    problem and steps the model was shown): such a block is an echo, not the model's verdict."""
+    block = _squeeze(block)
+    return len(block) >= 12 and any(block in _squeeze(piece) for piece in material)
+
+
 def _has_ellipsis(value: Any) -> bool:
     if value is Ellipsis:
         return True
@@ -145,12 +156,14 @@ def _has_ellipsis(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_has_ellipsis(v) for v in value)
 
 
-def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str) -> Any:
+def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str,
+               material: Sequence[str] = ()) -> Any:
     """The first complete top-level JSON value in ``text`` whose source matches
-    ``looks_right`` (the model's own answer; anything it quotes after is ignored)."""
+    ``looks_right`` and is not copied from ``material`` (the model's own answer; anything it
+    quotes after is ignored)."""
     failure: ParseError | None = None
     for start, end in _spans(text, opener):
-        if looks_right.search(text[start:end]):
+        if looks_right.search(text[start:end]) and not copied(text[start:end], material):
             try:
                 return load_lenient(text[start:end])
             except ParseError as exc:  # e.g. the format example echoed with its "..."
@@ -222,10 +235,10 @@ _CRITIC_SHAPE = re.compile(r"[\"']steps[\"']\s*:")
 _SPARE_SHAPE = re.compile(r"[\"']student_step[\"']\s*:")
 
 
-def parse_critic(text: str, n_steps: int) -> Verdicts:
+def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """The critic's JSON: ``{"steps": [{"step", "reasoning", "verdict"}], "first_error": k}``
     (``rationale`` is read as the reasoning too)."""
-    data = first_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list')
+    data = first_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list', material)
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
         raise ParseError('"steps" must be a list of objects')
     steps = []
@@ -239,7 +252,7 @@ def parse_critic(text: str, n_steps: int) -> Verdicts:
     return Verdicts(tuple(steps), first_error=stated, how="json")
 
 
-def parse_think(text: str, n_steps: int) -> Verdicts:
+def parse_think(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ThinkPRM-style sections "Step k: ... \\boxed{correct|incorrect}", then the final
     "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it). The answer may
     stop after its first incorrect step: the steps after it get no verdict of their own and are
@@ -257,6 +270,8 @@ def parse_think(text: str, n_steps: int) -> Verdicts:
     end = len(text)
     for header, nxt in zip(headers, headers[1:] + [None]):
         body = text[header.end():nxt.start() if nxt else len(text)]
+        if copied(header.group(0) + body, material):
+            continue  # a section echoed from the problem or steps, not the model's
         mark = _OVERALL_MARK.search(body)  # a section ends at the final question
         k, found = int(header.group(1)), _BOXED.findall(body[:mark.start()] if mark else body)
         if found and k not in verdicts:
@@ -288,10 +303,11 @@ def _overall(text: str) -> bool | None:
     return answer.group(1).lower() == "yes" if answer else None
 
 
-def parse_processbench(text: str, n_steps: int) -> Verdicts:
+def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then the
     first ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is."""
-    box = _INDEX_BOX.search(text)
+    box = next((b for b in _INDEX_BOX.finditer(text) if not copied(
+        text[text.rfind("\n", 0, b.start()) + 1:b.end()], material)), None)
     if box is None:
         raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
                          "earliest wrong paragraph or -1")
@@ -315,9 +331,11 @@ def _gist(body: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def parse_spare(text: str, n_steps: int, n_reference: int) -> Verdicts:
+def parse_spare(text: str, n_steps: int, n_reference: int,
+                material: Sequence[str] = ()) -> Verdicts:
     """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``."""
-    data = first_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects')
+    data = first_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects',
+                      material)
     if not isinstance(data, list):
         raise ParseError("the answer must be a JSON list")
     steps = []
