@@ -29,6 +29,16 @@ uses; the registry reads these fields to know which engines to build, so no key-
 is needed."""
 
 
+@dataclass(frozen=True)
+class Stamp:
+    """Who voted: copied onto every vote (the MC and the LLM annotators share it)."""
+
+    annotator: str
+    annotator_version: str
+    config_hash: str
+    model: str
+
+
 @runtime_checkable
 class Annotator(Protocol):
     name: str

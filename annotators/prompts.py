@@ -99,10 +99,11 @@ def neutralise(text: str) -> str:
     return TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}{m.group(3)}&gt;", text.strip())
 
 
-def tagged_steps(steps: Sequence[str], tag: str = "step") -> str:
-    """Steps as ``<step_1>\\n...\\n</step_1>`` blocks, numbered from 1, text neutralised."""
+def tagged_steps(steps: Sequence[str], tag: str = "step", start: int = 1) -> str:
+    """Steps as ``<step_1>\\n...\\n</step_1>`` blocks, numbered from ``start`` (ProcessBench's
+    paragraphs count from 0), text neutralised."""
     return "\n".join(f"<{tag}_{i}>\n{neutralise(step)}\n</{tag}_{i}>"
-                     for i, step in enumerate(steps, 1))
+                     for i, step in enumerate(steps, start))
 
 
 def bracketed_steps(steps: Sequence[str]) -> str:
@@ -117,3 +118,4 @@ def retry_messages(template: Template, bad_answer: str, error: str,
     reminder = template.render("format", **values) if "format" in template.sections else ""
     content = load("retry").render("user", error=error, format=reminder).strip()
     return [{"role": "assistant", "content": bad_answer}, {"role": "user", "content": content}]
+

@@ -17,23 +17,20 @@ reference solution get ``skipped`` votes naming the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping
 
 from pydantic import Field, model_validator
 
 from annotators import prompts
-from annotators.base import config_hash as hash_config, first_error
-from annotators.judge import (
-    Ask, LLMConfig, Stamp, converse, engine_for, pair, skipped_fields, solution_votes,
-    unparsed_fields,
-)
-from annotators.verdicts import Verdicts, parse_spare
+from annotators.base import first_error
+from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for
+from annotators.shapes import fitted_chars, spare_shape
+from annotators.verdicts import parse_spare
 from engines.base import Engine
 from grading.steps import SplitMethod, split_steps
-from schemas import Problem, Solution, StepVote
+from schemas import Problem, Solution
 
-VERSION = "1.0"
+VERSION = "2.0"
 TEMPLATE = "spare"
 
 __all__ = ["SpareAnnotator", "SpareConfig", "build"]
@@ -59,22 +56,14 @@ class SpareConfig(LLMConfig):
         return self
 
 
-@dataclass
-class SpareAnnotator:
+class SpareAnnotator(LLMAnnotator):
     """Aligns and judges each solution against its problem's reference solution."""
 
-    name: str
+    VERSION = VERSION
     config: SpareConfig
-    engine: Engine
-    version: str = ""
 
-    def __post_init__(self) -> None:
-        self.template = prompts.load(TEMPLATE)
-        self.version = f"{VERSION}+{prompts.fingerprint(TEMPLATE, 'retry')}"
-
-    @property
-    def config_hash(self) -> str:
-        return hash_config(self.config, self.name)
+    def templates(self) -> list[str]:
+        return [TEMPLATE]
 
     def reference_steps(self, problem: Problem) -> tuple[list[str], str | None]:
         """The reference solution's steps, or the reason there are none."""
@@ -87,48 +76,29 @@ class SpareAnnotator:
         except ValueError as exc:
             return [], f"problem {problem.problem_id}: reference_solution not split ({exc})"
 
-    def ask_for(self, solution: Solution, problem: Problem, reference: list[str]) -> Ask:
+    def skip_reason(self, problem: Problem, solution: Solution) -> str | None:
+        return self.reference_steps(problem)[1]
+
+    def ask_for(self, problem: Problem, solution: Solution) -> Ask:
+        reference = self.reference_steps(problem)[0]
         n, m = len(solution.steps), len(reference)
-        messages = self.template.messages(
+        template = prompts.load(TEMPLATE)
+        messages = template.messages(
             problem=prompts.neutralise(problem.question), n_steps=n, n_reference=m,
             reference=prompts.bracketed_steps(reference),
             steps=prompts.bracketed_steps(solution.steps))
-        return Ask(solution.solution_id, messages, lambda text: parse_spare(text, n, m),
-                   self.template, {"n_steps": n})
+        material = [problem.question, *reference, *solution.steps]
+        return Ask(solution.solution_id, messages,
+                   lambda text: parse_spare(text, n, m, material),
+                   template, {"n_steps": n},
+                   constraint=spare_shape(n, m, fitted_chars(
+                       "spare", n, self.config.max_tokens, self.config.reasoning_chars, m)),
+                   details={"reference_step_count": m})
 
-    def annotate(self, problems: Mapping[str, Problem],
-                 solutions: Sequence[Solution]) -> Iterator[StepVote]:
-        """One vote per step; solutions whose problem lacks a reference are skipped."""
-        stamp = Stamp(self.name, self.version, self.config_hash, self.engine.model_id)
-        work: dict[str, tuple[Ask, int]] = {}
-        skipped: dict[str, str] = {}
-        for problem, solution in zip(pair(problems, solutions), solutions):
-            reference, reason = self.reference_steps(problem)
-            if reason:
-                skipped[solution.solution_id] = reason
-            else:
-                work[solution.solution_id] = (self.ask_for(solution, problem, reference),
-                                              len(reference))
-        converse(self.engine, [ask for ask, _ in work.values()], self.config, self.config.retries)
-        for solution in solutions:
-            if solution.solution_id in skipped:
-                fields = skipped_fields(solution, skipped[solution.solution_id])
-                yield from solution_votes(stamp, solution, (0, 0), fields)
-                continue
-            ask, m = work[solution.solution_id]
-            common = {"attempts": ask.attempts, "reference_step_count": m}
-            if ask.parsed:
-                fields = self.labeled(solution, ask.parsed[0].value, common | (
-                    {"errors": ask.errors} if ask.errors else {}))
-            else:
-                fields = unparsed_fields(solution, ask, self.config.raw_chars, **common)
-            yield from solution_votes(stamp, solution, (ask.prompt_tokens,
-                                                        ask.completion_tokens), fields)
-
-    def labeled(self, solution: Solution, verdicts: Verdicts,
-                common: dict[str, Any]) -> list[dict[str, Any]]:
+    def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:
         """Vote fields: the model's labels and alignment, the final step checked against the
         outcome."""
+        verdicts = ask.parsed[0].value
         labels = verdicts.labels
         last = len(labels) - 1
         outcome: dict[str, Any] = {}

@@ -19,23 +19,19 @@ are our defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping
 
 from pydantic import Field
 
 from annotators import prompts
-from annotators.base import config_hash as hash_config, first_error
-from annotators.judge import (
-    STYLES, Ask, LLMConfig, Reading, Stamp, converse, engine_for, pair, solution_votes,
-    unparsed_fields,
-)
-from annotators.verdicts import (
-    AfterError, ConflictRule, Resolution, Verdicts, checked, clip, parse_critic,
-)
+from annotators.base import first_error
+from annotators.judge import STYLES, reader
+from annotators.llm import Ask, LLMAnnotator, LLMConfig, Reading, converse, engine_for
+from annotators.verdicts import AfterError, ConflictRule, Resolution, Verdicts, clip
 from engines.base import Engine
-from schemas import Problem, Solution, StepVote
+from schemas import Problem, Solution
 
-VERSION = "1.0"
+VERSION = "2.0"
 META_TEMPLATE = "spark_meta"
 
 __all__ = ["SparkAnnotator", "SparkConfig", "build"]
@@ -44,9 +40,10 @@ __all__ = ["SparkAnnotator", "SparkConfig", "build"]
 class SparkConfig(LLMConfig):
     """SPARK settings on top of the shared LLM ones."""
 
-    style: Literal["critic", "think"] = Field(
-        "critic", description="verification prompt: critic (JSON verdicts) or think (ThinkPRM "
-        "chain of thought with \\boxed{correct|incorrect} per step)")
+    style: Literal["critic", "think", "processbench"] = Field(
+        "critic", description="verification prompt: critic (JSON reasoning + verdicts), think "
+        "(ThinkPRM chain of thought with \\boxed{correct|incorrect} per step) or processbench "
+        "(critique ending in the earliest wrong paragraph's index)")
     k: int = Field(4, ge=1, description="independent verifications sampled per solution")
     temperature: float = Field(0.7, gt=0.0, description="sampling temperature of the k "
                                "verifications (> 0: they must differ)")
@@ -74,36 +71,28 @@ class Verification:
     revised: bool = False  # ... and it changed at least one label
 
 
-@dataclass
-class SparkAnnotator:
+class SparkAnnotator(LLMAnnotator):
     """k sampled verifications per solution, optionally meta-critiqued, majority-voted."""
 
-    name: str
+    VERSION = VERSION
     config: SparkConfig
-    engine: Engine
-    version: str = ""
 
-    def __post_init__(self) -> None:
-        self.template = prompts.load(STYLES[self.config.style][0])
-        self.meta_template = prompts.load(META_TEMPLATE)
-        names = [self.template.name, "retry"] + ([META_TEMPLATE] if self.config.meta_critique
-                                                 else [])
-        self.version = f"{VERSION}+{prompts.fingerprint(*names)}"
+    def __init__(self, name: str, config: SparkConfig, engine: Engine):
+        super().__init__(name, config, engine)
+        self.metas: dict[str, list[Ask]] = {}
 
-    @property
-    def config_hash(self) -> str:
-        return hash_config(self.config, self.name)
-
-    def _read(self, parse, n: int):
-        return checked(lambda text: parse(text, n), self.config.on_conflict,
-                       self.config.after_first_error)
+    def templates(self) -> list[str]:
+        return [STYLES[self.config.style].template] + (
+            [META_TEMPLATE] if self.config.meta_critique else [])
 
     def ask_for(self, problem: Problem, solution: Solution) -> Ask:
-        n = len(solution.steps)
-        messages = self.template.messages(problem=prompts.neutralise(problem.question),
-                                          steps=prompts.tagged_steps(solution.steps), n_steps=n)
-        return Ask(solution.solution_id, messages, self._read(STYLES[self.config.style][1], n),
-                   self.template, {"n_steps": n}, n=self.config.k)
+        n, style = len(solution.steps), STYLES[self.config.style]
+        template = prompts.load(style.template)
+        read = reader(style, n, [problem.question, *solution.steps], self.config.on_conflict,
+                      self.config.after_first_error)
+        return Ask(solution.solution_id, style.messages(template, problem, solution), read,
+                   template, style.format_values(template, n), n=self.config.k,
+                   constraint=style.constraint(n, self.config))
 
     def meta_ask(self, problem: Problem, solution: Solution, index: int,
                  reading: Reading) -> Ask:
@@ -111,39 +100,42 @@ class SparkAnnotator:
         _, resolution = reading.value
         verdicts = ", ".join(f"step {i}: {'correct' if label else 'incorrect'}"
                              for i, label in enumerate(resolution.labels, 1))
-        messages = self.meta_template.messages(
+        template = prompts.load(META_TEMPLATE)
+        messages = template.messages(
             problem=prompts.neutralise(problem.question), steps=prompts.tagged_steps(
                 solution.steps), verification=prompts.neutralise(clip(reading.text, 8000)),
             verdicts=verdicts, n_steps=n)
-        return Ask(f"{solution.solution_id}:meta:{index}", messages, self._read(parse_critic, n),
-                   self.meta_template, {"n_steps": n}, temperature=self.config.meta_temperature)
+        read = reader(STYLES["critic"], n, [problem.question, *solution.steps],
+                      self.config.on_conflict, self.config.after_first_error)
+        return Ask(f"{solution.solution_id}:meta:{index}", messages, read, template,
+                   {"n_steps": n}, temperature=self.config.meta_temperature,
+                   constraint=STYLES["critic"].constraint(n, self.config))
 
-    def annotate(self, problems: Mapping[str, Problem],
-                 solutions: Sequence[Solution]) -> Iterator[StepVote]:
-        """One vote per step: k verifications per solution in one batched call per round, then
-        (optionally) one batched call of meta-critiques."""
-        matched = pair(problems, solutions)
-        asks = [self.ask_for(p, s) for p, s in zip(matched, solutions)]
-        converse(self.engine, asks, self.config, self.config.retries)
-        metas: list[list[Ask]] = [[] for _ in solutions]
-        if self.config.meta_critique:
-            for j, (problem, solution, ask) in enumerate(zip(matched, solutions, asks)):
-                metas[j] = [self.meta_ask(problem, solution, i, r)
-                            for i, r in enumerate(ask.parsed)]
-            converse(self.engine, [m for group in metas for m in group], self.config, 0)
-        stamp = Stamp(self.name, self.version, self.config_hash, self.engine.model_id)
-        for solution, ask, group in zip(solutions, asks, metas):
-            tokens = (ask.prompt_tokens + sum(m.prompt_tokens for m in group),
-                      ask.completion_tokens + sum(m.completion_tokens for m in group))
-            common = {"k": self.config.k, "attempts": ask.attempts, "style": self.config.style,
-                      "unparsed_verifications": len(ask.failed)}
-            if ask.errors:
-                common["errors"] = ask.errors
-            if ask.parsed:
-                fields = self.voted(self.verifications(ask, group), common)
-            else:
-                fields = unparsed_fields(solution, ask, self.config.raw_chars, **common)
-            yield from solution_votes(stamp, solution, tokens, fields)
+    def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
+        """With ``meta_critique``: one batched call reviewing every readable verification."""
+        self.metas = {}
+        if not self.config.meta_critique:
+            return
+        for problem, solution, ask in matched:
+            self.metas[solution.solution_id] = [self.meta_ask(problem, solution, i, r)
+                                                for i, r in enumerate(ask.parsed)]
+        converse(self.engine, [m for group in self.metas.values() for m in group],
+                 self.config, 0)
+
+    def common(self, ask: Ask) -> dict[str, Any]:
+        out = {"k": self.config.k, "attempts": ask.attempts, "style": self.config.style,
+               "unparsed_verifications": len(ask.failed)}
+        if ask.errors:
+            out["errors"] = ask.errors
+        return out
+
+    def tokens(self, ask: Ask) -> tuple[int, int]:
+        group = self.metas.get(ask.key, [])
+        return (ask.prompt_tokens + sum(m.prompt_tokens for m in group),
+                ask.completion_tokens + sum(m.completion_tokens for m in group))
+
+    def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.voted(self.verifications(ask, self.metas.get(ask.key, [])), common)
 
     def verifications(self, ask: Ask, metas: list[Ask]) -> list[Verification]:
         """The readable verifications, each replaced by its meta-critique when that reads."""

@@ -1,16 +1,21 @@
 """Reading step verdicts out of a judge's answer, strictly, and making them consistent.
 
-Three answer formats: the critic's JSON object (``{"steps": [...], "first_error": k}``), the
+Four answer formats: the critic's JSON object (``{"steps": [...], "first_error": k}``), the
 ThinkPRM-style chain of thought (``Step k: ... \\boxed{correct}`` sections, then "Is the solution
 correct? Yes|No") and SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
-"label": "CORRECT"|"INCORRECT", "reason": ...}]``).
+"label": "CORRECT"|"INCORRECT", "reason": ...}]``) and ProcessBench's critique (reasoning, then
+``\\boxed{i}``: the 0-based index of the earliest wrong paragraph, -1 for none).
 
-Only the verdict section is read: the LAST JSON value of the expected shape, or for the
-chain of thought the last section headed "Step k:" for each k and the last boxed verdict inside
-it. A model that first echoes the problem (which may hold text like "answer correct" or even a
-fake verdict list) does not change what is read. Anything off (a verdict count that differs
-from the step count, a missing or duplicated step, an unknown verdict word) raises
-``ParseError``: labels are never shifted or guessed; the caller retries with the error.
+Only the model's own verdict block is read: the FIRST complete JSON value of the expected shape,
+or for the chain of thought the first section headed "Step k:" for each k (reading stops at
+the final "Is the solution correct?") and the last boxed verdict inside that section (the
+model's final word on the step). A reply that quotes an injected
+verdict after its own (from the problem text) therefore does not change what is read; text the
+blocks copied from the problem or steps (``material``) are skipped as echoes, so an echoed fake
+verdict placed BEFORE the answer is not read either.
+Constrained decoding (annotators/shapes.py) makes the block the whole answer. Anything off (a
+verdict count that differs from the step count, a missing or duplicated step, an unknown verdict
+word) raises ``ParseError``: labels are never shifted or guessed; the caller retries with the error.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import ast
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 ConflictRule = Literal["earliest", "explicit", "verdicts", "retry"]
 AfterError = Literal["negative", "verdicts"]
@@ -31,6 +36,8 @@ _HEADER = re.compile(r"^[ \t>#*_-]*step[ \t]+(\d+)[ \t*_]*[:.)][ \t*_]*", re.I |
 _BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?(correct|incorrect)\s*\}?\s*\}", re.I)
 _OVERALL = re.compile(r"is the solution correct\s*\?[\s*_:]*(yes|no)\b", re.I)
 _OVERALL_MARK = re.compile(r"is the solution correct\s*\?", re.I)
+_INDEX_BOX = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?(-?\d+)\s*\}?\s*\}")
+_PARAGRAPH = re.compile(r"^[ \t>#*_-]*paragraph[ \t_]*(\d+)[ \t*_]*[:.)][ \t*_]*(.*)$", re.I | re.M)
 
 
 class ParseError(ValueError):
@@ -121,17 +128,48 @@ def load_lenient(text: str) -> Any:
     python = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False",
                                                   re.sub(r"\bnull\b", "None", fixed)))
     try:
-        return ast.literal_eval(python)
+        value = ast.literal_eval(python)
+        if _has_ellipsis(value):  # a format example's "...", not an answer
+            raise ValueError("an ellipsis")
+        return value
     except Exception:  # literal_eval raises many kinds on junk
         raise ParseError(f"the JSON is invalid ({first.msg} at line {first.lineno} "
                          f"column {first.colno})") from None
 
 
-def last_json(text: str, opener: str, looks_right: re.Pattern[str], what: str) -> Any:
-    """The last top-level JSON value in ``text`` whose source matches ``looks_right``."""
-    for start, end in reversed(_spans(text, opener)):
-        if looks_right.search(text[start:end]):
-            return load_lenient(text[start:end])
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def copied(block: str, material: Sequence[str]) -> bool:
+    """Whether ``block`` (a verdict block of the answer) is copied from ``material`` (the
+    problem and steps the model was shown): such a block is an echo, not the model's verdict."""
+    block = _squeeze(block)
+    return len(block) >= 12 and any(block in _squeeze(piece) for piece in material)
+
+
+def _has_ellipsis(value: Any) -> bool:
+    if value is Ellipsis:
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (list, tuple)) and any(_has_ellipsis(v) for v in value)
+
+
+def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str,
+               material: Sequence[str] = ()) -> Any:
+    """The first complete top-level JSON value in ``text`` whose source matches
+    ``looks_right`` and is not copied from ``material`` (the model's own answer; anything it
+    quotes after is ignored)."""
+    failure: ParseError | None = None
+    for start, end in _spans(text, opener):
+        if looks_right.search(text[start:end]) and not copied(text[start:end], material):
+            try:
+                return load_lenient(text[start:end])
+            except ParseError as exc:  # e.g. the format example echoed with its "..."
+                failure = failure or exc
+    if failure is not None:
+        raise failure
     if looks_right.search(text):
         raise ParseError(f"the {what} is not complete (unbalanced brackets: cut off?)")
     raise ParseError(f"no {what} found in the answer")
@@ -197,9 +235,10 @@ _CRITIC_SHAPE = re.compile(r"[\"']steps[\"']\s*:")
 _SPARE_SHAPE = re.compile(r"[\"']student_step[\"']\s*:")
 
 
-def parse_critic(text: str, n_steps: int) -> Verdicts:
-    """The critic's JSON: ``{"steps": [{"step", "verdict", "rationale"}], "first_error": k}``."""
-    data = last_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list')
+def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
+    """The critic's JSON: ``{"steps": [{"step", "reasoning", "verdict"}], "first_error": k}``
+    (``rationale`` is read as the reasoning too)."""
+    data = first_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list', material)
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
         raise ParseError('"steps" must be a list of objects')
     steps = []
@@ -207,46 +246,83 @@ def parse_critic(text: str, n_steps: int) -> Verdicts:
         verdict = _first(entry, ("verdict", "label", "judgement", "judgment"))
         if verdict is None:
             raise ParseError(f'step {k}: no "verdict"')
-        rationale = _first(entry, ("rationale", "reason", "explanation")) or ""
+        rationale = _first(entry, ("reasoning", "rationale", "reason", "explanation")) or ""
         steps.append(StepVerdict(_label(verdict, f"step {k}"), str(rationale).strip()))
     stated = _stated_first_error(data["first_error"], n_steps) if "first_error" in data else None
     return Verdicts(tuple(steps), first_error=stated, how="json")
 
 
-def parse_think(text: str, n_steps: int) -> Verdicts:
+def parse_think(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ThinkPRM-style sections "Step k: ... \\boxed{correct|incorrect}", then the final
-    "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it)."""
-    overall_marks = list(_OVERALL_MARK.finditer(text))
-    region = text[:overall_marks[-1].start()] if overall_marks else text
-    answers = _OVERALL.findall(text)
-    overall = answers[-1].lower() == "yes" if answers else None
+    "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it). The answer may
+    stop after its first incorrect step: the steps after it get no verdict of their own and are
+    labelled 0 by the after-first-error convention (``how == "stopped"``)."""
     headers = list(_HEADER.finditer(text))
     if not headers:
-        boxed = _BOXED.findall(region)
+        mark = _OVERALL_MARK.search(text)
+        boxed = _BOXED.findall(text[:mark.start()] if mark else text)
         if len(boxed) != n_steps:
             raise ParseError(f"found {len(boxed)} boxed verdicts and no \"Step k:\" headers for "
                              f"a solution of {n_steps} steps")
         steps = tuple(StepVerdict(_label(b, f"verdict {i + 1}")) for i, b in enumerate(boxed))
-        return Verdicts(steps, overall=overall, how="sequential")
-    sections: dict[int, str] = {}  # a later section for the same step replaces an earlier one
+        return Verdicts(steps, overall=_overall(text), how="sequential")
+    verdicts: dict[int, StepVerdict] = {}  # the first section with a verdict for each step
+    end = len(text)
     for header, nxt in zip(headers, headers[1:] + [None]):
         body = text[header.end():nxt.start() if nxt else len(text)]
-        end = _OVERALL_MARK.search(body)  # a section ends at the final question
-        sections[int(header.group(1))] = body[:end.start()] if end else body
-    verdicts: dict[int, StepVerdict] = {}
-    for k, body in sections.items():
-        found = _BOXED.findall(body)
-        if found:
-            verdicts[k] = StepVerdict(_label(found[-1], f"step {k}"), _gist(body))
-    extra = sorted(k for k in verdicts if not 1 <= k <= n_steps)
-    if extra:
-        raise ParseError(f"verdicts for step(s) {extra}, but the solution has {n_steps} steps")
+        if copied(header.group(0) + body, material):
+            continue  # a section echoed from the problem or steps, not the model's
+        mark = _OVERALL_MARK.search(body)  # a section ends at the final question
+        k, found = int(header.group(1)), _BOXED.findall(body[:mark.start()] if mark else body)
+        if found and k not in verdicts:
+            if not 1 <= k <= n_steps:
+                raise ParseError(f"verdicts for step(s) [{k}], but the solution has {n_steps} "
+                                 f"steps")
+            verdicts[k] = StepVerdict(_label(found[-1], f"step {k}"),
+                                      _gist(body[:mark.start()] if mark else body))
+        if mark:  # the block ends at its final question: what follows is not read
+            end = header.end() + mark.start()
+            break
+    overall = _overall(text[end:])
     missing = [k for k in range(1, n_steps + 1) if k not in verdicts]
+    first_bad = next((k for k in sorted(verdicts) if verdicts[k].label == 0), None)
+    if missing and first_bad is not None and min(missing) > first_bad \
+            and all(k in verdicts for k in range(1, first_bad + 1)):
+        filler = StepVerdict(0, "not verified: after the first incorrect step")
+        return Verdicts(tuple(verdicts.get(k, filler) for k in range(1, n_steps + 1)),
+                        overall=overall, how="stopped")
     if missing:
         raise ParseError(f"no \\boxed{{correct}} or \\boxed{{incorrect}} verdict for step(s) "
                          f"{missing} (the solution has {n_steps} steps)")
     return Verdicts(tuple(verdicts[k] for k in range(1, n_steps + 1)), overall=overall,
                     how="sections")
+
+
+def _overall(text: str) -> bool | None:
+    answer = _OVERALL.search(text)
+    return answer.group(1).lower() == "yes" if answer else None
+
+
+def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
+    """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then the
+    first ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is."""
+    box = next((b for b in _INDEX_BOX.finditer(text) if not copied(
+        text[text.rfind("\n", 0, b.start()) + 1:b.end()], material)), None)
+    if box is None:
+        raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
+                         "earliest wrong paragraph or -1")
+    index = int(box.group(1))
+    if not -1 <= index < n_steps:
+        raise ParseError(f"\\boxed{{{index}}} is not a paragraph index (0 to {n_steps - 1}, "
+                         f"or -1 when every paragraph is correct)")
+    notes: dict[int, str] = {}
+    for m in _PARAGRAPH.finditer(text[:box.start()]):
+        notes.setdefault(int(m.group(1)), m.group(2).strip())
+    bad = n_steps if index == -1 else index
+    steps = tuple(StepVerdict(int(i < bad), notes.get(i, "") if i <= bad else
+                              "not verified: after the first incorrect paragraph")
+                  for i in range(n_steps))
+    return Verdicts(steps, first_error=index, how="index")
 
 
 def _gist(body: str, limit: int = 400) -> str:
@@ -255,9 +331,11 @@ def _gist(body: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def parse_spare(text: str, n_steps: int, n_reference: int) -> Verdicts:
+def parse_spare(text: str, n_steps: int, n_reference: int,
+                material: Sequence[str] = ()) -> Verdicts:
     """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``."""
-    data = last_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects')
+    data = first_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects',
+                      material)
     if not isinstance(data, list):
         raise ParseError("the answer must be a JSON list")
     steps = []

@@ -2,12 +2,35 @@
 
 A request is either chat ``messages`` (optionally with ``continuation``: a partial assistant
 answer the model must continue, which MC rollouts need) or a raw ``prompt`` to continue as is.
+A request may carry a ``Constraint`` (JSON schema or grammar) its answer must follow.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """The shape an answer must have, enforced while decoding (structured generation).
+
+    ``json_schema``: ``spec`` is the JSON text of a JSON schema; ``lark``: ``spec`` is a grammar
+    in the Lark dialect that llguidance reads (also vLLM's ``guidance`` backend), so every engine
+    accepts the same texts. Engines that cannot enforce it generate free text; the annotator's
+    parser reads both.
+    """
+
+    kind: Literal["json_schema", "lark"]
+    spec: str
+    name: str = "answer"
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema as a dict (``json_schema`` constraints only)."""
+        if self.kind != "json_schema":
+            raise ValueError(f"constraint {self.name!r} is a {self.kind} grammar, not a JSON schema")
+        return json.loads(self.spec)
 
 
 @dataclass(frozen=True)
@@ -23,6 +46,7 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] | list[str] = ()
     seed: int | None = None
+    constraint: Constraint | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

@@ -8,11 +8,18 @@ retried with exponential backoff and jitter on connection errors, timeouts, 429 
 instead of starting a new turn); raw prompts go to ``/completions``. Token counts come from
 the response ``usage``. The API key (env var ``api_key_env``) is sent as a Bearer token and
 masked in every error message and repr.
+
+A request's ``constraint`` goes out as ``response_format: {type: json_schema}`` (OpenAI, vLLM,
+SGLang) or, for a grammar, vLLM's ``structured_outputs: {grammar}`` (Lark, read by vLLM's
+guidance backend). A server that refuses them (HTTP 400/422 on a constrained request that
+succeeds without) is detected once, logged once, and from then on sent free-text requests: the
+annotators' parsers read free text too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import threading
@@ -21,9 +28,10 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
-from engines.base import Completion, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, GenerationRequest, apply_stop
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_STATUSES = {408, 409, 425, 429}
 EXCERPT = 300
@@ -31,6 +39,8 @@ EXCERPT = 300
 
 class OpenAIEngineError(RuntimeError):
     """A request failed for good (retries exhausted, or a non-retryable answer)."""
+
+    status: int | None = None  # the HTTP status of a non-retryable answer
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
@@ -59,6 +69,7 @@ class OpenAIEngine:
         self._api_key = os.environ.get(config.api_key_env) or None
         self._model = None if config.model == EMBEDDED_MODEL else config.model
         self._lock = threading.Lock()
+        self.constraints_refused: str | None = None  # why, once a server refused them
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -110,7 +121,7 @@ class OpenAIEngine:
     async def complete(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,
                        model: str, request: GenerationRequest) -> Completion:
         """One request; asks again for missing samples when a server ignores ``n``."""
-        path, body = request_body(model, request)
+        path, body = request_body(model, request, self.constraints_refused is None)
         texts: list[str] = []
         reasons: list[str] = []
         prompt_tokens = completion_tokens = 0
@@ -118,7 +129,17 @@ class OpenAIEngine:
             body["n"] = request.n - len(texts)
             if request.seed is not None and texts:
                 body["seed"] = request.seed + len(texts)
-            data = await self.post(client, semaphore, path, body)
+            try:
+                data = await self.post(client, semaphore, path, body)
+            except OpenAIEngineError as error:
+                if not constrained(body) or error.status not in (400, 422):
+                    raise
+                path, body = request_body(model, request, False)
+                body["n"] = request.n - len(texts)
+                if request.seed is not None and texts:
+                    body["seed"] = request.seed + len(texts)
+                data = await self.post(client, semaphore, path, body)  # fails alone: a real error
+                self.refuse_constraints(str(error))
             choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
             if not choices:
                 raise OpenAIEngineError(f"POST {self.base_url}{path} returned no choices")
@@ -155,9 +176,21 @@ class OpenAIEngine:
                     continue
             last = f"HTTP {response.status_code}: {response.text[:EXCERPT]}"
             if response.status_code not in RETRY_STATUSES and response.status_code < 500:
-                raise OpenAIEngineError(self.mask(f"POST {url} failed: {last}"))
+                failure = OpenAIEngineError(self.mask(f"POST {url} failed: {last}"))
+                failure.status = response.status_code
+                raise failure
             wait = retry_after(response)
         raise OpenAIEngineError(self.mask(f"POST {url} failed after {attempts} attempts; last error: {last}"))
+
+    def refuse_constraints(self, why: str) -> None:
+        """Send free text from now on: this server refused a constrained request."""
+        with self._lock:
+            if self.constraints_refused is None:
+                self.constraints_refused = why
+                log.warning("%s refused constrained decoding (response_format / "
+                            "structured_outputs); sending free-text requests from now on, "
+                            "answers are parsed as text. The refusal: %s", self.base_url,
+                            self.mask(why)[:EXCERPT])
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: half fixed, half random."""
@@ -165,10 +198,26 @@ class OpenAIEngine:
         return base / 2 + random.uniform(0, base / 2)
 
 
-def request_body(model: str, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
-    """The endpoint path and JSON body of a request."""
+def constraint_fields(constraint: Constraint) -> dict[str, Any]:
+    """Body fields asking the server to enforce ``constraint``."""
+    if constraint.kind == "json_schema":
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": constraint.name, "schema": constraint.schema(), "strict": True}}}
+    return {"structured_outputs": {"grammar": constraint.spec}}
+
+
+def constrained(body: dict[str, Any]) -> bool:
+    return "response_format" in body or "structured_outputs" in body
+
+
+def request_body(model: str, request: GenerationRequest,
+                 with_constraint: bool = True) -> tuple[str, dict[str, Any]]:
+    """The endpoint path and JSON body of a request (its constraint included unless
+    ``with_constraint`` is false)."""
     body: dict[str, Any] = {"model": model, "n": request.n, "max_tokens": request.max_tokens,
                             "temperature": request.temperature, "top_p": request.top_p}
+    if request.constraint is not None and with_constraint:
+        body.update(constraint_fields(request.constraint))
     if request.stop:
         body["stop"] = list(request.stop)
     if request.seed is not None:

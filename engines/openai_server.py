@@ -1,9 +1,13 @@
 """A small OpenAI-compatible HTTP server over any Engine (FastAPI + uvicorn).
 
 Serves ``/v1/models``, ``/v1/chat/completions`` (with vLLM's ``continue_final_message``) and
-``/v1/completions``, with ``usage`` in every response. Concurrent requests are micro-batched
-into one ``engine.generate`` call (a short collection window), so a batched engine keeps its
-batches full when an OpenAI client sends many requests at once.
+``/v1/completions``, with ``usage`` in every response. Structured outputs as vLLM serves them:
+``response_format`` (``json_schema``), ``structured_outputs`` (``json``/``grammar``) and the
+older ``guided_json``/``guided_grammar``, enforced by the engine (the transformers engine masks
+logits with llguidance). ``structured=False`` makes the server refuse them with HTTP 400, as a
+server without structured outputs does (to test clients' fallback). Concurrent requests are
+micro-batched into one ``engine.generate`` call (a short collection window), so a batched engine
+keeps its batches full when an OpenAI client sends many requests at once.
 
 Use it to serve the embedded model to other tools::
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import queue
 import socket
@@ -34,7 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.base import Completion, Engine, GenerationRequest
+from engines.base import Completion, Constraint, Engine, GenerationRequest
 
 
 @dataclass
@@ -80,6 +85,10 @@ class ChatBody(BaseModel):
     stream: bool = False
     continue_final_message: bool = False
     add_generation_prompt: bool = True
+    response_format: dict[str, Any] | None = None
+    structured_outputs: dict[str, Any] | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_grammar: str | None = None
 
 
 class CompletionBody(BaseModel):
@@ -171,7 +180,42 @@ def stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop or ())
 
 
-def chat_request(body: ChatBody, default_max_tokens: int) -> GenerationRequest:
+def body_constraint(body: ChatBody, structured: bool) -> Constraint | None:
+    """The constraint a chat body asks for (at most one), or None; 400 when refused."""
+    asked: list[Constraint] = []
+    fmt = body.response_format or {}
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        if not isinstance(spec.get("schema"), dict):
+            raise ApiError(400, "response_format.json_schema.schema must be an object")
+        asked.append(Constraint("json_schema", json.dumps(spec["schema"]),
+                                str(spec.get("name") or "answer")))
+    elif fmt.get("type") not in (None, "text"):
+        raise ApiError(400, f"response_format type {fmt.get('type')!r} is not supported")
+    outputs = dict(body.structured_outputs or {})
+    if body.guided_json is not None:
+        outputs.setdefault("json", body.guided_json)
+    if body.guided_grammar is not None:
+        outputs.setdefault("grammar", body.guided_grammar)
+    if outputs.get("json") is not None:
+        schema = outputs["json"]
+        asked.append(Constraint("json_schema", schema if isinstance(schema, str)
+                                else json.dumps(schema)))
+    if outputs.get("grammar") is not None:
+        asked.append(Constraint("lark", str(outputs["grammar"])))
+    unknown = sorted(set(outputs) - {"json", "grammar"})
+    if unknown:
+        raise ApiError(400, f"structured_outputs: {unknown} not supported (json, grammar)")
+    if asked and not structured:
+        raise ApiError(400, "response_format / structured outputs are not supported by this "
+                       "server")
+    if len(asked) > 1:
+        raise ApiError(400, "ask for one structured output at a time")
+    return asked[0] if asked else None
+
+
+def chat_request(body: ChatBody, default_max_tokens: int,
+                 structured: bool = True) -> GenerationRequest:
     """The engine request of a chat body; a final assistant message is continued when asked."""
     if body.stream:
         raise ApiError(400, "stream=true is not supported by this server")
@@ -190,7 +234,8 @@ def chat_request(body: ChatBody, default_max_tokens: int) -> GenerationRequest:
     return GenerationRequest(
         messages=messages, continuation=continuation, n=body.n,
         max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
-        temperature=body.temperature, top_p=body.top_p, stop=stops(body.stop), seed=body.seed)
+        temperature=body.temperature, top_p=body.top_p, stop=stops(body.stop), seed=body.seed,
+        constraint=body_constraint(body, structured))
 
 
 def usage(completions: Sequence[Completion]) -> dict[str, int]:
@@ -205,7 +250,8 @@ def reason(completion: Completion, i: int) -> str:
 
 def create_app(engine: Engine, *, served_model_name: str | None = None, api_key: str | None = None,
                faults: Faults | None = None, default_max_tokens: int = 512,
-               batch_window: float = 0.005, max_batch_requests: int = 64) -> FastAPI:
+               batch_window: float = 0.005, max_batch_requests: int = 64,
+               structured: bool = True) -> FastAPI:
     """The FastAPI app serving ``engine`` under ``served_model_name`` (default: its model_id)."""
     name = served_model_name or engine.model_id
     batcher = Batcher(engine, batch_window, max_batch_requests)
@@ -261,7 +307,7 @@ def create_app(engine: Engine, *, served_model_name: str | None = None, api_key:
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody) -> dict[str, Any]:
-        [done] = await run([chat_request(body, default_max_tokens)], body.model)
+        [done] = await run([chat_request(body, default_max_tokens, structured)], body.model)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
             "created": int(time.time()), "model": name,

@@ -14,6 +14,9 @@ temperature / top_p. What that guarantees:
 - temperature 0 is greedy; its n samples are identical, so the row is generated once and
   copied (token counts still count all n, as a server would report them).
 
+A request's ``constraint`` (JSON schema or grammar) is enforced per row by llguidance's
+logits masks (engines/constrained.py), applied before sampling.
+
 Stop strings are checked on every step per row (a StoppingCriteria), so a row stops as soon as
 it writes one; the text is cut before the stop string and completion tokens are counted up to
 the token that completed it (or the EOS token, or ``max_tokens``).
@@ -43,8 +46,9 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from engines.base import Completion, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, GenerationRequest, apply_stop
 from engines.config import EMBEDDED_MODEL, EngineConfig
+from engines.constrained import GrammarMasks, LLTokenizers
 from engines.embedded import EMBEDDED_MODEL_ID, converted_dir, embedded_gguf_path
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,7 @@ class Row:
     top_p: float
     stop: tuple[str, ...]
     seed: int
+    constraint: Constraint | None = None
 
 
 @dataclass
@@ -166,6 +171,7 @@ class TransformersEngine:
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.context = getattr(self.model.config, "max_position_embeddings", None)
         self._lock = threading.Lock()
+        self.ll_tokenizers = LLTokenizers(self.tokenizer, self.eos_ids)
 
     def __repr__(self) -> str:
         return f"TransformersEngine(model_id={self.model_id!r}, device={self.device!r})"
@@ -181,7 +187,8 @@ class TransformersEngine:
         with self._lock, torch.inference_mode():
             prompts = [self.encode(i, r) for i, r in enumerate(requests)]
             rows = [
-                Row(i, s, prompts[i], r.max_tokens, r.temperature, r.top_p, tuple(r.stop), row_seed(r.seed, s))
+                Row(i, s, prompts[i], r.max_tokens, r.temperature, r.top_p, tuple(r.stop), row_seed(r.seed, s),
+                    r.constraint)
                 for i, r in enumerate(requests) for s in range(r.n if r.temperature > 0 else 1)
             ]
             rows.sort(key=lambda row: len(row.ids))
@@ -210,10 +217,17 @@ class TransformersEngine:
         output = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
             generation_config=generation,
-            logits_processor=LogitsProcessorList([RowSampler(rows)]),
+            logits_processor=LogitsProcessorList(self.processors(rows)),
             stopping_criteria=StoppingCriteriaList([stops]))
         generated = output[:, width:].tolist()
         return [self.finish(row, tokens, stops.stopped_at[i]) for i, (row, tokens) in enumerate(zip(rows, generated))]
+
+    def processors(self, rows: Sequence[Row]) -> list[LogitsProcessor]:
+        """The grammar masks (rows with a constraint) before the per-row sampler."""
+        out: list[LogitsProcessor] = []
+        if any(row.constraint is not None for row in rows):
+            out.append(GrammarMasks([row.constraint for row in rows], self.ll_tokenizers))
+        return out + [RowSampler(rows)]
 
     def finish(self, row: Row, tokens: list[int], stopped_at: int | None) -> RowResult:
         """Cut a row's tokens at EOS / stop string / max_tokens and decode them."""

@@ -4,6 +4,8 @@ Prompts are rendered and tokenized exactly as the transformers engine does (chat
 generation prompt + partial answer, see engines.transformers_engine.prompt_ids) and sent as
 token ids, so a continuation is continued identically on both backends and no second BOS
 slips in. ``n`` samples share one prompt (one prefill) through ``SamplingParams(n=...)``.
+A request's ``constraint`` becomes vLLM's structured outputs (JSON schema or Lark grammar) on the
+``guidance`` backend, llguidance as in the transformers engine, so both accept the same texts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from engines.base import Completion, GenerationRequest
+from engines.base import Completion, Constraint, GenerationRequest
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
 INSTALL_HINT = "pip install stepforge[gpu]"
@@ -65,7 +67,7 @@ class VLLMEngine:
         if tokenizer:
             options["tokenizer"] = tokenizer
         self.vllm = vllm
-        self.llm = vllm.LLM(**options)
+        self.llm = new_llm(vllm, options)
         self.tokenizer = self.llm.get_tokenizer()
         if config.model == EMBEDDED_MODEL:
             from engines.embedded import EMBEDDED_MODEL_ID
@@ -79,9 +81,11 @@ class VLLMEngine:
         return f"VLLMEngine(model_id={self.model_id!r})"
 
     def sampling_params(self, request: GenerationRequest) -> Any:
+        extra = structured_params(request.constraint) if request.constraint is not None else {}
         return self.vllm.SamplingParams(
             n=request.n, temperature=request.temperature, top_p=request.top_p,
-            max_tokens=request.max_tokens, stop=list(request.stop) or None, seed=request.seed)
+            max_tokens=request.max_tokens, stop=list(request.stop) or None, seed=request.seed,
+            **extra)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         from engines.transformers_engine import prompt_ids
@@ -99,3 +103,30 @@ class VLLMEngine:
             )
             for out, prompt in zip(outputs, prompts)
         ]
+
+
+def new_llm(vllm: Any, options: dict[str, Any]) -> Any:
+    """``vllm.LLM`` with structured outputs on the guidance backend (the option's name changed
+    across vLLM versions: ``structured_outputs_config``, then ``guided_decoding_backend``)."""
+    for extra in ({"structured_outputs_config": {"backend": "guidance"}},
+                  {"guided_decoding_backend": "guidance"}):
+        try:
+            return vllm.LLM(**options, **extra)
+        except TypeError as error:  # an older vLLM without this option
+            if next(iter(extra)) not in str(error):
+                raise
+    return vllm.LLM(**options)
+
+
+def structured_params(constraint: Constraint) -> dict[str, Any]:
+    """SamplingParams fields enforcing ``constraint`` (StructuredOutputsParams in current vLLM,
+    GuidedDecodingParams before)."""
+    kind = {"json_schema": "json", "lark": "grammar"}[constraint.kind]
+    value = constraint.schema() if constraint.kind == "json_schema" else constraint.spec
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(**{kind: value})}
+    return {"structured_outputs": StructuredOutputsParams(**{kind: value})}

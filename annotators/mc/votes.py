@@ -7,24 +7,12 @@ sum over a batch's votes is therefore the batch's total cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from annotators.base import apportion, first_error
+from annotators.base import Stamp, apportion, first_error
 from annotators.mc.config import MCConfig
 from annotators.mc.search import Item, first_error_of
 from schemas import StepVote
 
 _EPS = 1e-9
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """Who voted: copied onto every vote."""
-
-    annotator: str
-    annotator_version: str
-    config_hash: str
-    model: str
 
 
 def step_costs(item: Item) -> list[tuple[int, int, int]]:

@@ -192,7 +192,7 @@ def test_version_tracks_the_prompt_and_config_hash_the_settings(monkeypatch):
     critic_judge = build_annotator("judge", {}, engines)
     think_judge = build_annotator("judge", {"style": "think"}, engines)
     assert critic_judge.version != think_judge.version
-    assert critic_judge.version.startswith("1.0+p")
+    assert critic_judge.version.startswith("2.0+p")
     assert critic_judge.config_hash != build_annotator("judge", {"retries": 0}, engines).config_hash
     real = prompts.load("judge_critic")
     edited = prompts.parse_template("judge_critic", "=== user ===\nEdited {{problem}} "

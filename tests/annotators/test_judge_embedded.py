@@ -1,6 +1,7 @@
 """The three LLM annotators (judge, spare, spark) on the embedded 135M model and real GSM8K
-solutions: the tiny model mostly ignores the answer format, and that must end in votes
-(labeled, or unparsed with the raw text), never in a crash."""
+solutions. Constrained (the default) the tiny model answers in shape, so every step gets a
+labelled vote; free text it mostly ignores the format, and that must end in votes (labeled, or
+unparsed with the raw text), never in a crash."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def gsm8k_pairs(count: int) -> tuple[dict[str, Problem], list[Solution]]:
 def test_each_llm_annotator_votes_on_every_step_with_the_embedded_model(embedded_engine):
     problems, solutions = gsm8k_pairs(2)
     settings = {
-        "judge": {"max_tokens": 48, "retries": 1},
-        "spare": {"max_tokens": 48, "retries": 0},
-        "spark": {"max_tokens": 40, "k": 2, "retries": 0, "meta_critique": True},
+        "judge": {"max_tokens": 48, "retries": 1, "constrained": False},
+        "spare": {"max_tokens": 48, "retries": 0, "constrained": False},
+        "spark": {"max_tokens": 40, "k": 2, "retries": 0, "meta_critique": True,
+                  "constrained": False},
     }
     for name, config in settings.items():
         annotator = build_annotator(name, config, {"default": embedded_engine})
@@ -54,3 +56,16 @@ def test_each_llm_annotator_votes_on_every_step_with_the_embedded_model(embedded
                 assert vote.details["error"] and "raw_chars" in vote.details, name
             assert vote.completion_tokens >= 0
         assert sum(v.completion_tokens for v in votes) > 0, name
+
+
+@pytest.mark.slow
+def test_constrained_judge_labels_every_step_with_the_embedded_model(embedded_engine):
+    """The embedded preset's judge (ProcessBench critique, grammar-constrained, 128 tokens):
+    a model that writes prose when asked freely still yields a verdict for every step."""
+    problems, solutions = gsm8k_pairs(2)
+    annotator = build_annotator("judge", {"style": "processbench", "max_tokens": 128,
+                                          "retries": 0}, {"default": embedded_engine})
+    votes = list(annotator.annotate(problems, solutions))
+    assert len(votes) == sum(len(s.steps) for s in solutions)
+    assert {v.status for v in votes} == {"labeled"}, [v.details for v in votes][:1]
+    assert all(v.label in (0, 1) for v in votes)

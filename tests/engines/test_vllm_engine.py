@@ -58,3 +58,28 @@ def test_vllm_chat_continuation_samples_and_counts(vllm_engine):
     assert "apples" not in stopped.text
     again = vllm_engine.generate([GenerationRequest(messages=CHAT, n=4, temperature=1.0, seed=3, max_tokens=16)])
     assert again[0].texts == sampled.texts
+
+
+@pytest.mark.gpu
+def test_vllm_enforces_the_judge_shapes_and_llguidance_accepts_its_texts(vllm_engine):
+    """The same constraints as the transformers engine, on vLLM's guidance backend: every
+    answer parses with exactly n verdicts and is accepted by our own llguidance matcher."""
+    import llguidance
+    import llguidance.hf
+
+    from annotators.shapes import critic_shape, processbench_shape, think_shape
+    from annotators.verdicts import parse_critic, parse_processbench, parse_think
+    from engines.constrained import grammar
+
+    n = 3
+    prose = [{"role": "user", "content": "Write a short poem about apples in autumn."}]
+    cases = [(critic_shape(n, 24), parse_critic), (think_shape(n, 24), parse_think),
+             (processbench_shape(n, 24), parse_processbench)]
+    out = vllm_engine.generate([GenerationRequest(messages=prose, max_tokens=200, constraint=c)
+                                for c, _ in cases])
+    ll = llguidance.hf.from_tokenizer(vllm_engine.tokenizer)
+    for (constraint, parse), completion in zip(cases, out):
+        assert len(parse(completion.text, n).steps) == n, (constraint.name, completion.text)
+        matcher = llguidance.LLMatcher(ll, grammar(constraint))
+        ids = vllm_engine.tokenizer(completion.text, add_special_tokens=False)["input_ids"]
+        assert matcher.consume_tokens(ids) and matcher.is_accepting(), completion.text
