@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from export.card import gather_facts, render_card
+from export.checks import CheckResult, ExportRefused, card_section, check_selection
 from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
 
-__all__ = ["ExportConfig", "ExportResult", "WriteConfig", "run_export", "select"]
+__all__ = ["ExportConfig", "ExportRefused", "ExportResult", "WriteConfig", "run_export", "select"]
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ExportResult:
     selection: Selection
     written: Written
     pushed: str | None = None
+    checks: CheckResult | None = None
 
 
 def run_export(lake: Any, config: ExportConfig, write: WriteConfig) -> ExportResult:
@@ -30,12 +32,16 @@ def run_export(lake: Any, config: ExportConfig, write: WriteConfig) -> ExportRes
         from export.write import hub_token
         hub_token()
     selection = select(lake, config)
-    card = render_card(selection, config, gather_facts(lake, selection), write.license,
-                       write.pretty_name)
+    checks = check_selection(lake, selection)
+    if checks.failures and not config.force:
+        raise ExportRefused(checks.failures)
+    checks.forced = bool(checks.failures)
+    card = render_card(selection, config, gather_facts(lake, selection, config.strategy),
+                       write.license, write.pretty_name) + card_section(checks)
     written = write_export(selection, config, write, card)
     pushed = None
     if write.push_to_hub:
         pushed = push_to_hub(written.out, write.push_to_hub, write.private,
                              endpoint=write.hub_endpoint,
                              commit_message=f"stepforge export ({config.format}, {config.strategy})")
-    return ExportResult(selection, written, pushed)
+    return ExportResult(selection, written, pushed, checks)

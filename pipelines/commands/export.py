@@ -16,6 +16,7 @@ of --config.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pipelines.config import add_config_args, flags_for, load_config
 
@@ -31,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ExportConfig)
     add_config_args(parser, WriteConfig)
-    for action in parser._actions:  # bare --private / --overwrite mean true
-        if action.dest in ("private", "overwrite"):
+    for action in parser._actions:  # bare --private / --overwrite / --force mean true
+        if action.dest in ("private", "overwrite", "force"):
             action.nargs, action.const = "?", True
     parser.set_defaults(handler=run)
 
@@ -47,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig))
-    result = run_export(Lake(project.lake), config, write)
+    from export.checks import ExportRefused
+
+    try:
+        result = run_export(Lake(project.lake), config, write)
+    except ExportRefused as refused:
+        print(f"stepforge export: {refused}", file=sys.stderr)
+        return 3
     print(describe(result, config))
     return 0
 
@@ -77,6 +84,8 @@ def describe(result, config) -> str:
     lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
              f"  solutions with labels: {sel.considered}; left out: {dropped}",
              f"  files: {', '.join(result.written.files)}"]
+    if result.checks is not None:
+        lines.append(f"  information checks: {result.checks.line()}")
     if result.pushed:
         lines.append(f"  pushed: {result.pushed}")
     return "\n".join(lines)

@@ -47,6 +47,10 @@ def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
         lines.append(f"  {s.strategy}: {s.rows} steps ({steps}); solutions kept "
                      f"{s.solutions.get('kept', 0)}/{total} ({s.solutions.get('kept', 0) / total:.1%}); "
                      f"{verb} {s.written} new rows")
+        labelled = sum(s.provenance.values())
+        if labelled:
+            lines.append("    MC evidence of the labelled steps: " + ", ".join(
+                f"{name} {n / labelled:.0%}" for name, n in s.provenance.items() if n))
         for r in s.reliabilities:
             lines.append(f"    {r['annotator']}: sensitivity {r['sensitivity']:.3f}, specificity "
                          f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} ({r['votes']} votes)")
