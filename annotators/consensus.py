@@ -50,6 +50,20 @@ class VoteMatrix:
     unparsed: np.ndarray          # (N,) unparsed votes of the step (excluded)
     skipped: np.ndarray           # (N,) skipped votes of the step (excluded)
     n_steps: np.ndarray           # (S,) steps of each solution
+    scores: np.ndarray | None = None      # (N, M) float: the labeled vote's score, nan = none
+    provenance: np.ndarray | None = None  # (N, M) int8: 1 measured, 0 inferred, -1 unknown
+
+    def soft(self, names: Sequence[str]) -> np.ndarray:
+        """(N, M) float: P(step correct) per cell: the vote's score for annotators in ``names``
+        (the MC success fraction), else its 0/1 label; nan without a labeled vote."""
+        values = np.where(self.labels >= 0, self.labels.astype(float), np.nan)
+        if self.scores is None:
+            return values
+        cols = self.columns(names)
+        sub = self.scores[:, cols]
+        values[:, cols] = np.where((self.labels[:, cols] >= 0) & ~np.isnan(sub), sub,
+                                   values[:, cols])
+        return values
 
     @property
     def n_items(self) -> int:
@@ -79,16 +93,20 @@ class Decision:
 
 
 VOTES_SQL = """
-WITH raw AS (SELECT solution_id, step_index, annotator, status, label, created_at, vote_id FROM votes),
+WITH raw AS (SELECT solution_id, step_index, annotator, status, label, score, provenance,
+                    created_at, vote_id FROM votes),
 excluded AS (
   SELECT solution_id, step_index, count(*) FILTER (WHERE status = 'unparsed') AS unparsed,
          count(*) FILTER (WHERE status = 'skipped') AS skipped
   FROM raw GROUP BY ALL),
 latest AS (
-  SELECT solution_id, step_index, annotator, CASE WHEN status = 'labeled' THEN label END AS label
+  SELECT solution_id, step_index, annotator, CASE WHEN status = 'labeled' THEN label END AS label,
+         CASE WHEN status = 'labeled' THEN score END AS score,
+         CASE WHEN status = 'labeled' THEN provenance END AS provenance
   FROM raw QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
       ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1)
-SELECT l.solution_id, l.step_index, l.annotator, l.label, e.unparsed, e.skipped
+SELECT l.solution_id, l.step_index, l.annotator, l.label, l.score, l.provenance, e.unparsed,
+       e.skipped
 FROM latest l JOIN excluded e USING (solution_id, step_index)
 """
 
@@ -98,6 +116,9 @@ def vote_matrix(votes: pa.Table, n_steps: Mapping[str, int] | pa.Table | None = 
     label, created_at, vote_id). Per (solution, step, annotator) the latest labeled vote counts
     (a later unparsed re-run never hides a label). ``n_steps`` gives solution lengths (a mapping
     or a table with solution_id, n_steps); missing ones are taken as the highest voted step + 1."""
+    for name, kind in (("score", pa.float64()), ("provenance", pa.string())):
+        if name not in votes.column_names:  # optional: soft scores and MC provenance
+            votes = votes.append_column(name, pa.nulls(votes.num_rows, kind))
     con = duckdb.connect(":memory:")
     try:
         con.register("votes", votes)
@@ -117,6 +138,13 @@ def vote_matrix(votes: pa.Table, n_steps: Mapping[str, int] | pa.Table | None = 
     label = flat["label"].fill_null(-1).to_numpy().astype(np.int8)[order]
     labels[item_of, ann_codes[order]] = label
     voted[item_of, ann_codes[order]] = True
+    scores = np.full(labels.shape, np.nan)
+    scores[item_of, ann_codes[order]] = flat["score"].cast(pa.float64()).fill_null(np.nan) \
+        .to_numpy(zero_copy_only=False)[order]
+    provenance = np.full(labels.shape, -1, dtype=np.int8)
+    kind = flat["provenance"].to_numpy(zero_copy_only=False)[order]
+    provenance[item_of, ann_codes[order]] = np.where(
+        kind == "measured", 1, np.where(kind == "inferred", 0, -1))
     rows = order[first]
     item_solution = sol_codes[rows]
     step_index = steps[rows].astype(np.int32)
@@ -127,7 +155,8 @@ def vote_matrix(votes: pa.Table, n_steps: Mapping[str, int] | pa.Table | None = 
         solution_ids=solution_ids, item_solution=item_solution, step_index=step_index,
         annotators=annotators.to_pylist(), labels=labels, voted=voted,
         unparsed=flat["unparsed"].to_numpy()[rows].astype(np.int32),
-        skipped=flat["skipped"].to_numpy()[rows].astype(np.int32), n_steps=lengths)
+        skipped=flat["skipped"].to_numpy()[rows].astype(np.int32), n_steps=lengths,
+        scores=scores, provenance=provenance)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -184,11 +213,12 @@ def new_decision(strategy: str, m: VoteMatrix) -> Decision:
 
 def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None = None,
                   weights: Mapping[str, float] | None = None, min_share: float = 0.5,
-                  min_votes: int = 1) -> Decision:
+                  min_votes: int = 1, soft: Sequence[str] = ()) -> Decision:
     """Per step: the label holding more than ``min_share`` of the voting weight (``min_share``
     >= 1: every vote must agree) among at least ``min_votes`` labeled votes; else disputed.
-    ``probability`` is the weighted share of votes for "correct". Steps on which none of the
-    annotators voted get no row; steps with votes but no labeled one are disputed."""
+    ``probability`` is the weighted mean of the votes' P(correct): the score of annotators in
+    ``soft`` (the MC success fraction, e.g. 3/8), the 0/1 label of the others. Steps on which
+    none of the annotators voted get no row; steps with votes but no labeled one are disputed."""
     d = new_decision(strategy, m)
     cols = m.columns(annotators)
     w = np.array([float((weights or {}).get(m.annotators[c], 1.0)) for c in cols])
@@ -202,7 +232,10 @@ def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None
     settled = (win >= 1.0 - 1e-12) if min_share >= 1.0 else (win > min_share + 1e-12)
     agreed = settled & (count >= min_votes) & (total > 0)
     d.label = np.where(agreed, (share >= 0.5).astype(np.int8), -1).astype(np.int8)
-    d.probability = share
+    values = m.soft(soft)[:, cols]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d.probability = np.where(total > 0, np.nansum(values * w, axis=1)
+                                 / np.where(total > 0, total, 1), np.nan)
     d.status = np.where(agreed, AGREED, DISPUTED).astype(np.int8)
     d.used[:, cols] = sub >= 0
     d.emit = m.voted[:, cols].any(axis=1)
@@ -241,12 +274,15 @@ def _role(m: VoteMatrix, candidates: Sequence[str]) -> tuple[np.ndarray, np.ndar
 
 
 def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
-                          judge: Sequence[str], after_first_error: str = "negative") -> Decision:
+                          judge: Sequence[str], after_first_error: str = "negative",
+                          soft: Sequence[str] = ()) -> Decision:
     """Qwen's consensus filter. Per solution the MC role is played by the first annotator of
     ``mc`` whose votes locate a first error (likewise ``judge``). When both locate the same one,
     the solution is agreed: steps before it 1, it 0, steps after 0 (``negative``) or no row
-    (``drop``); otherwise (different positions, or a role missing) all its steps are disputed,
-    with probability the share of the two role annotators calling the step correct."""
+    (``drop``); otherwise (different positions, or a role missing) all its steps are disputed.
+    ``probability``: agreed steps take the MC role's score when its annotator is in ``soft``
+    (the MC success fraction) else the label; disputed steps the mean P(correct) of the two
+    roles (score for ``soft`` annotators, 0/1 label for the others)."""
     d = new_decision(strategy, m)
     mc_col, mc_fe = _role(m, mc)
     judge_col, judge_fe = _role(m, judge)
@@ -260,13 +296,17 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
     for role_col in (mc_col[sol], judge_col[sol]):
         has = role_col >= 0
         d.used[rows[has], role_col[has]] = m.labels[rows[has], role_col[has]] >= 0
+    values = m.soft(soft)
     pos = np.zeros(m.n_items)
     for role_col in (mc_col[sol], judge_col[sol]):
-        got = np.where(role_col >= 0, m.labels[rows, np.maximum(role_col, 0)], -1)
-        pos += got == 1
+        got = np.where(role_col >= 0, values[rows, np.maximum(role_col, 0)], np.nan)
+        pos += np.nan_to_num(got)
     n_used = d.used.sum(axis=1)
+    mc_value = np.where(mc_col[sol] >= 0, values[rows, np.maximum(mc_col[sol], 0)], np.nan)
+    # an agreed step the MC role did not label itself keeps its 0/1 label
+    agreed_p = np.where(np.isnan(mc_value), d.label.astype(float), mc_value)
     with np.errstate(invalid="ignore", divide="ignore"):
-        d.probability = np.where(agreed, d.label.astype(float),
+        d.probability = np.where(agreed, agreed_p,
                                  np.where(n_used > 0, pos / np.maximum(n_used, 1), np.nan))
     involved = m.voted[:, m.columns(list(mc) + list(judge))].any(axis=1)
     beyond = agreed & (fe >= 0) & (step > fe)

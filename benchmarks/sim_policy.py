@@ -8,6 +8,13 @@ value at its step and the later steps carry the wrong value on, so the final ans
 The script reads the prefix it is asked to continue, checks every step's value against the
 truth, and samples the final answer accordingly. The true first error of every solution is
 known, so first-error accuracy can be measured exactly.
+
+Two failure modes of real policies can be switched on: ``p_unsolvable``, the share of problems
+the policy never solves (no rollout from any prefix, the bare problem included, reaches the
+answer: a 135M model on GSM8K), and ``p_truncate``, the chance that a rollout is cut off at
+``max_tokens`` (the text fills the budget and states no answer; the scripted engine then
+reports finish_reason "length"). Both are drawn from their own seeds, so the default (0, 0)
+reproduces the earlier problems and rollouts exactly.
 """
 
 from __future__ import annotations
@@ -53,7 +60,10 @@ class SimPolicy:
     p_success: float = 0.9  # chance a rollout from a correct prefix reaches the gold answer
     p_recover: float = 0.03  # chance a rollout from a prefix holding the error still does
     seed: int = 0
+    p_unsolvable: float = 0.0  # share of problems the policy never solves, from any prefix
+    p_truncate: float = 0.0  # chance a rollout is cut off at max_tokens (no answer stated)
     problems: dict[int, SimProblem] = field(default_factory=dict)
+    unsolvable: set[int] = field(default_factory=set)
 
     def question(self, pid: int) -> str:
         p = self.problems[pid]
@@ -70,6 +80,8 @@ class SimPolicy:
             sim = SimProblem(rng.randint(1, 50), [rng.choice([-1, 1]) * rng.randint(1, 20)
                                                   for _ in range(n_steps)])
             self.problems[pid] = sim
+            if random.Random(stable_id("sim-unsolvable", self.seed, pid)).random() < self.p_unsolvable:
+                self.unsolvable.add(pid)
             problem = Problem(question=self.question(pid), reference_answer=str(sim.values[-1]),
                               source="sim")
             error = rng.randrange(n_steps) if rng.random() < wrong_fraction else -1
@@ -89,12 +101,17 @@ class SimPolicy:
     def complete(self, request: GenerationRequest, index: int) -> str:
         """One rollout: the remaining steps, right with the known probability, else wrong."""
         text = "\n".join(m["content"] for m in request.messages or ())
-        sim = self.problems[int(_TAG.search(text).group(1))]
+        pid = int(_TAG.search(text).group(1))
+        sim = self.problems[pid]
         written = [(int(k) - 1, int(v)) for k, v in _STEP.findall(request.continuation or "")]
         truth = sim.values
         clean = all(truth[j] == v for j, v in written)
         rng = random.Random(stable_id("sim-rollout", request.seed, index, request.continuation))
         ok = rng.random() < (self.p_success if clean else self.p_recover)
+        ok = ok and pid not in self.unsolvable
+        if self.p_truncate and random.Random(stable_id(
+                "sim-truncate", request.seed, index, request.continuation)).random() < self.p_truncate:
+            return " ".join(["and"] * request.max_tokens)  # fills the budget: cut off
         done = len(written)
         value = written[-1][1] if written else sim.start
         steps = []

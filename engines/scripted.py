@@ -38,7 +38,9 @@ class ScriptedEngine:
             for i in range(request.n):
                 text, stopped = apply_stop(self.script(request, i), request.stop)
                 texts.append(text)
-                reasons.append("stop" if stopped else "length")
+                # as a model: cut off when the text fills max_tokens (words), else it ended
+                cut = not stopped and len(text.split()) >= request.max_tokens
+                reasons.append("length" if cut else "stop")
             out.append(Completion(
                 texts=texts,
                 prompt_tokens=len(request_text(request).split()),

@@ -8,12 +8,15 @@ JSON-lines shards with a dataset card, optionally pushed to the Hugging Face Hub
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from export.card import gather_facts, render_card
+from export.checks import CheckResult, ExportRefused, card_section, check_selection
 from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
 from store.lake import Lake
 
-__all__ = ["ExportConfig", "ExportResult", "WriteConfig", "describe", "run_export", "select"]
+__all__ = ["ExportConfig", "ExportRefused", "ExportResult", "WriteConfig", "describe", "run_export",
+           "select"]
 
 
 @dataclass
@@ -21,6 +24,7 @@ class ExportResult:
     selection: Selection
     written: Written
     pushed: str | None = None
+    checks: CheckResult | None = None
 
 
 def run_export(lake: Lake, config: ExportConfig, write: WriteConfig) -> ExportResult:
@@ -29,15 +33,19 @@ def run_export(lake: Lake, config: ExportConfig, write: WriteConfig) -> ExportRe
         from export.write import hub_token
         hub_token()
     selection = select(lake, config)
-    card = render_card(selection, config, gather_facts(lake, selection), write.license,
-                       write.pretty_name)
+    checks = check_selection(lake, selection)
+    if checks.failures and not config.force:
+        raise ExportRefused(checks.failures)
+    checks.forced = bool(checks.failures)
+    card = render_card(selection, config, gather_facts(lake, selection, config.strategy),
+                       write.license, write.pretty_name) + card_section(checks)
     written = write_export(selection, config, write, card)
     pushed = None
     if write.push_to_hub:
         pushed = push_to_hub(written.out, write.push_to_hub, write.private,
                              endpoint=write.hub_endpoint,
                              commit_message=f"stepforge export ({config.format}, {config.strategy})")
-    return ExportResult(selection, written, pushed)
+    return ExportResult(selection, written, pushed, checks)
 
 
 def describe(result: ExportResult, config: ExportConfig) -> str:
@@ -48,6 +56,8 @@ def describe(result: ExportResult, config: ExportConfig) -> str:
     lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
              f"  solutions with labels: {sel.considered}; left out: {dropped}",
              f"  files: {', '.join(result.written.files)}"]
+    if result.checks is not None:
+        lines.append(f"  information checks: {result.checks.line()}")
     if result.pushed:
         lines.append(f"  pushed: {result.pushed}")
     return "\n".join(lines)

@@ -31,11 +31,13 @@ class CardFacts:
     annotators: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     generators: dict[str, int] = field(default_factory=dict)
+    provenance: dict[str, int] = field(default_factory=dict)  # exported labels per MC evidence
 
 
-def gather_facts(lake: Lake, selection: Selection) -> CardFacts:
+def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) -> CardFacts:
     """Annotator versions and vote counts on the exported solutions (only annotators whose
-    votes the labels used), plus the examples' sources and generators."""
+    votes the labels used), the examples' sources and generators, and (given the strategy)
+    how many exported labels rest on measured / inferred MC evidence."""
     examples = selection.examples
     facts = CardFacts(sources=dict(sorted(Counter(e.source or "unknown" for e in examples).items())),
                       generators=dict(sorted(Counter(e.generator for e in examples).items())))
@@ -53,9 +55,32 @@ def gather_facts(lake: Lake, selection: Selection) -> CardFacts:
             FROM step_votes WHERE solution_id IN (SELECT solution_id FROM exported)
               AND annotator IN (SELECT annotator FROM used)
             GROUP BY ALL ORDER BY ALL""").to_arrow_table().to_pylist()
+        if strategy is not None:
+            facts.provenance = _provenance(con, selection, strategy)
     finally:
         con.close()
     return facts
+
+
+def _provenance(con: Any, selection: Selection, strategy: str) -> dict[str, int]:
+    """Exported step labels per ``details.mc_provenance`` of their consensus row."""
+    pairs = [(e.solution_id, i) for e in selection.examples for i in range(len(e.labels))]
+    con.register("exported_steps", pa.table({"solution_id": [p[0] for p in pairs],
+                                             "step_index": pa.array([p[1] for p in pairs],
+                                                                    pa.int32())}))
+    rows = con.execute("""
+        SELECT CASE WHEN c.status = 'human' THEN 'human'
+                    ELSE coalesce(json_extract_string(c.details, '$.mc_provenance'), 'none')
+               END AS kind
+        FROM exported_steps e JOIN consensus c USING (solution_id, step_index)
+        WHERE c.strategy = ? OR c.status = 'human'
+        QUALIFY row_number() OVER (PARTITION BY e.solution_id, e.step_index
+                                   ORDER BY c.status = 'human' DESC) = 1""",
+                       [strategy]).fetchall()
+    counts: dict[str, int] = {}
+    for (kind,) in rows:
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def licence_of(sources: dict[str, int], override: str | None) -> tuple[str, list[str]]:
@@ -139,10 +164,17 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
              f"(`stepforge export --format {config.format}`).", "",
              "## Format", "", FORMAT_TEXT[config.format].format(tag=config.step_tag), ""]
     if config.soft_labels and config.format in ("trl", "math-shepherd"):
-        lines += ["`soft_labels` holds the consensus probability that each step is correct (the "
-                  "MC success fraction, vote share or Dawid-Skene posterior of the strategy; "
-                  "null when the strategy gives none). Train on it with a loss of your own; TRL "
-                  "reads only `labels`.", ""]
+        lines += [f"`soft_labels[i]` is the `probability` of step i's consensus row under "
+                  f"`{config.strategy}`, an estimate that the step is correct. From an MC "
+                  "annotator (mc-hard, mc-soft, mc-binary) it is the MC success fraction: of the "
+                  "k rollouts from the prefix ending at step i that were not cut off at "
+                  "max_tokens, the share reaching the gold answer (3 of 8 -> 0.375; mc-binary "
+                  "steps it did not roll out, and the last step, graded on the solution's own "
+                  "answer, are 0 or 1). `majority`: the weighted mean over the voting annotators "
+                  "of that fraction (MC) or the 0/1 label (others); `consensus`: the MC "
+                  "annotator's fraction on agreed steps; `dawid-skene`: the posterior; a "
+                  "human-reviewed step: the share of reviewers calling it correct; null when "
+                  "none. Train on it with a loss of your own; TRL reads only `labels`.", ""]
     lines += ["## Splits and label balance", ""]
     keys = ["examples", "steps", "positive_steps", "negative_steps", "negative_share",
             "examples_with_error", "examples_without_error"]
@@ -164,6 +196,14 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     lines += [f"- Solutions read: {selection.considered}; left out: "
               + (", ".join(f"{n} {why}" for why, n in sorted(selection.dropped.items())) or "none")
               + ".", "", "Annotators whose votes entered the labels (on the exported solutions):", ""]
+    if facts.provenance:
+        total = sum(facts.provenance.values())
+        lines += ["Where the exported labels' MC evidence came from (measured: rollouts from "
+                  "that step's prefix or the solution's graded answer; inferred: a correct "
+                  "solution witnessing its steps, or a position before / after a found first "
+                  "error; none: no MC vote used): " + ", ".join(
+                      f"{kind} {n} ({n / total:.0%})" for kind, n in facts.provenance.items())
+                  + ".", ""]
     cols = ["annotator", "version", "model", "config_hash", "votes", "labeled", "tokens", "rollouts"]
     lines += _table(cols, [[a.get(c) for c in cols] for a in facts.annotators]) if facts.annotators \
         else ["(none recorded: human labels only)"]

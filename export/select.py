@@ -74,6 +74,9 @@ class ExportConfig(BaseModel):
     step_tag: str = Field(DEFAULT_STEP_TAG, description="math-shepherd: the tag after each step")
     metadata: bool = Field(True, description="add solution_id, problem_id, generator and source "
                            "columns")
+    force: bool = Field(False, description="write the set even when its labels fail the "
+                        "information checks (one label value on every step, or every label "
+                        "from one annotator that skipped or could not parse most of its votes)")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,17 @@ MARKERS = (
 )
 NUMBER_WITH_COMMAS = re.compile(r"(?<![\d.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
 NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]{3,}(?:[\s\-][A-Za-z]+)*\.?$")
-TEXT_COMMANDS = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{([^{}]*)\}")
+# a \text{} unit with its power: "5 \text{ cm}^2" -> "5", never "5^2"
+TEXT_COMMANDS = re.compile(
+    r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{([^{}]*)\}(?:\s*\^\s*(?:\{\s*\d+\s*\}|\d))?")
+# markdown emphasis around an answer: "**18**", "*18*", "__18__"
+EMPHASIS = re.compile(r"^(\*{1,3}|_{1,3})(.+?)\1$")
+# plain-text units after a number: "10 km/h", "5 cm^2", "3 m/s^2", "12 cm", "4 m²"
+UNIT = r"(?:[A-Za-z]{1,5}|[A-Za-z]{1,5}\s*\^\s*\{?\d\}?|[A-Za-z]{1,5}[²³])"
+NUMBER_THEN_UNIT = re.compile(
+    r"^([-+]?\d[\d,]*(?:\.\d+)?)\s*(?:" + UNIT + r"(?:\s*/\s*" + UNIT + r")+|" + UNIT + r")\.?$")
+SHORT_UNITS = {"cm", "mm", "km", "m", "kg", "g", "mg", "lb", "lbs", "oz", "ft", "in", "yd", "mi",
+               "h", "hr", "hrs", "s", "sec", "min", "ml", "l", "mph", "kph", "pm", "am"}
 
 
 def find_boxed(text: str) -> list[str]:
@@ -80,6 +90,8 @@ def clean_answer(answer: str) -> str:
     """A found answer normalised for comparison: math delimiters, "$", thousands separators,
     a trailing period, boxes and ``\\text{}`` units removed ("\\text{Monday}" alone -> "Monday")."""
     text = answer.strip().replace("\u2212", "-")
+    text = strip_emphasis(text)
+    text = re.sub(r"^[*_]+\s+", "", text)  # the closing "**" of "**Answer:** 18"
     text = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", text).strip()
     text = unbox(text)
     text = text.replace("\\$", "").replace("$", "").strip()
@@ -92,11 +104,34 @@ def clean_answer(answer: str) -> str:
         text = TEXT_COMMANDS.sub(lambda m: m.group(1), text).strip()
     text = re.sub(r"\^\s*\{?\\circ\}?|\\%|%", "", text).strip()
     text = NUMBER_WITH_COMMAS.sub(lambda m: m.group(0).replace(",", ""), text)
-    units = NUMBER_THEN_WORDS.match(text)
+    units = NUMBER_THEN_WORDS.match(text) or _unit_match(text)
     if units:
         text = units.group(1).replace(",", "")
     text = text.rstrip(" .").strip()
     return text
+
+
+def _unit_match(text: str) -> re.Match | None:
+    """A number followed by a unit with a slash or power ("10 km/h", "5 cm^2") or by a known
+    short unit ("12 cm"); single letters otherwise stay (they may be variables: "5 x")."""
+    match = NUMBER_THEN_UNIT.match(text)
+    if match is None:
+        return None
+    unit = text[match.end(1):].strip().rstrip(".").strip()
+    if "/" in unit or "^" in unit or unit[-1:] in "²³" or unit.lower() in SHORT_UNITS:
+        return match
+    return None
+
+
+def strip_emphasis(text: str) -> str:
+    """Markdown bold / italics removed from around an answer (and inside a trailing period)."""
+    text = text.strip()
+    while True:
+        bare = text.rstrip(".").strip() if text.endswith(".") else text
+        match = EMPHASIS.match(bare)
+        if match is None:
+            return text
+        text = match.group(2).strip()
 
 
 def _marker_answer(text: str) -> str | None:

@@ -75,6 +75,13 @@ def grade_answer(final_answer: str | None, problem: Problem) -> bool | None:
         return None
 
 
+def finish_reason(completion: Completion, index: int) -> str:
+    """``length`` when the engine says sample ``index`` hit max_tokens, else ``stop`` (EOS, a
+    stop string, or an engine that reports nothing)."""
+    reasons = completion.finish_reasons
+    return "length" if index < len(reasons) and reasons[index] == "length" else "stop"
+
+
 def to_solutions(
     problem: Problem, completion: Completion, generator: str, config: GenerateConfig
 ) -> list[Solution]:
@@ -88,14 +95,16 @@ def to_solutions(
             log.info("problem %s sample %d: no steps in output, dropped", problem.problem_id, index)
             continue
         final = extract_answer(text)
+        reason = finish_reason(completion, index)
         solutions.append(Solution(
             problem_id=problem.problem_id, generator=generator, text=text, steps=steps,
-            final_answer=final, is_correct=grade_answer(final, problem),
-            split_method=config.split.method,
+            final_answer=final,
+            # a text cut off at max_tokens never stated its answer: not graded (None)
+            is_correct=None if reason == "length" else grade_answer(final, problem),
+            split_method=config.split.method, finish_reason=reason,
             prompt_tokens=completion.prompt_tokens // shares,
             completion_tokens=completion.completion_tokens // shares,
-            metadata={"generation_config": config.fingerprint(), "sample": index,
-                      "finish_reason": (completion.finish_reasons or ["?"] * shares)[index]},
+            metadata={"generation_config": config.fingerprint(), "sample": index},
         ))
     return solutions
 

@@ -32,13 +32,15 @@ from annotators.consensus import (
     first_error_consensus, human_labels, vote_matrix, weighted_vote,
 )
 from annotators.dawid_skene import dawid_skene
+from annotators.mc.config import MODES as MC_MODES
 from schemas.ids import stable_id
 from schemas.tables import CONSENSUS
 from store.sql import in_list
 from store.lake import Lake
 
 KINDS = ("consensus", "majority", "unanimous", "dawid-skene")
-VOTE_COLUMNS = "solution_id, step_index, annotator, status, label, created_at, vote_id"
+VOTE_COLUMNS = ("solution_id, step_index, annotator, status, label, score, "
+                "json_extract_string(details, '$.provenance') AS provenance, created_at, vote_id")
 
 
 class ConsensusRule(BaseModel):
@@ -113,6 +115,11 @@ class ReconcileConfig(BaseModel):
         "negative", description="a review giving only the first error: later steps are 0 "
         "(negative) or left to the machines (unknown)")
     annotators: list[str] | None = Field(None, description="read only these annotators' votes")
+    soft_scores: list[str] = Field(
+        default_factory=lambda: ["mc-hard", "mc-soft", "mc-binary"],
+        description="annotators whose vote score is the MC success fraction (share of rollouts "
+        "reaching the gold answer): consensus and majority probabilities use it instead of "
+        "their 0/1 label, and the export's soft_labels carry it")
     solution_ids: list[str] | None = Field(None, description="reconcile only these solutions")
     dry_run: bool = Field(False, description="compute and report, write nothing")
 
@@ -147,6 +154,7 @@ class StrategySummary:
     written: int = 0              # rows new in the lake
     steps: dict[str, int] = field(default_factory=dict)      # per status
     solutions: dict[str, int] = field(default_factory=dict)  # kept / disputed
+    provenance: dict[str, int] = field(default_factory=dict)  # labelled steps per MC provenance
     reliabilities: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -161,16 +169,34 @@ class ReconcileSummary:
 
 
 def run_rule(kind: str, rule: Any, m: VoteMatrix, name: str,
-             human: HumanLabels | None) -> Decision:
-    """One strategy's decision over the matrix."""
+             human: HumanLabels | None, soft: list[str] | tuple[str, ...] = ()) -> Decision:
+    """One strategy's decision over the matrix (``soft``: annotators whose score is P(correct))."""
     if kind == "consensus":
-        return first_error_consensus(m, name, rule.mc, rule.judge, rule.after_first_error)
+        return first_error_consensus(m, name, rule.mc, rule.judge, rule.after_first_error, soft)
     if kind in ("majority", "unanimous"):
         share = 1.0 if kind == "unanimous" else rule.min_share
-        return weighted_vote(m, name, rule.annotators, rule.weights, share, rule.min_votes)
+        return weighted_vote(m, name, rule.annotators, rule.weights, share, rule.min_votes, soft)
     return dawid_skene(m, name, rule.annotators, rule.threshold,
                        human if rule.use_reviews else None, rule.smoothing, rule.max_iter,
                        rule.tol)
+
+
+PROVENANCE = ("none", "inferred", "measured")  # details.mc_provenance codes 0, 1, 2
+
+
+def mc_provenance(m: VoteMatrix, d: Decision, mc: list[str] | tuple[str, ...]) -> None:
+    """Per row, where its MC evidence came from: ``measured`` when a used MC vote was measured
+    by rollouts (or the solution's graded answer), ``inferred`` when the used MC votes were all
+    inferred (witnessed by a correct solution, before / after a found error), ``none`` when no
+    MC vote was used (judge-only labels, or votes stored before provenance existed)."""
+    cols = m.columns(mc)
+    code = np.zeros(m.n_items, dtype=np.int8)
+    if m.provenance is not None and len(cols):
+        used = d.used[:, cols]
+        prov = m.provenance[:, cols]
+        code = np.where((used & (prov == 1)).any(axis=1), 2,
+                        np.where((used & (prov == 0)).any(axis=1), 1, 0)).astype(np.int8)
+    d.details["mc_provenance"] = code
 
 
 def strategy_annotators(kind: str, rule: Any, m: VoteMatrix) -> list[str]:
@@ -267,6 +293,8 @@ def decision_rows(con: duckdb.DuckDBPyConnection, m: VoteMatrix, d: Decision,
                 pa.array(np.where(values >= 0, values, len(m.annotators))))
         elif key.endswith("_first_error"):
             base[key] = pa.array(values, pa.int64(), mask=values == UNKNOWN)
+        elif key == "mc_provenance":
+            base[key] = pa.array(np.array(PROVENANCE)[values])
         elif key not in ("votes",):
             base[key] = pa.array(values)
     con.register("base", pa.table(base))
@@ -353,7 +381,8 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
         prepare_digests(con, votes, reviews, m)
         for name in config.strategies:
             kind, rule = config.rule(name)
-            d = run_rule(kind, rule, m, name, human)
+            d = run_rule(kind, rule, m, name, human, config.soft_scores)
+            mc_provenance(m, d, MC_MODES)
             salt = f"{name}|{kind}|{config_hash(rule)}|{_params_digest(d)}"
             if human is not None:
                 d = apply_human(m, d, human)
@@ -384,6 +413,10 @@ def _summarise(name: str, m: VoteMatrix, d: Decision) -> StrategySummary:
     disputed = np.bincount(sol, weights=emitted == 1, minlength=n_sol) > 0
     present = np.bincount(sol, minlength=n_sol) > 0
     out.solutions = {"kept": int((present & ~disputed).sum()), "disputed": int(disputed.sum())}
+    if "mc_provenance" in d.details:
+        labelled = d.emit & (d.label >= 0)
+        codes = d.details["mc_provenance"][labelled]
+        out.provenance = {name: int((codes == i).sum()) for i, name in enumerate(PROVENANCE)}
     info = d.annotator_details
     if info:
         out.reliabilities = [dict(zip(info, values)) for values in zip(*info.values())]
@@ -421,6 +454,10 @@ def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
         lines.append(f"  {s.strategy}: {s.rows} steps ({steps}); solutions kept "
                      f"{s.solutions.get('kept', 0)}/{total} ({s.solutions.get('kept', 0) / total:.1%}); "
                      f"{verb} {s.written} new rows")
+        labelled = sum(s.provenance.values())
+        if labelled:
+            lines.append("    MC evidence of the labelled steps: " + ", ".join(
+                f"{name} {n / labelled:.0%}" for name, n in s.provenance.items() if n))
         for r in s.reliabilities:
             lines.append(f"    {r['annotator']}: sensitivity {r['sensitivity']:.3f}, specificity "
                          f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} ({r['votes']} votes)")

@@ -41,6 +41,7 @@ class ReportData:
     reliabilities: list[dict] = field(default_factory=list)
     gold_source: str = ""
     calibration: list[dict] = field(default_factory=list)  # per annotator: reliability bins
+    health: Any = None  # pipelines.label_health.LabelHealth: the first panel
 
 
 def gather(lake: Lake, gold: str | None = None) -> ReportData:
@@ -62,10 +63,26 @@ def gather(lake: Lake, gold: str | None = None) -> ReportData:
         SELECT solution_id, strategy, max(priority) AS priority, count(*) AS disputed_steps
         FROM consensus WHERE status = 'disputed' GROUP BY solution_id, strategy
         ORDER BY priority DESC NULLS LAST, solution_id LIMIT 15""").to_pylist()
+    data.health = label_health(lake)
     if data.counts["step_votes"]:
         data.fleiss, data.reliabilities = _model_stats(lake)
         data.gold_source, data.calibration = calibration(lake, gold)
     return data
+
+
+def label_health(lake: Lake) -> Any:
+    """The label-health numbers, with the export checks of every strategy's labels."""
+    from pipelines.label_health import export_checks_per_strategy, gather_health
+
+    health = gather_health(lake)
+    health.export = export_checks_per_strategy(lake)
+    return health
+
+
+def label_health_section(data: ReportData) -> str:
+    from pipelines.label_health import health_panel
+
+    return health_panel(data.health) if data.health is not None else ""
 
 
 def _model_stats(lake: Lake) -> tuple[float | None, list[dict]]:
@@ -332,6 +349,7 @@ def render(data: ReportData, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     counts = " · ".join(f"{v} {k.replace('_', ' ')}" for k, v in data.counts.items())
     sections = [
+        ("Label health", label_health_section(data)),
         ("Labels by step position", positions_section(data)),
         ("Agreement between annotators", agreement_section(data)),
         ("Retention per strategy", retention_section(data)),

@@ -35,6 +35,7 @@ class RunSummary:
     stages: dict[str, str] = field(default_factory=dict)
     overview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    health: str = ""  # the label-health line (pipelines.label_health), shown first
 
 
 def lake_overview(lake: Lake) -> dict[str, list[dict[str, Any]]]:
@@ -49,6 +50,8 @@ def _num(value: Any, digits: int = 2) -> str:
 def render(summary: RunSummary) -> str:
     """The summary as terminal text."""
     lines = ["stepforge run summary", ""]
+    if summary.health:
+        lines += [summary.health, ""]
     width = max(map(len, summary.stages), default=0)
     for stage, text in summary.stages.items():
         first, *rest = text.splitlines() or [""]

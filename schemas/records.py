@@ -59,7 +59,11 @@ class Problem(Record):
 
 
 class Solution(Record):
-    """A model-written solution split into ordered steps, with its graded final answer."""
+    """A model-written solution split into ordered steps, with its graded final answer.
+
+    ``finish_reason``: ``stop`` (the model ended it), ``length`` (cut off at max_tokens: its
+    answer is not graded, ``is_correct`` stays None) or ``given`` (ingested text); None only on
+    rows written before the column existed."""
 
     id_field: ClassVar[str] = "solution_id"
     solution_id: str = ""
@@ -70,6 +74,7 @@ class Solution(Record):
     final_answer: str | None = None
     is_correct: bool | None = None
     split_method: str = "lines"
+    finish_reason: Literal["stop", "length", "given"] | None = "given"
     prompt_tokens: int = 0
     completion_tokens: int = 0
     metadata: dict[str, Any] = Field(default_factory=dict)

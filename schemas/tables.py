@@ -45,7 +45,8 @@ PROBLEMS = pa.schema([
 SOLUTIONS = pa.schema([
     ("solution_id", pa.string()), ("problem_id", pa.string()), ("generator", pa.string()),
     ("text", pa.string()), ("steps", pa.list_(pa.string())), ("final_answer", pa.string()),
-    ("is_correct", pa.bool_()), ("split_method", pa.string()), ("prompt_tokens", pa.int64()),
+    ("is_correct", pa.bool_()), ("split_method", pa.string()), ("finish_reason", pa.string()),
+    ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()), ("metadata", pa.string()),
 ])
 STEP_VOTES = pa.schema([

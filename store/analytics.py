@@ -159,8 +159,28 @@ SELECT annotator, count(*) AS votes,
        sum(prompt_tokens + completion_tokens) / nullif(count(*) FILTER (WHERE status = 'labeled'), 0)
        AS tokens_per_labeled_step,
        sum(rollouts) / nullif(count(*) FILTER (WHERE status = 'labeled'), 0)
-       AS rollouts_per_labeled_step
+       AS rollouts_per_labeled_step,
+       sum(coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0))::BIGINT
+       AS truncated_rollouts,
+       sum(coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0))
+       / nullif(sum(rollouts), 0) AS truncated_share
 FROM step_votes GROUP BY annotator ORDER BY annotator
+"""
+
+# Per strategy: the current labelled consensus rows by where their MC evidence came from
+# (details.mc_provenance: measured by rollouts, inferred, none = no MC vote used; human).
+LABEL_PROVENANCE = """
+SELECT strategy, count(*) AS labels,
+       count(*) FILTER (WHERE kind = 'measured') AS measured,
+       count(*) FILTER (WHERE kind = 'inferred') AS inferred,
+       count(*) FILTER (WHERE kind = 'none') AS no_mc,
+       count(*) FILTER (WHERE kind = 'human') AS human,
+       avg((kind = 'measured')::DOUBLE) AS measured_share,
+       avg((kind = 'inferred')::DOUBLE) AS inferred_share
+FROM (SELECT strategy, CASE WHEN status = 'human' THEN 'human'
+             ELSE coalesce(json_extract_string(details, '$.mc_provenance'), 'none') END AS kind
+      FROM consensus WHERE label IS NOT NULL)
+GROUP BY strategy ORDER BY strategy
 """
 
 ANALYTICS_VIEWS: list[tuple[str, str]] = [
@@ -172,6 +192,7 @@ ANALYTICS_VIEWS: list[tuple[str, str]] = [
     ("retention", RETENTION),
     ("labels_by_position", LABELS_BY_POSITION),
     ("annotator_costs", ANNOTATOR_COSTS),
+    ("label_provenance", LABEL_PROVENANCE),
 ]
 
 

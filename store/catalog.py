@@ -78,6 +78,9 @@ def table_view_sql(spec: TableSpec, source: str | None, where: str | None = None
     """
     if source is None:
         return empty_view_sql(spec.schema)
+    # files written before a column was added lack it: the typed empty row brings every column
+    # (NULL in those files), so old lakes stay readable after the schema grows
+    source = f"({empty_view_sql(spec.schema)} UNION ALL BY NAME SELECT * FROM {source})"
     names = spec.schema.names
     columns = ", ".join(identifier(n) for n in names)
     has_order = spec.order_by in names

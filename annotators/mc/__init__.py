@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from annotators.base import config_hash as hash_config
 from annotators.mc.config import MODES, MCConfig
 from annotators.mc.rollouts import Grader, RolloutStats
-from annotators.mc.search import Item, binary_search, prepare, sweep
+from annotators.mc.search import Item, binary_search, check_solvable, prepare, sweep
 from annotators.mc.votes import (
     Stamp, binary_votes, progress_votes, skipped_votes, sweep_votes,
 )
@@ -24,7 +24,7 @@ from engines.base import Engine
 from grading.policy import POLICY_PROMPT_VERSION
 from schemas import Problem, Solution, StepVote
 
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: policy-solvability check, truncation, provenance
 
 __all__ = ["MCAnnotator", "MCConfig", "MODES", "VERSION", "build"]
 
@@ -65,6 +65,9 @@ class MCAnnotator:
 
     def _run(self, items: list[Item]) -> None:
         engine, config, grader, stats = self.rollout_engine, self.config, self._grader, self.stats
+        if config.check_empty_prefix:
+            check_solvable(engine, items, self._rolled_out(items), config, grader, stats,
+                           engine.model_id, settle_early=self.name != "mc-progress")
         if self.name == "mc-binary":
             binary_search(engine, items, config, grader, stats)
         elif self.name == "mc-progress":
@@ -74,6 +77,12 @@ class MCAnnotator:
             hard = self.name == "mc-hard"
             sweep(engine, items, config, grader, stats, first_size=1, settle_early=hard,
                   witness_correct=hard and config.witness_correct)
+
+    def _rolled_out(self, items: list[Item]) -> list[Item]:
+        """The solutions this mode labels from rollouts (a correct solution labels itself in
+        mc-binary, and in mc-hard with witness_correct)."""
+        witness = self.name == "mc-binary" or (self.name == "mc-hard" and self.config.witness_correct)
+        return [item for item in items if not (witness and item.final_correct)]
 
     def _votes(self, stamp: Stamp, item: Item) -> list[StepVote]:
         if item.skip:

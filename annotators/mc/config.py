@@ -49,9 +49,15 @@ class MCConfig(BaseModel):
         "negative", description="mc-binary: steps after the first error are labelled 0 "
         "(negative) or get skipped votes (skip, as Qwen drops them from training)")
     check_empty_prefix: bool = Field(
-        False, description="mc-binary: roll out from the bare problem first (once per problem) "
-        "instead of assuming the policy can solve it; if no rollout succeeds the steps are "
-        "skipped (MC cannot locate an error the policy could never avoid)")
+        True, description="every mode: before labelling a problem's solutions, check that the "
+        "policy can solve it at all (a correct generate sample of the same model in the batch, "
+        "else k rollouts from the bare problem, as openr filters questions); with no success "
+        "its votes are skipped (MC cannot tell a wrong step from a problem the policy never "
+        "solves). false = assume it can")
+    max_truncated: float = Field(
+        0.5, ge=0.0, le=1.0, description="a prefix whose rollouts were cut off at max_tokens "
+        "more often than this share gives a skipped vote, not a label (truncated rollouts are "
+        "neither successes nor failures; the MC value is over completed ones)")
     progress_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="mc-progress: a step is labelled 1 when its advantage "
         "A_i = MC(prefix_i) - MC(prefix_i-1) >= -threshold; unset = 1/k (forgives one rollout "

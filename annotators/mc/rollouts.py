@@ -39,6 +39,7 @@ class PrefixEval:
 
     rollouts: int = 0
     correct: int = 0
+    truncated: int = 0  # cut off at max_tokens: neither a success nor a failure
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
@@ -46,12 +47,21 @@ class PrefixEval:
     samples: list[dict] = field(default_factory=list)
 
     @property
+    def completed(self) -> int:
+        """Rollouts that ended on their own (not cut off at max_tokens)."""
+        return self.rollouts - self.truncated
+
+    @property
     def value(self) -> float:
-        """The MC estimate: fraction of rollouts that reached the gold answer."""
-        return self.correct / self.rollouts if self.rollouts else 0.0
+        """The MC estimate: fraction of the completed rollouts that reached the gold answer."""
+        return self.correct / self.completed if self.completed else 0.0
+
+    def mostly_truncated(self, share: float) -> bool:
+        """More than ``share`` of the rollouts were cut off: the value is not to be trusted."""
+        return self.rollouts > 0 and self.truncated > share * self.rollouts
 
     def summary(self) -> dict:
-        return {"rollouts": self.rollouts, "correct": self.correct,
+        return {"rollouts": self.rollouts, "correct": self.correct, "truncated": self.truncated,
                 "value": round(self.value, 6), "rollouts_saved": self.saved}
 
 
@@ -64,6 +74,7 @@ class RolloutStats:
     prefix_evaluations: int = 0
     rollouts: int = 0
     rollouts_saved: int = 0
+    rollouts_truncated: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -109,17 +120,24 @@ def rollout_request(job: PrefixJob, n: int, round_index: int, config: MCConfig) 
 
 def _record(result: PrefixEval, job: PrefixJob, completion: Completion, grader: Grader,
             config: MCConfig) -> None:
-    prefix = prefix_text(job.steps)
+    """Grade each rollout on the answer it states itself: a \\boxed{} or "The answer is" left in
+    the prefix is the solution's, not the rollout's. A rollout cut off at max_tokens is counted
+    as truncated and not graded."""
     result.requests += 1
     result.prompt_tokens += completion.prompt_tokens
     result.completion_tokens += completion.completion_tokens
-    for text in completion.texts:
-        answer, ok = grader.grade(prefix + text, job.gold)
+    reasons = list(completion.finish_reasons)
+    for index, text in enumerate(completion.texts):
         result.rollouts += 1
-        result.correct += ok
+        if index < len(reasons) and reasons[index] == "length":
+            result.truncated += 1
+            answer, ok, truncated = None, False, True
+        else:
+            (answer, ok), truncated = grader.grade(text, job.gold), False
+            result.correct += ok
         if len(result.samples) < config.samples_kept:
             result.samples.append({"text": text[: config.sample_chars], "answer": answer,
-                                   "correct": ok})
+                                   "correct": ok, "truncated": truncated})
 
 
 def evaluate_prefixes(engine: Engine, jobs: Sequence[PrefixJob], config: MCConfig,
@@ -156,6 +174,7 @@ def evaluate_prefixes(engine: Engine, jobs: Sequence[PrefixJob], config: MCConfi
         stats.prefix_evaluations += 1
         stats.rollouts += result.rollouts
         stats.rollouts_saved += result.saved
+        stats.rollouts_truncated += result.truncated
         stats.prompt_tokens += result.prompt_tokens
         stats.completion_tokens += result.completion_tokens
     return results

@@ -26,6 +26,7 @@ class Item:
     solution: Solution
     problem: Problem
     skip: str | None = None
+    skip_kind: str | None = None  # why, as a short key the report counts (unsolvable, truncated...)
     final_answer: str | None = None
     final_correct: bool = False
     evals: dict[int, PrefixEval] = field(default_factory=dict)  # prefix size -> rollouts
@@ -33,6 +34,10 @@ class Item:
     lo: int = 0  # binary search: largest prefix size known to reach the answer
     hi: int = 0  # binary search: smallest prefix size known not to
     path: list[dict] = field(default_factory=list)
+    policy_check: dict = field(default_factory=dict)  # how the problem was found solvable
+
+    def skip_as(self, kind: str, reason: str) -> None:
+        self.skip, self.skip_kind = reason, kind
 
     @property
     def n(self) -> int:
@@ -64,15 +69,20 @@ def prepare(problems: Mapping[str, Problem], solutions: Sequence[Solution], conf
         items.append(item)
         gold = problem.reference_answer
         if gold is None or not gold.strip():
-            item.skip = f"problem {problem.problem_id} has no reference_answer"
+            item.skip_as("no_reference", f"problem {problem.problem_id} has no reference_answer")
             continue
         if gold not in gold_checked:
             gold_checked[gold] = grader.gold_problem(gold)
         if gold_checked[gold]:
-            item.skip = f"problem {problem.problem_id}: {gold_checked[gold]}"
+            item.skip_as("bad_reference", f"problem {problem.problem_id}: {gold_checked[gold]}")
+            continue
+        if solution.finish_reason == "length":
+            item.skip_as("truncated_solution", "the solution was cut off at max_tokens "
+                         "(finish_reason=length): it states no answer, so it is neither searched "
+                         "as a wrong solution nor labelled as a right one")
             continue
         if config.max_steps is not None and item.n > config.max_steps:
-            item.skip = f"{item.n} steps exceed max_steps={config.max_steps}"
+            item.skip_as("max_steps", f"{item.n} steps exceed max_steps={config.max_steps}")
             continue
         item.final_answer, item.final_correct = grader.grade(solution.text, gold)
     return items
@@ -100,6 +110,52 @@ def _evaluate(engine: Engine, wanted: list[tuple[Item, int]], config: MCConfig, 
                 item.share = (index, len(items))
 
 
+def check_solvable(engine: Engine, items: Sequence[Item], todo: Sequence[Item], config: MCConfig,
+                   grader: Grader, stats: RolloutStats, policy_model: str,
+                   settle_early: bool = True) -> None:
+    """Skip the ``todo`` items of problems the policy never solves (openr's question filter).
+
+    A problem counts as solvable when a solution of the batch written by the policy itself
+    (generator == ``policy_model``, not cut off) is correct: the generate stage's samples are
+    reused. Otherwise its bare problem is rolled out k times, once per problem; with no success
+    every solution of it is skipped: MC would put the first error on step 1 of each (the policy
+    fails from every prefix), a label nobody can stand behind.
+    """
+    samples: dict[str, list[Item]] = {}
+    for item in items:
+        if item.solution.generator == policy_model and item.solution.finish_reason != "length" \
+                and item.skip_kind not in ("no_reference", "bad_reference"):
+            samples.setdefault(item.problem.problem_id, []).append(item)
+    open_: list[Item] = []
+    for item in todo:
+        if item.skip:
+            continue
+        mine = samples.get(item.problem.problem_id, [])
+        solved = sum(s.final_correct for s in mine)
+        item.policy_check = {"generate_samples": len(mine), "generate_correct": solved}
+        if solved:
+            item.policy_check["source"] = "generate samples"
+        else:
+            open_.append(item)
+    _evaluate(engine, [(item, 0) for item in open_ if 0 not in item.evals], config, grader,
+              stats, settle_early)
+    for item in open_:
+        result = item.evals[0]
+        item.policy_check.update(source="empty-prefix rollouts", rollouts=result.rollouts,
+                                 correct=result.correct, truncated=result.truncated)
+        if result.correct >= 1:
+            continue
+        tried = (f"0/{result.completed} completed rollouts from the bare problem and "
+                 f"0/{item.policy_check['generate_samples']} generate samples of the policy "
+                 "reached the gold answer")
+        if result.mostly_truncated(config.max_truncated):
+            item.skip_as("truncated", f"{result.truncated}/{result.rollouts} rollouts from the "
+                         f"bare problem were cut off at max_tokens and none succeeded ({tried})")
+        else:
+            item.skip_as("unsolvable", f"the policy never solves this problem ({tried}): MC "
+                         "cannot tell a wrong step from a problem the policy cannot solve")
+
+
 def sweep(engine: Engine, items: Sequence[Item], config: MCConfig, grader: Grader,
           stats: RolloutStats, *, first_size: int, settle_early: bool,
           witness_correct: bool) -> None:
@@ -110,7 +166,7 @@ def sweep(engine: Engine, items: Sequence[Item], config: MCConfig, grader: Grade
     """
     wanted = [(item, size) for item in items if not item.skip
               if not (witness_correct and item.final_correct)
-              for size in range(first_size, item.n)]
+              for size in range(first_size, item.n) if size not in item.evals]
     _evaluate(engine, wanted, config, grader, stats, settle_early)
 
 
@@ -118,20 +174,15 @@ def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grade
                   stats: RolloutStats) -> None:
     """Locate the first error of every wrong solution, all searches advancing in lockstep.
 
-    Invariant: prefix ``lo`` reaches the gold answer (size 0 by assumption or check), prefix
-    ``hi`` does not (size n: the solution is wrong). Each round evaluates the middle prefix of
-    every open search in one batch, so a solution of n steps costs ceil(log2 n) evaluations.
-    The first error is step ``hi - 1``.
+    Invariant: prefix ``lo`` reaches the gold answer (size 0: checked by ``check_solvable``),
+    prefix ``hi`` does not (size n: the solution is wrong). Each round evaluates the middle
+    prefix of every open search in one batch, so a solution of n steps costs ceil(log2 n)
+    evaluations. The first error is step ``hi - 1``. A middle prefix whose rollouts were mostly
+    cut off (and none succeeded) stops the search: its verdict is unknown, the votes skipped.
     """
     wrong = [item for item in items if not item.skip and not item.final_correct]
     for item in wrong:
         item.lo, item.hi = 0, item.n
-    if config.check_empty_prefix and wrong:
-        _evaluate(engine, [(item, 0) for item in wrong], config, grader, stats, True)
-        for item in wrong:
-            if item.evals[0].correct < config.min_correct:
-                item.skip = (f"no rollout from the bare problem reached the gold answer "
-                             f"({item.evals[0].rollouts} tried): the policy cannot locate an error")
     while True:
         open_ = [item for item in wrong if not item.skip and item.hi - item.lo > 1]
         if not open_:
@@ -139,7 +190,13 @@ def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grade
         wanted = [(item, (item.lo + item.hi) // 2) for item in open_]
         _evaluate(engine, wanted, config, grader, stats, True)
         for item, mid in wanted:
-            reachable = item.evals[mid].correct >= config.min_correct
+            result = item.evals[mid]
+            reachable = result.correct >= config.min_correct
+            if not reachable and result.mostly_truncated(config.max_truncated):
+                item.skip_as("truncated", f"{result.truncated}/{result.rollouts} rollouts from "
+                             f"prefix {mid} were cut off at max_tokens: the first error cannot "
+                             "be located")
+                continue
             item.path.append({"prefix": mid, "reachable": reachable})
             item.lo, item.hi = (mid, item.hi) if reachable else (item.lo, mid)
 

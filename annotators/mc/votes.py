@@ -39,7 +39,23 @@ def _vote(stamp: Stamp, item: Item, step: int, cost: tuple[int, int, int], **fie
 def skipped_votes(stamp: Stamp, item: Item) -> list[StepVote]:
     costs = step_costs(item)
     return [_vote(stamp, item, i, costs[i], status="skipped", rationale=item.skip or "",
-                  details=_prefix_details(item, i + 1, graded=False)) for i in range(item.n)]
+                  details=_prefix_details(item, i + 1, graded=False)
+                  | {"skip_kind": item.skip_kind or "other"}) for i in range(item.n)]
+
+
+def _truncated_vote(stamp: Stamp, item: Item, step: int, cost: tuple[int, int, int],
+                    size: int, details: dict) -> StepVote:
+    """A skipped vote for a step whose prefix's rollouts were mostly cut off at max_tokens."""
+    result = item.evals[size]
+    return _vote(stamp, item, step, cost, status="skipped", details=details | {
+        "skip_kind": "truncated"}, rationale=f"{result.truncated}/{result.rollouts} rollouts "
+        "were cut off at max_tokens: too few completed to estimate the MC value")
+
+
+def _mostly_truncated(item: Item, size: int, config: MCConfig) -> bool:
+    result = item.evals.get(size)
+    return (size < item.n and result is not None and result.correct < config.min_correct
+            and result.mostly_truncated(config.max_truncated))
 
 
 def _prefix_details(item: Item, size: int, graded: bool = True) -> dict:
@@ -53,7 +69,19 @@ def _prefix_details(item: Item, size: int, graded: bool = True) -> dict:
                        samples=item.evals[size].samples)
     if size == 1 and 0 in item.evals:
         details["empty_prefix"] = item.evals[0].summary()
+    if size == 1 and item.policy_check:
+        details["policy_check"] = item.policy_check
+    truncated = item.evals[size].truncated if size in item.evals else 0
+    if size == 1 and 0 in item.evals:
+        truncated += item.evals[0].truncated if item.share[0] == 0 else 0
+    details["truncated_rollouts"] = truncated
     return details
+
+
+def _provenance(item: Item, size: int) -> str:
+    """``measured`` when rollouts of this prefix (or, for the last step, the solution's own
+    graded answer) gave the label; ``inferred`` when it follows from other evidence."""
+    return "measured" if size == item.n or size in item.evals else "inferred"
 
 
 def _measured(item: Item, size: int, min_correct: int) -> tuple[float, int, str]:
@@ -76,7 +104,11 @@ def sweep_votes(stamp: Stamp, item: Item, config: MCConfig, soft: bool) -> list[
     found = first_error(labels)
     votes = []
     for i, (value, _, how) in enumerate(measured):
-        details = _prefix_details(item, i + 1) | {"value": round(value, 6), "first_error": found}
+        details = _prefix_details(item, i + 1) | {"value": round(value, 6), "first_error": found,
+                                                  "provenance": _provenance(item, i + 1)}
+        if _mostly_truncated(item, i + 1, config):
+            votes.append(_truncated_vote(stamp, item, i, costs[i], i + 1, details))
+            continue
         votes.append(_vote(stamp, item, i, costs[i], label=labels[i], score=value,
                            rationale=f"MC {value:.3f}: {how}", details=details))
     return votes
@@ -89,7 +121,7 @@ def binary_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
               "prefix_evaluations": len(item.path) + (0 in item.evals)}
     votes = []
     for i in range(item.n):
-        details = _prefix_details(item, i + 1) | search
+        details = _prefix_details(item, i + 1) | search | {"provenance": _provenance(item, i + 1)}
         details.setdefault("source", "inferred")
         if found == -1 or i < found:
             label, why = 1, ("the solution is correct" if found == -1
@@ -117,7 +149,13 @@ def progress_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]
         label = int(advantage >= -config.progress_tolerance - _EPS)
         details = _prefix_details(item, i + 1) | {
             "advantage": round(advantage, 6), "value_before": round(before, 6),
-            "value_after": round(after, 6), "threshold": config.progress_tolerance}
+            "value_after": round(after, 6), "threshold": config.progress_tolerance,
+            "provenance": "measured"}
+        if _mostly_truncated(item, i, config) or _mostly_truncated(item, i + 1, config):
+            votes.append(_truncated_vote(stamp, item, i, costs[i],
+                                         i if _mostly_truncated(item, i, config) else i + 1,
+                                         details))
+            continue
         votes.append(_vote(stamp, item, i, costs[i], label=label,
                            score=min(1.0, max(0.0, (advantage + 1) / 2)), details=details,
                            rationale=f"success probability {before:.3f} -> {after:.3f} "

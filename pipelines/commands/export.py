@@ -16,6 +16,7 @@ of --config.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from export import describe
 from pipelines.sections import export_configs
@@ -35,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ExportConfig)
     add_config_args(parser, WriteConfig)
-    for action in parser._actions:  # bare --private / --overwrite mean true
-        if action.dest in ("private", "overwrite"):
+    for action in parser._actions:  # bare --private / --overwrite / --force mean true
+        if action.dest in ("private", "overwrite", "force"):
             action.nargs, action.const = "?", True
     parser.set_defaults(handler=run)
 
@@ -51,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig), file=project.file)
-    result = run_export(Lake(project.lake), config, write)
+    from export.checks import ExportRefused
+
+    try:
+        result = run_export(Lake(project.lake), config, write)
+    except ExportRefused as refused:
+        print(f"stepforge export: {refused}", file=sys.stderr)
+        return 3
     print(describe(result, config))
     return 0

@@ -106,14 +106,39 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 
 
 @task(name="export", cache_policy=NONE)
-def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> tuple[str, str]:
-    from export import describe, run_export
+def export_stage(section: dict[str, Any], default_out: str,
+                 lake_root: str) -> tuple[str, str, str]:
+    """(what the export did, where it is, its information checks' outcome)."""
+    from export import ExportRefused, describe, run_export
+
     # the run owns its export folder: a re-run replaces its own earlier export there
     config, write = export_configs(section, {}, {}, {"overwrite": True})
     if not write.out:
         write = write.model_copy(update={"out": default_out.format(format=config.format)})
-    result = run_export(Lake(lake_root), config, write)
-    return describe(result, config), str(result.written.out)
+    try:
+        result = run_export(Lake(lake_root), config, write)
+    except ExportRefused as refused:
+        removed = _remove_own_export(write.out)
+        why = "; ".join(refused.failures)
+        return (f"export {config.format} ({config.strategy}) not written: {why} (export.force: "
+                f"true writes it anyway){removed}", f"not written ({write.out})",
+                f"{config.strategy} refused: {why}")
+    checks = result.checks.line() if result.checks else "not checked"
+    return describe(result, config), str(result.written.out), f"{config.strategy} {checks}"
+
+
+def _remove_own_export(out: str | None) -> str:
+    """Remove this run's earlier export at ``out`` (a stepforge card and data/), so a refused
+    export leaves no stale set behind; returns a note for the summary."""
+    import shutil
+    from pathlib import Path
+
+    folder = Path(out) if out else None
+    card = folder / "README.md" if folder else None
+    if card is None or not card.is_file() or "stepforge" not in card.read_text(errors="ignore"):
+        return ""
+    shutil.rmtree(folder)
+    return f"; removed the earlier export at {folder}"
 
 
 @task(name="report", cache_policy=NONE)
@@ -124,6 +149,16 @@ def report_stage(lake_root: str, out: str) -> str:
 
 
 # -- the flow ---------------------------------------------------------------------------------
+
+def run_health(lake: Lake, export_check: str) -> str:
+    """The label-health line of the summary (with the export's check outcome when it ran)."""
+    from pipelines.label_health import gather_health, health_line
+
+    health = gather_health(lake)
+    if export_check:
+        health.export = [("", export_check)]
+    return health_line(health)
+
 
 def review_enabled(run: RunConfig) -> tuple[bool, str]:
     """Whether the review stage pushes, and why not when it does not."""
@@ -213,13 +248,15 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
         enabled, why = review_enabled(c.run)
         summary.stages["review"] = (_timed(review_stage, c)(c.project.review, root)
                                     if enabled else why)
+    export_check = ""
     if "export" in todo:
-        summary.stages["export"], summary.outputs["export"] = _timed(export_stage, c)(
-            c.export, c.run.export_out, root)
+        summary.stages["export"], summary.outputs["export"], export_check = _timed(
+            export_stage, c)(c.export, c.run.export_out, root)
     if "report" in todo:
         summary.outputs["report"] = _timed(report_stage, c)(root, c.run.report)
         summary.stages["report"] = f"written to {summary.outputs['report']}"
     summary.overview = lake_overview(Lake(root))
+    summary.health = run_health(Lake(root), export_check)
     for line in summary.stages.values():
         logger.info(line)
     return summary

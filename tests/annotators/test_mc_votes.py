@@ -126,10 +126,28 @@ def test_embedded_model_rollouts_continue_the_prefix(embedded_engine):
              "The answer is: 6"]
     solution = Solution(problem_id=problem.problem_id, generator="test",
                         text="\n\n".join(steps), steps=steps)
-    annotator = build("mc-soft", {"k": 2, "max_tokens": 24}, {"default": embedded_engine})
+    # the solvability check and the truncation guard off: every prefix is rolled out and labelled
+    annotator = build("mc-soft", {"k": 2, "max_tokens": 24, "check_empty_prefix": False,
+                                  "max_truncated": 1.0}, {"default": embedded_engine})
     votes = list(annotator.annotate({problem.problem_id: problem}, [solution]))
     assert [v.step_index for v in votes] == [0, 1, 2] and votes[2].label == 0
     assert [v.rollouts for v in votes] == [2, 2, 0]
     assert all(v.prompt_tokens > 0 and v.completion_tokens > 0 for v in votes[:2])
     assert votes[0].model == embedded_engine.model_id
     assert all(s["text"] for v in votes[:2] for s in v.details["samples"])
+
+
+@pytest.mark.slow
+def test_embedded_policy_that_never_solves_gets_skipped_votes(embedded_engine):
+    """The default: 2 rollouts of 24 tokens from the bare problem never reach the answer (cut
+    off or wrong), so no step is labelled: the reason is stored instead."""
+    problem = Problem(question="Tom has 3 apples and buys 4 more. How many apples does he have?",
+                      reference_answer="7")
+    steps = ["Tom starts with 3 apples.", "He buys 4 more, so 3 + 4 = 6.", "The answer is: 6"]
+    solution = Solution(problem_id=problem.problem_id, generator="test",
+                        text="\n\n".join(steps), steps=steps)
+    annotator = build("mc-binary", {"k": 2, "max_tokens": 24}, {"default": embedded_engine})
+    votes = list(annotator.annotate({problem.problem_id: problem}, [solution]))
+    assert [v.status for v in votes] == ["skipped"] * 3
+    assert {v.details["skip_kind"] for v in votes} <= {"unsolvable", "truncated"}
+    assert votes[0].details["policy_check"]["rollouts"] == 2 and votes[0].rollouts == 2

@@ -46,4 +46,6 @@ def test_replies_cycle_in_order():
     engine = replies("a", "b")
     out = engine.generate([GenerationRequest(prompt="p", n=3)])
     assert out[0].texts == ["a", "b", "a"]
-    assert out[0].finish_reasons == ["length"] * 3
+    assert out[0].finish_reasons == ["stop"] * 3
+    [cut] = engine.generate([GenerationRequest(prompt="p", max_tokens=1, n=1)])
+    assert cut.finish_reasons == ["length"]  # a text filling max_tokens was cut off

@@ -78,15 +78,37 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
     assert counts["problems"] == 50 and counts["solutions"] >= 1
     assert counts["votes"] == 2 * counts["steps"]  # mc-binary and judge on every step
     costs = {row["annotator"]: row for row in first.overview["costs"]}
-    assert costs["mc-binary"]["rollouts"] > 0 and costs["judge"]["prompt_tokens"] > 0
+    assert costs["judge"]["prompt_tokens"] > 0
+    lake = Lake(lake_root)
+    # the 135M policy cannot solve GSM8K in 48 tokens: no MC label on a problem it never solved
+    assert lake.query("""
+        SELECT count(*) AS n FROM step_votes v JOIN solutions s USING (solution_id)
+        WHERE v.annotator = 'mc-binary' AND v.status = 'labeled' AND s.problem_id NOT IN (
+          SELECT problem_id FROM solutions WHERE is_correct)
+          AND coalesce(json_extract_string(v.details, '$.policy_check.correct'), '0') = '0'
+        """).to_pylist()[0]["n"] == 0
+    assert lake.query("SELECT count(*) AS n FROM solutions WHERE finish_reason IS NULL"
+                      ).to_pylist()[0]["n"] == 0
+    skipped = lake.query("SELECT DISTINCT json_extract_string(details, '$.skip_kind') AS kind "
+                         "FROM step_votes WHERE status = 'skipped' AND annotator = 'mc-binary'")
+    assert None not in skipped["kind"].to_pylist()  # every skipped MC vote says why
     assert {r["strategy"] for r in first.overview["retention"]} == {"consensus", "majority", "dawid-skene"}
-    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    report = (tmp_path / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and report.index("Label health") < report.index(
+        "Labels by step position")
     shards = sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))
-    assert shards and (tmp_path / "export-trl" / "README.md").exists()
+    if "not written" in first.stages["export"]:  # refused: absent, the reason in the summary
+        assert not (tmp_path / "export-trl").exists() and "refused" in first.health
+    elif shards:  # written: both label values
+        import pyarrow.parquet as pq
+        labels = {v for p in shards for row in pq.read_table(p)["labels"].to_pylist() for v in row}
+        assert labels == {True, False} and (tmp_path / "export-trl" / "README.md").exists()
+    else:  # nothing selected: no shard, and the health line says so
+        assert "export majority no labels selected" in first.health
     text = render(first)
+    assert text.splitlines()[2].startswith("label health: ") and "policy solved" in text
     assert "stepforge run summary" in text and "mc-binary:" in text and str(tmp_path / "report.html") in text
 
-    lake = Lake(lake_root)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews", "retention",
                   "annotator_agreement", "vote_costs"):
         lake.query(f"select * from {table}")  # every table and view answers
@@ -100,6 +122,7 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
     assert "wrote 0 new rows" in second.stages["reconcile"] and "wrote 1" not in second.stages["reconcile"]
     assert {t: lake.query(f"select count(*) AS n from {t}").to_pylist()[0]["n"] for t in rows} == rows
     assert {p.name: p.read_bytes() for p in sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))} == exported
+    assert second.health == first.health
 
 
 @pytest.mark.slow

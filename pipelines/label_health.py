@@ -1,0 +1,164 @@
+"""Label health: what the labels in a lake are worth, in numbers a first-time user can read
+without opening the code. Shown as one line at the top of the run summary and as the first
+panel of the report.
+
+- the policy's solve rate on the problems (generated solutions only; cut-off ones counted);
+- per MC annotator: steps labelled, votes skipped and why (unsolvable: the policy never solves
+  the problem; truncated: rollouts or the solution itself cut off at max_tokens), the share of
+  rollouts cut off;
+- per other annotator (the judges): votes, labelled, unparsed, skipped by reason (parse rate);
+- the export's information checks (run summary: the export that ran; report: per strategy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotators.mc.config import MODES as MC_MODES
+
+POLICY_SQL = """
+SELECT count(DISTINCT problem_id)::BIGINT AS problems,
+       count(DISTINCT problem_id) FILTER (WHERE is_correct)::BIGINT AS solved,
+       count(*)::BIGINT AS solutions, count(*) FILTER (WHERE is_correct)::BIGINT AS correct,
+       count(*) FILTER (WHERE finish_reason = 'length')::BIGINT AS cut_off
+FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
+
+# the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
+VOTES_SQL = """
+SELECT a.annotator, a.status, a.solution_id, s.problem_id,
+       CASE WHEN a.status = 'skipped'
+            THEN coalesce(json_extract_string(v.details, '$.skip_kind'), 'other') END AS skip_kind,
+       v.rollouts, coalesce(try_cast(json_extract(v.details, '$.truncated_rollouts') AS BIGINT), 0)
+       AS truncated
+FROM annotator_labels a JOIN step_votes v USING (vote_id)
+LEFT JOIN solutions s ON s.solution_id = a.solution_id"""
+
+ANNOTATORS_SQL = f"""
+WITH v AS ({VOTES_SQL})
+SELECT annotator, count(*)::BIGINT AS votes,
+       count(*) FILTER (WHERE status = 'labeled')::BIGINT AS labeled,
+       count(*) FILTER (WHERE status = 'unparsed')::BIGINT AS unparsed,
+       count(*) FILTER (WHERE status = 'skipped')::BIGINT AS skipped,
+       sum(rollouts)::BIGINT AS rollouts, sum(truncated)::BIGINT AS truncated
+FROM v GROUP BY annotator ORDER BY annotator"""
+
+SKIPS_SQL = f"""
+WITH v AS ({VOTES_SQL})
+SELECT annotator, skip_kind, count(*)::BIGINT AS votes,
+       count(DISTINCT solution_id)::BIGINT AS solutions,
+       count(DISTINCT problem_id)::BIGINT AS problems
+FROM v WHERE status = 'skipped' GROUP BY ALL ORDER BY annotator, votes DESC, skip_kind"""
+
+
+@dataclass
+class LabelHealth:
+    """The numbers behind the label-health line and panel."""
+
+    policy: dict[str, int] = field(default_factory=dict)
+    annotators: list[dict[str, Any]] = field(default_factory=list)
+    skips: list[dict[str, Any]] = field(default_factory=list)
+    export: list[tuple[str, str]] = field(default_factory=list)  # (strategy / run, outcome)
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # the label_provenance view
+
+    def skips_of(self, annotator: str) -> list[dict[str, Any]]:
+        return [s for s in self.skips if s["annotator"] == annotator]
+
+
+def gather_health(lake: Any) -> LabelHealth:
+    """Read the numbers from the lake's views."""
+    health = LabelHealth()
+    health.policy = lake.query(POLICY_SQL).to_pylist()[0]
+    health.annotators = lake.query(ANNOTATORS_SQL).to_pylist()
+    health.skips = lake.query(SKIPS_SQL).to_pylist()
+    health.provenance = lake.query("SELECT * FROM label_provenance").to_pylist()
+    return health
+
+
+def export_checks_per_strategy(lake: Any) -> list[tuple[str, str]]:
+    """(strategy, outcome of the export's information checks on its default selection)."""
+    from export.checks import check_selection
+    from export.select import ExportConfig, select
+
+    strategies = [r["strategy"] for r in lake.query(
+        "SELECT DISTINCT strategy FROM consensus ORDER BY strategy").to_pylist()]
+    out = []
+    for strategy in strategies:
+        result = check_selection(lake, select(lake, ExportConfig(strategy=strategy)))
+        out.append((strategy, result.line()))
+    return out
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "n/a"
+
+
+def policy_text(health: LabelHealth) -> str:
+    p = health.policy
+    if not p.get("solutions"):
+        return "no generated solutions"
+    cut = f", {p['cut_off']} cut off" if p["cut_off"] else ""
+    return (f"policy solved {p['solved']}/{p['problems']} problems ({p['correct']}/"
+            f"{p['solutions']} solutions correct{cut})")
+
+
+def annotator_text(health: LabelHealth, row: dict[str, Any]) -> str:
+    """One annotator's part: MC annotators with their skip reasons and truncation, the others
+    (judges) with their parse rate."""
+    name, votes = row["annotator"], row["votes"]
+    if name in MC_MODES:
+        parts = [f"{name} labelled {row['labeled']}/{votes} steps"]
+        skips = health.skips_of(name)
+        if skips:
+            parts.append("skipped " + ", ".join(
+                f"{s['votes']} {s['skip_kind']}" + (
+                    f" ({s['problems']} problems, {s['solutions']} solutions)"
+                    if s["skip_kind"] == "unsolvable" else "") for s in skips))
+        if row["rollouts"]:
+            parts.append(f"{_pct(row['truncated'], row['rollouts'])} of {row['rollouts']} "
+                         "rollouts cut off")
+        return ", ".join(parts)
+    judged = votes - row["skipped"]
+    text = (f"{name} parsed {row['labeled']}/{judged} ({_pct(row['labeled'], judged)}), "
+            f"{row['unparsed']} unparsed")
+    skips = health.skips_of(name)
+    if skips:
+        text += ", skipped " + ", ".join(f"{s['votes']} {s['skip_kind']}" for s in skips)
+    return text
+
+
+def verdict(health: LabelHealth) -> str:
+    """Whether the labels are usable, and the main reason when not."""
+    if any(" passed" in f" {o}" for _, o in health.export):
+        return "labels usable"
+    p = health.policy
+    if p.get("solutions") and not p.get("solved"):
+        why = ("the policy solved none of the problems, so MC cannot locate errors (its votes "
+               "are skipped)")
+    elif not any(r["labeled"] for r in health.annotators):
+        why = "no annotator labelled a step"
+    else:
+        why = "the selected labels fail the export checks"
+    return f"labels NOT usable: {why}"
+
+
+def health_line(health: LabelHealth) -> str:
+    """The run summary's one line: the verdict, then the numbers behind it."""
+    parts = [policy_text(health)] + [annotator_text(health, r) for r in health.annotators]
+    parts += [f"export {what + ': ' if what else ''}{outcome}" for what, outcome in health.export]
+    return f"label health: {verdict(health)} ({'; '.join(parts)})"
+
+
+def health_panel(health: LabelHealth) -> str:
+    """The report's first panel (HTML): the same facts, one line each."""
+    import html
+
+    items = [policy_text(health)] + [annotator_text(health, r) for r in health.annotators]
+    items += [f"{r['strategy']} labels' MC evidence: measured {_pct(r['measured'], r['labels'])}, "
+              f"inferred {_pct(r['inferred'], r['labels'])}, no MC vote "
+              f"{_pct(r['no_mc'], r['labels'])}, human {_pct(r['human'], r['labels'])} "
+              f"(of {r['labels']})" for r in health.provenance]
+    items += [f"export checks, {what}: {outcome}" for what, outcome in health.export] or [
+        "export checks: no consensus labels yet"]
+    return (f"<p><b>{html.escape(verdict(health))}</b></p><ul>"
+            + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>")
