@@ -40,14 +40,19 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engines import redact
+
+    redact.install()  # before any logging: every record of the process is masked
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = _StderrHandler()
+    handler.addFilter(redact.SecretFilter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", handlers=[_StderrHandler()])
+                        format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
     try:
         return int(args.handler(args) or 0)
     except (RecordError, FileNotFoundError, ValueError) as exc:
-        print(f"stepforge {args.command}: error: {exc}", file=sys.stderr)
+        print(redact.mask(f"stepforge {args.command}: error: {exc}"), file=sys.stderr)
         return 2
 
 
