@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def annotate(config: Path, lake: Path, home: Path, *flags: str) -> subprocess.Popen:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PYTHONPATH": str(REPO)}
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "PYTHONPATH": str(REPO)}
     env.pop("PREFECT_API_URL", None)
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "annotate", "--config",
                              str(config), "--lake", str(lake), *flags], cwd=REPO, env=env,
