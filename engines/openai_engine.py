@@ -7,7 +7,8 @@ retried with exponential backoff and jitter on connection errors, timeouts, 429 
 ``continue_final_message: true, add_generation_prompt: false`` (vLLM and SGLang continue it
 instead of starting a new turn); raw prompts go to ``/completions``. Token counts come from
 the response ``usage``. The API key (env var ``api_key_env``) is sent as a Bearer token and
-masked in every error message and repr.
+masked in every error message (before any text is cut) and repr, and registered with
+``engines.redact`` so no log record of the process (httpx/httpcore debug lines included) holds it.
 
 A request's ``constraint`` goes out as ``response_format: {type: json_schema}`` (OpenAI, vLLM,
 SGLang) or, for a grammar, vLLM's ``structured_outputs: {grammar}`` (Lark, read by vLLM's
@@ -28,6 +29,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
+from engines import redact
 from engines.base import Completion, Constraint, GenerationRequest, apply_stop
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
@@ -67,6 +69,8 @@ class OpenAIEngine:
         self.base_url = config.base_url.rstrip("/")
         self.backoff, self.max_backoff = backoff, max_backoff
         self._api_key = os.environ.get(config.api_key_env) or None
+        redact.register(self._api_key)
+        redact.install()
         self._model = None if config.model == EMBEDDED_MODEL else config.model
         self._lock = threading.Lock()
         self.constraints_refused: str | None = None  # why, once a server refused them
@@ -88,7 +92,8 @@ class OpenAIEngine:
 
     def mask(self, text: str) -> str:
         """``text`` with the API key replaced: it must never reach logs or error messages."""
-        return text.replace(self._api_key, "***") if self._api_key else text
+        text = text.replace(self._api_key, redact.MASK) if self._api_key else text
+        return redact.mask(text)
 
     def served_model(self) -> str:
         url = f"{self.base_url}/models"
@@ -166,15 +171,15 @@ class OpenAIEngine:
                 async with semaphore:
                     response = await client.post(url, json=body)
             except httpx.TransportError as error:
-                last = f"{type(error).__name__}: {error}"
+                last = self.mask(f"{type(error).__name__}: {error}")
                 continue
             if response.status_code == 200:
                 try:
                     return response.json()
                 except ValueError:
-                    last = f"HTTP 200 with a body that is not JSON: {response.text[:EXCERPT]!r}"
+                    last = f"HTTP 200 with a body that is not JSON: {self.excerpt(response)!r}"
                     continue
-            last = f"HTTP {response.status_code}: {response.text[:EXCERPT]}"
+            last = f"HTTP {response.status_code}: {self.excerpt(response)}"
             if response.status_code not in RETRY_STATUSES and response.status_code < 500:
                 failure = OpenAIEngineError(self.mask(f"POST {url} failed: {last}"))
                 failure.status = response.status_code
@@ -191,6 +196,10 @@ class OpenAIEngine:
                             "structured_outputs); sending free-text requests from now on, "
                             "answers are parsed as text. The refusal: %s", self.base_url,
                             self.mask(why)[:EXCERPT])
+
+    def excerpt(self, response: httpx.Response) -> str:
+        """The start of a response body, masked first so a cut never splits a key."""
+        return self.mask(response.text)[:EXCERPT]
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: half fixed, half random."""

@@ -10,6 +10,9 @@ Reproducible: rows arrive sorted (problem, solution), shards have fixed names an
 Parquet files are written by `datasets` from fixed features, and neither rows nor card hold a
 timestamp, so the same lake and options give byte-identical files.
 
+Atomic: the folder is written as a hidden sibling and swapped in whole (``export.swap``), so a
+kill at any moment leaves the previous complete export or the new complete one.
+
 ``push_to_hub`` uploads that folder as it is (one commit, stale shards of an earlier push
 removed) with the token from ``HF_TOKEN`` or ``hf auth login``; without one it fails before any
 network call.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from export.formats import build_row, features
 from export.select import ExportConfig, Example, Selection
+from export.swap import fsync_tree, recover, staging_path, swap_in
 
 SHARD_NAME = re.compile(r"^(train|test)-\d{5}-of-\d{5}\.(parquet|jsonl)$")
 
@@ -73,9 +78,11 @@ def shard_names(split: str, rows: int, shard_rows: int, ext: str) -> list[str]:
     return [f"data/{split}-{i:05d}-of-{n:05d}.{ext}" for i in range(n)]
 
 
-def prepare_folder(out: Path, overwrite: bool) -> None:
-    """Create ``out``; an earlier export in it is replaced only with ``overwrite``, and files
-    the export did not write are never removed (their presence is an error)."""
+def check_folder(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` the export must not replace: not a folder, an earlier export without
+    ``overwrite``, or files an export did not write (never removed). Leftovers of a killed
+    export are cleaned up first (see ``export.swap``)."""
+    recover(out)
     if out.exists() and not out.is_dir():
         raise FolderError(f"{out} exists and is not a folder")
     entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
@@ -89,11 +96,6 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
     if foreign:
         raise FolderError(f"{out} holds files an export did not write ({', '.join(foreign[:5])}); "
                               "choose an empty folder")
-    if data.is_dir():
-        for path in data.iterdir():
-            path.unlink()
-    (out / "README.md").unlink(missing_ok=True)
-    data.mkdir(parents=True, exist_ok=True)
 
 
 def _write_jsonl(rows: list[dict], path: Path) -> None:
@@ -130,17 +132,25 @@ def write_split(out: Path, split: str, examples: list[Example], config: ExportCo
 
 def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
                  card_text: str) -> Written:
-    """The shards of every non-empty split and the card, in ``write.out``."""
+    """The shards of every non-empty split and the card, in ``write.out``: written to a hidden
+    sibling folder and swapped in whole, so a kill leaves the old export or the new one."""
     if not write.out:
         raise ValueError("no output folder: give --out DIR")
-    out = Path(write.out)
-    prepare_folder(out, write.overwrite)
-    written = Written(out=out)
-    for split, examples in selection.splits.items():
-        written.files += write_split(out, split, examples, config, write.shard_rows)
-        written.rows[split] = len(examples)
-    (out / "README.md").write_text(card_text, encoding="utf-8", newline="\n")
-    written.files.append("README.md")
+    out = Path(write.out).absolute()
+    check_folder(out, write.overwrite)
+    written = Written(out=Path(write.out))
+    staging = staging_path(out)
+    try:
+        (staging / "data").mkdir(parents=True)
+        for split, examples in selection.splits.items():
+            written.files += write_split(staging, split, examples, config, write.shard_rows)
+            written.rows[split] = len(examples)
+        (staging / "README.md").write_text(card_text, encoding="utf-8", newline="\n")
+        written.files.append("README.md")
+        fsync_tree(staging)
+        swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return written
 
 

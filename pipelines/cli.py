@@ -5,12 +5,14 @@ shared file."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
 import sys
 
 import pipelines.commands as commands
+from pipelines.stopping import STOPPABLE, stop_handlers
 from schemas import RecordError
 
 
@@ -40,14 +42,24 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engines import redact
+
+    redact.install()  # before any logging: every record of the process is masked
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = _StderrHandler()
+    handler.addFilter(redact.SecretFilter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", handlers=[_StderrHandler()])
+                        format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
+    # the real command (not a test calling main with arguments) owns its stop signals; review
+    # and schedule keep their own (they stop servers they serve)
+    owns = argv is None and args.command in STOPPABLE
+    stops = stop_handlers(args.command) if owns else contextlib.nullcontext()
     try:
-        return int(args.handler(args) or 0)
+        with stops:
+            return int(args.handler(args) or 0)
     except (RecordError, FileNotFoundError, ValueError) as exc:
-        print(f"stepforge {args.command}: error: {exc}", file=sys.stderr)
+        print(redact.mask(f"stepforge {args.command}: error: {exc}"), file=sys.stderr)
         return 2
 
 

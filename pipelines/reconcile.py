@@ -424,7 +424,15 @@ def _summarise(name: str, m: VoteMatrix, d: Decision) -> StrategySummary:
 
 
 def reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
-    """Read votes and reviews from ``lake``, run the strategies, append the changed rows."""
+    """Read votes and reviews from ``lake``, run the strategies, append the changed rows
+    (holding the lake lock, so two reconciles never both append the same rows)."""
+    from store.lock import lake_lock
+
+    with lake_lock(lake, "reconcile"):
+        return _reconcile(lake, config)
+
+
+def _reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     votes, reviews, lengths = read_inputs(lake, config)
     table, summary = reconcile_arrays(votes, reviews, lengths, config)
     if not table.num_rows:

@@ -7,6 +7,7 @@ import argparse
 from pipelines.annotate import AnnotateConfig
 from pipelines.config import add_config_args, flags_for, load_config
 from pipelines.project_config import add_common_args, load_project
+from store.lock import add_timeout_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=__doc__)
     add_common_args(parser)
     add_config_args(parser, AnnotateConfig)
+    add_timeout_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -23,8 +25,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(AnnotateConfig, project.annotate, overrides, "annotate", file=project.file)
 
     from pipelines.flows.annotate import annotate_flow
+    from store.lake import Lake
+    from store.lock import lake_lock
 
-    totals = annotate_flow(config, project.engines, project.lake)
+    with lake_lock(Lake(project.lake), "annotate", args.lock_timeout):  # before Prefect starts
+        totals = annotate_flow(config, project.engines, project.lake)
     for name, t in totals.items():
         print(f"annotate {name}: {t.solutions} solutions, {t.votes_added} votes added "
               f"({t.labeled} labeled, {t.unparsed} unparsed, {t.skipped} skipped), "

@@ -11,6 +11,7 @@ import argparse
 
 from pipelines.config import add_config_args, flags_for, load_config
 from pipelines.reconcile import ReconcileConfig, describe
+from store.lock import add_timeout_arg
 
 __all__ = ["describe", "register", "run"]  # describe lives in pipelines/reconcile.py
 
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML config file (its `reconcile:` section)")
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ReconcileConfig)
+    add_timeout_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args, "reconcile")
     config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),
                          "reconcile", file=project.file)
-    summary = reconcile(Lake(project.lake), config)
+    from store.lock import lake_lock
+
+    lake = Lake(project.lake)
+    with lake_lock(lake, "reconcile", args.lock_timeout):
+        summary = reconcile(lake, config)
     print(describe(summary, config.dry_run))
     return 0

@@ -13,6 +13,7 @@ import argparse
 
 from pipelines.config import add_config_args, flags_for
 from pipelines.run_config import RunConfig
+from store.lock import add_timeout_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: the config's, $STEPFORGE_LAKE or "
                         "data/lake); a folder or s3:// URI")
     add_config_args(parser, RunConfig)
+    add_timeout_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -35,9 +37,15 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.run_summary import render
 
     overrides = {"run": flags_for(args, RunConfig)}
-    load_configs(args.config, args.lake, overrides)  # a config error fails before Prefect starts
+    from store.lake import Lake
+    from store.lock import LakeBusyError, lake_lock
+
+    configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
     try:
-        summary = run_pipeline(args.config, args.lake, overrides)
+        with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
+            summary = run_pipeline(args.config, args.lake, overrides)
+    except LakeBusyError:
+        raise
     except Exception as exc:  # a stage failed after its retries: say which, keep what is stored
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"stepforge run: error: {type(exc).__name__}: {exc}\nwork finished before the "

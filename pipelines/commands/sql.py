@@ -2,6 +2,8 @@
 
 Views: problems, solutions, step_votes, consensus, reviews (deduplicated; consensus and reviews
 hold the latest row per key), steps, vote_costs and the analytics views; ``--tables`` lists them.
+The SQL runs in a sandbox (store/sandbox.py): it reads the lake's tables and views and nothing
+else, and cannot write any file, load extensions or change settings.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from store import sandbox
     from store.lake import Lake
 
     if args.format == "parquet" and not args.out:
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         result = table_counts(lake)
     elif args.query:
         sql = sys.stdin.read() if args.query == "-" else args.query
-        result = lake.query(sql)
+        result = sandbox.query(lake, sql)
     else:
         raise ValueError("give a query, or --tables to list what can be queried")
     write(result, args.format, args.out, args.max_rows)
@@ -61,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
 def table_counts(lake: Lake) -> pa.Table:
     """Name, kind (table / view / analytics) and row count of every catalog view."""
     from schemas.tables import TABLES
+    from store import sandbox
     from store.views import CONVENIENCE_VIEWS
 
     names = [name for name, _ in lake.views()]
     convenience = {name for name, _ in CONVENIENCE_VIEWS}
     counts = " UNION ALL ".join(
         f"SELECT {i} AS i, count(*) AS n FROM \"{name}\"" for i, name in enumerate(names))
-    rows = lake.query(f"SELECT i, n FROM ({counts}) ORDER BY i")["n"].to_pylist()
+    rows = sandbox.query(lake, f"SELECT i, n FROM ({counts}) ORDER BY i")["n"].to_pylist()
     kinds = ["table" if n in TABLES else "view" if n in convenience else "analytics" for n in names]
     return pa.table({"name": names, "kind": kinds, "rows": rows})
 

@@ -26,6 +26,7 @@ from pipelines.generate import batches
 from pipelines.progress import progress_bar
 from schemas import Solution
 from store.lake import Lake
+from store.lock import lake_lock
 
 
 @contextlib.contextmanager
@@ -51,8 +52,15 @@ def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
 @flow(name="annotate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
 def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
                   lake_root: str, gpus_per_task: float = 0.0) -> dict[str, BatchResult]:
-    """Label every pending solution with every configured annotator; returns totals per annotator."""
+    """Label every pending solution with every configured annotator; returns totals per
+    annotator. Holds the lake lock: a second annotate would redo the same pending work."""
     lake = Lake(lake_root)
+    with lake_lock(lake, "annotate"):
+        return _annotate(config, engines, lake, gpus_per_task)
+
+
+def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: Lake,
+              gpus_per_task: float) -> dict[str, BatchResult]:
     if config.input:
         ids = set(ingest_input(config.input, lake, config.input_kind))
         keep = ids if config.solution_ids is None else ids & set(config.solution_ids)

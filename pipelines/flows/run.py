@@ -32,6 +32,7 @@ from pipelines.run_config import InputSpec, RunConfig
 from pipelines.run_summary import RunSummary, lake_overview
 from pipelines.sections import export_configs
 from store.lake import Lake
+from store.lock import lake_lock
 
 
 @dataclass
@@ -219,6 +220,11 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
     overview. ``config`` is a config file or preset name (what deployments store, so a
     scheduled run reads the file as it is then); ``overrides`` replace keys of its sections."""
     c = load_configs(config, lake, overrides)
+    with lake_lock(Lake(c.project.lake), "run"):  # one writer per lake (re-entrant in-process)
+        return _run_stages(c)
+
+
+def _run_stages(c: Configs) -> RunSummary:
     logger = get_run_logger()
     root = Lake(c.project.lake).uri
     summary = RunSummary(lake=root)
