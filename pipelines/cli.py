@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 import pipelines.commands as commands
+from pipelines.config import legacy_switch_values
 from schemas import RecordError
 
 
@@ -41,6 +42,11 @@ class _StderrHandler(logging.StreamHandler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = legacy_switch_values(parser, argv)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", handlers=[_StderrHandler()])

@@ -23,7 +23,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(AnnotateConfig, project.annotate, overrides, "annotate")
 
     from pipelines.flows.annotate import annotate_flow
+    from pipelines.lake_check import existing_lake
 
+    if not config.input:  # --input ingests its file first, creating the lake when needed
+        existing_lake(project.lake)
     totals = annotate_flow(config, project.engines, project.lake)
     for name, t in totals.items():
         print(f"annotate {name}: {t.solutions} solutions, {t.votes_added} votes added "

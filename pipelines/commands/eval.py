@@ -49,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.config import read_yaml
     from pipelines.evaluate import EvalConfig, evaluate
     from pipelines.project_config import default_lake
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
     data = read_yaml(args.config)
     config = load_config(EvalConfig, data.get("eval", {}), flags_for(args, EvalConfig), "eval")
-    report = evaluate(Lake(args.lake or data.get("lake") or default_lake()), config)
+    report = evaluate(existing_lake(args.lake or data.get("lake") or default_lake()), config)
     print(render(report))
     if config.json_path:
         Path(config.json_path).write_text(json.dumps(report.as_dict(), indent=2, sort_keys=True)

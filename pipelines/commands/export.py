@@ -31,9 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ExportConfig)
     add_config_args(parser, WriteConfig)
-    for action in parser._actions:  # bare --private / --overwrite mean true
-        if action.dest in ("private", "overwrite"):
-            action.nargs, action.const = "?", True
     parser.set_defaults(handler=run)
 
 
@@ -42,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from export.select import ExportConfig
     from export.write import WriteConfig
     from pipelines.project_config import load_project
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig))
-    result = run_export(Lake(project.lake), config, write)
+    result = run_export(existing_lake(project.lake), config, write)
     print(describe(result, config))
     return 0
 

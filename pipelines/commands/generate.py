@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     engine_config = project.engine(config.engine)
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
+    from pipelines.lake_check import existing_lake
 
+    existing_lake(project.lake)
     summary = generate_flow(config, engine_config, project.lake)
     print(f"generate: {summary.problems} problems sampled ({summary.skipped} already done), "
           f"{summary.solutions_added} solutions added, {summary.correct} correct, "

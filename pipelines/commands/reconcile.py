@@ -26,12 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.project_config import load_project
     from pipelines.reconcile import reconcile
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
     project = load_project(args, "reconcile")
     config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),
                          "reconcile")
-    summary = reconcile(Lake(project.lake), config)
+    summary = reconcile(existing_lake(project.lake), config)
     print(describe(summary, config.dry_run))
     return 0
 

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
-    path = write_report(Lake(args.lake), args.out, args.gold)
+    path = write_report(existing_lake(args.lake), args.out, args.gold)
     print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
     return 0

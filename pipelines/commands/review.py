@@ -50,9 +50,9 @@ def _config(args: argparse.Namespace):
     project = load_project(args)
     section = section_for(model, project.review)
     config = load_config(model, section, flags_for(args, model), "review")
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
-    return config, Lake(project.lake)
+    return config, existing_lake(project.lake)
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -41,11 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
     if args.format == "parquet" and not args.out:
         raise ValueError("--format parquet needs --out FILE")
-    lake = Lake(args.lake)
+    lake = existing_lake(args.lake)
     if args.tables:
         result = table_counts(lake)
     elif args.query:

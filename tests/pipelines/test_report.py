@@ -38,6 +38,8 @@ def test_report_is_self_contained_with_every_plot(lake, tmp_path, capsys):
 
 
 def test_report_on_an_empty_lake(lake, tmp_path):
+    lake.append("solutions", [])  # a lake folder with no rows yet
+    lake.query("SELECT 1")
     out = tmp_path / "empty.html"
     assert main(["report", "--lake", str(lake.root), "--out", str(out)]) == 0
     assert "nothing yet" in out.read_text() or "no consensus rows yet" in out.read_text()
