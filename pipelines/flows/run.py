@@ -98,7 +98,9 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
             f"({summary.candidates} disputed, {summary.already_in_dataset} already there)")
 
 
-@task(name="export", cache_policy=NONE)
+# log_prints off: datasets fingerprints the shards by pickling them with dill, which prints a
+# bytecode disassembly into a captured stdout that Prefect's print patch would log line by line
+@task(name="export", cache_policy=NONE, log_prints=False)
 def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> tuple[str, str]:
     from export import run_export
     from pipelines.commands.export import describe, export_configs
