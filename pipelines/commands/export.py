@@ -5,7 +5,7 @@ Examples::
     stepforge export --format trl --out out/prm-trl
     stepforge export --format math-shepherd --strategy majority --min-probability 0.8 --out out/ms
     stepforge export --format processbench --test-fraction 0 --out out/pb
-    stepforge export --format trl --out out/prm --push-to-hub me/my-prm-set --private true
+    stepforge export --format trl --out out/prm --push-to-hub me/my-prm-set --private
 
 Labels: the latest consensus row per step under --strategy with status agreed or human (human
 wins); by default an example stops at its first wrong step (Qwen). The split is by problem hash.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for, load_config
+from pipelines.config import add_config_args, add_switch, flags_for, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,21 +31,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ExportConfig)
     add_config_args(parser, WriteConfig)
+    add_switch(parser, "--allow-empty", "allow_empty", default=False,
+               help="exit 0 even when no solution has labels to export (default: an empty export "
+               "says why and exits 1, writing nothing)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from export import run_export
-    from export.select import ExportConfig
-    from export.write import WriteConfig
-    from pipelines.project_config import load_project
+    from export.empty import why_empty
+    from export.select import ExportConfig, select
+    from export.write import WriteConfig, hub_token
     from pipelines.lake_check import existing_lake
+    from pipelines.project_config import load_project
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig))
-    result = run_export(existing_lake(project.lake), config, write)
+    lake = existing_lake(project.lake)
+    if write.push_to_hub:  # a missing token fails before any work
+        hub_token()
+    if not args.allow_empty:
+        selection = select(lake, config)
+        if not selection.examples:
+            lines = why_empty(lake, config, selection)
+            print(f"export {config.format} ({config.strategy}): nothing to export, nothing "
+                  f"written: {lines[0]}", file=sys.stderr)
+            for line in lines[1:] + ["  (--allow-empty writes the empty set anyway)"]:
+                print(line, file=sys.stderr)
+            return 1
+    result = run_export(lake, config, write.model_copy(update={"push_to_hub": None}))
     print(describe(result, config))
+    return push(result, config, write)
+
+
+def push(result, config, write) -> int:
+    """Upload the written folder when --push-to-hub asks; a failure (offline, refused) is one
+    line naming the repository, the cause and the local copy, and exit status 1."""
+    import logging
+    import sys
+
+    from export.write import push_to_hub
+
+    if not write.push_to_hub:
+        return 0
+    try:
+        result.pushed = push_to_hub(result.written.out, write.push_to_hub, write.private,
+                                    endpoint=write.hub_endpoint, commit_message=f"stepforge "
+                                    f"export ({config.format}, {config.strategy})")
+    except Exception as exc:  # noqa: BLE001 - any failure of the upload leaves the local copy
+        logging.getLogger(__name__).debug("push failed", exc_info=True)
+        cause = (str(exc).strip().splitlines() or [""])[0][:160]
+        print(f"export: push to the Hub repository {write.push_to_hub} failed "
+              f"({type(exc).__name__}: {cause}); the local copy is complete in "
+              f"{result.written.out}: push it later with `hf upload {write.push_to_hub} "
+              f"{result.written.out} --repo-type dataset`", file=sys.stderr)
+        return 1
+    print(f"  pushed: {result.pushed}")
     return 0
 
 
@@ -66,8 +110,9 @@ def export_configs(section: dict, export_flags: dict, write_flags: dict,
     return config, write
 
 
-def describe(result, config) -> str:
-    """Rows per split, what was left out, where the files are (and the Hub commit)."""
+def describe(result, config, lake=None) -> str:
+    """Rows per split, what was left out, where the files are (and the Hub commit); for an
+    empty set with ``lake`` given, why it is empty."""
     sel = result.selection
     splits = ", ".join(f"{s} {n}" for s, n in result.written.rows.items()) or "no rows"
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(sel.dropped.items())) or "none"
@@ -76,4 +121,8 @@ def describe(result, config) -> str:
              f"  files: {', '.join(result.written.files)}"]
     if result.pushed:
         lines.append(f"  pushed: {result.pushed}")
+    if lake is not None and not result.written.rows:
+        from export.empty import why_empty
+
+        lines += ["  empty: " + line.strip() for line in why_empty(lake, config, sel)]
     return "\n".join(lines)

@@ -109,8 +109,9 @@ def export_stage(section: dict[str, Any], default_out: str, lake_root: str) -> t
     config, write = export_configs(section, {}, {}, {"overwrite": True})
     if not write.out:
         write = write.model_copy(update={"out": default_out.format(format=config.format)})
-    result = run_export(Lake(lake_root), config, write)
-    return describe(result, config), str(result.written.out)
+    lake = Lake(lake_root)
+    result = run_export(lake, config, write)
+    return describe(result, config, lake), str(result.written.out)
 
 
 @task(name="report", cache_policy=NONE)
