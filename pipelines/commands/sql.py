@@ -1,7 +1,15 @@
 """``stepforge sql``: run read-only SQL over the lake's DuckDB views.
 
 Views: problems, solutions, step_votes, consensus, reviews (deduplicated; consensus and reviews
-hold the latest row per key), steps, vote_costs and the analytics views; ``--tables`` lists them.
+hold the latest row per key), steps, vote_costs and the analytics views; ``--tables`` lists them,
+``--describe VIEW`` explains one (docs/sql.md documents them all).
+
+Examples::
+
+    stepforge sql --tables
+    stepforge sql --describe retention
+    stepforge sql "SELECT strategy, kept, solutions FROM retention"
+    stepforge sql "SELECT * FROM disagreements" --format csv --out disagreements.csv
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="rows shown by --format table (0: all); other formats write all rows")
     parser.add_argument("--tables", action="store_true",
                         help="list the lake's tables and views with their row counts")
+    parser.add_argument("--describe", metavar="VIEW",
+                        help="what a table or view holds: meaning, columns, an example query and, "
+                        "when empty, why (docs/sql.md lists them all)")
     parser.set_defaults(handler=run)
 
 
@@ -46,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.out:
         raise ValueError("--format parquet needs --out FILE")
     lake = existing_lake(args.lake)
+    if args.describe:
+        from store.describe import describe
+
+        print(describe(lake, args.describe))
+        return 0
     if args.tables:
         result = table_counts(lake)
     elif args.query:
@@ -68,7 +84,16 @@ def table_counts(lake: Any) -> pa.Table:
         f"SELECT {i} AS i, count(*) AS n FROM \"{name}\"" for i, name in enumerate(names))
     rows = lake.query(f"SELECT i, n FROM ({counts}) ORDER BY i")["n"].to_pylist()
     kinds = ["table" if n in TABLES else "view" if n in convenience else "analytics" for n in names]
-    return pa.table({"name": names, "kind": kinds, "rows": rows})
+    return pa.table({"name": names, "kind": kinds, "rows": rows,
+                     "note": [None if n else empty_reason(lake, name) for name, n in zip(names, rows)]})
+
+
+def empty_reason(lake: Any, name: str) -> str | None:
+    """Why the view ``name`` holds no row, where the reason is known."""
+    from store.describe import DOCS
+
+    doc = DOCS.get(name)
+    return doc.empty_when(lake) if doc and doc.empty_when else None
 
 
 def write(result: pa.Table, fmt: str, out: str | None, max_rows: int) -> None:
