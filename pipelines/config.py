@@ -129,6 +129,25 @@ def add_switch(parser: argparse.ArgumentParser, flag: str, dest: str, help: str,
                         help=help)
 
 
+class _Alias(argparse.Action):
+    """An old spelling of an option: works as before, with a note naming the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"note: {option_string} is deprecated; write {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, dest: str) -> None:
+    """Keep ``old`` working as ``new`` (hidden from --help, a note when used)."""
+    parser.add_argument(old, dest=dest, action=_Alias, new=new, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+
+
 def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], prefix: str = "") -> None:
     """Add one ``--prefix-field`` option per field of ``model`` (default: not given); a bool
     field becomes a switch pair ``--field`` / ``--no-field``."""

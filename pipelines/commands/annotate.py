@@ -1,4 +1,15 @@
-"""``stepforge annotate``: label the steps of stored solutions (Prefect flow)."""
+"""``stepforge annotate``: label the steps of stored solutions (Prefect flow).
+
+Examples::
+
+    stepforge annotate                                   # mc-binary on every unlabelled solution
+    stepforge annotate --annotators mc-binary,judge --limit 20
+    stepforge annotate --annotators judge --engine-backend openai --engine-model Qwen/Qwen2.5-7B-Instruct
+    stepforge annotate --input data/samples/gsm8k_model_solutions_50.jsonl --annotators judge
+
+Each annotator writes one vote per step: labeled, unparsed (raw text kept) or skipped (with a
+reason); solutions already labelled by the same annotator and config are not redone.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,8 @@ from pipelines.project_config import add_common_args, load_project
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("annotate", help="label solution steps with annotators (Prefect flow)",
-                            description=__doc__)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     add_config_args(parser, AnnotateConfig)
     parser.set_defaults(handler=run)

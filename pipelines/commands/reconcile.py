@@ -3,6 +3,12 @@
 Strategies (combine them; each writes its own rows): consensus (MC and judge agree on the first
 error, Qwen), majority, unanimous, dawid-skene, or variants named in the config's
 ``reconcile.variants``. Re-running with the same votes adds nothing.
+
+Examples::
+
+    stepforge reconcile
+    stepforge reconcile --strategies consensus,majority,dawid-skene
+    stepforge reconcile --dry-run                        # report, write nothing
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ With no argument it runs the embedded default (preset ``embedded``: SmolLM2-135M
 bundled GSM8K sample, a few minutes on 2 cores). The same config with the engine switched to
 vLLM and a Hub model (configs/gpu-vllm.yaml) is the GPU production run. Re-running skips finished
 work; after a crash it finishes what is missing.
+
+Examples::
+
+    stepforge run                                        # the embedded default, a few minutes on CPU
+    stepforge run --stages reconcile,export,report       # only these stages, on the existing lake
+    stepforge run --config configs/gpu-vllm.yaml --lake runs/gpu
 """
 
 from __future__ import annotations
