@@ -54,6 +54,9 @@ def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
                      f"{s.solutions.get('kept', 0)}/{total} ({s.solutions.get('kept', 0) / total:.1%}); "
                      f"{verb} {s.written} new rows")
         for r in s.reliabilities:
+            if not r["votes"]:  # no labelled vote: the prior, not a reliability
+                continue
             lines.append(f"    {r['annotator']}: sensitivity {r['sensitivity']:.3f}, specificity "
-                         f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} ({r['votes']} votes)")
+                         f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} "
+                         f"({r['votes']} labelled votes)")
     return "\n".join(lines)
