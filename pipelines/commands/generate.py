@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
     from pipelines.lake_check import existing_lake
+    from pipelines.progress import set_quiet
 
     existing_lake(project.lake)
+    set_quiet(args.quiet)
     summary = generate_flow(config, engine_config, project.lake)
     print(f"generate: {summary.problems} problems sampled ({summary.skipped} already done), "
           f"{summary.solutions_added} solutions added, {summary.correct} correct, "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for
+from pipelines.config import add_config_args, add_switch, flags_for
 from pipelines.run_config import RunConfig
 
 
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: the config's, $STEPFORGE_LAKE or "
                         "data/lake); a folder or s3:// URI")
     add_config_args(parser, RunConfig)
+    add_switch(parser, "--quiet", "quiet", default=False, help="no progress bars (they are also "
+               "off when stderr is not a terminal or $CI is set)")
     parser.set_defaults(handler=run)
 
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.flows.run import load_configs, run_pipeline
     from pipelines.run_summary import render
 
+    from pipelines.progress import set_quiet
+
+    set_quiet(args.quiet)
     overrides = {"run": flags_for(args, RunConfig)}
     load_configs(args.config, args.lake, overrides)  # a config error fails before Prefect starts
     try:
