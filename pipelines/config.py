@@ -142,10 +142,16 @@ class _Alias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, dest: str) -> None:
+def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, dest: str,
+                         kind: Any = None) -> None:
     """Keep ``old`` working as ``new`` (hidden from --help, a note when used)."""
-    parser.add_argument(old, dest=dest, action=_Alias, new=new, default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(old, dest=dest, action=_Alias, new=new, type=kind,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+# Fields whose plain flag would mean something else in another command (``ingest --split`` is a
+# dataset split): ``Model.field`` -> its flag name; the plain spelling stays as a deprecated alias.
+FLAG_NAMES = {"GenerateConfig.split": "step-split"}
 
 
 def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], prefix: str = "") -> None:
@@ -153,8 +159,13 @@ def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], pre
     field becomes a switch pair ``--field`` / ``--no-field``."""
     for name, field in model.model_fields.items():
         kind = _scalar_type(field.annotation)
-        flag = "--" + (prefix + "-" if prefix else "") + name.replace("_", "-")
+        plain = name.replace("_", "-")
+        renamed = FLAG_NAMES.get(f"{model.__name__}.{name}")
+        flag = "--" + (prefix + "-" if prefix else "") + (renamed or plain)
         dest = f"{prefix}__{name}" if prefix else name
+        if renamed:
+            add_deprecated_alias(parser, "--" + (prefix + "-" if prefix else "") + plain, flag, dest,
+                                 kind)
         if kind is bool:
             add_switch(parser, flag, dest, _help(field))
             continue

@@ -91,3 +91,13 @@ def test_eval_json_is_a_deprecated_alias(capsys) -> None:
     assert args.json_path == "out.json"
     assert "--json is deprecated; write --json-path" in capsys.readouterr().err
     assert "--json " not in COMMANDS["eval"].format_help().replace("--json-path", "")
+
+
+def test_generate_step_split_is_not_confused_with_a_dataset_split(capsys) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["generate", "--step-split", '{"method": "lines"}'])
+    assert args.split == {"method": "lines"}
+    assert parser.parse_args(["generate", "--split", '{"method": "lines"}']).split == {"method": "lines"}
+    assert "--split is deprecated; write --step-split" in capsys.readouterr().err
+    assert "--split " not in COMMANDS["generate"].format_help()
+    assert "--split SPLIT" in COMMANDS["ingest"].format_help()
