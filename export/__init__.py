@@ -48,8 +48,9 @@ def run_export(lake: Lake, config: ExportConfig, write: WriteConfig) -> ExportRe
     return ExportResult(selection, written, pushed, checks)
 
 
-def describe(result: ExportResult, config: ExportConfig) -> str:
-    """Rows per split, what was left out, where the files are (and the Hub commit)."""
+def describe(result: ExportResult, config: ExportConfig, lake: Lake | None = None) -> str:
+    """Rows per split, what was left out, where the files are (and the Hub commit); for an
+    empty set with ``lake`` given, why it is empty."""
     sel = result.selection
     splits = ", ".join(f"{s} {n}" for s, n in result.written.rows.items()) or "no rows"
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(sel.dropped.items())) or "none"
@@ -60,4 +61,8 @@ def describe(result: ExportResult, config: ExportConfig) -> str:
         lines.append(f"  information checks: {result.checks.line()}")
     if result.pushed:
         lines.append(f"  pushed: {result.pushed}")
+    if lake is not None and not result.written.rows:
+        from export.empty import why_empty
+
+        lines += ["  empty: " + line.strip() for line in why_empty(lake, config, sel)]
     return "\n".join(lines)

@@ -89,6 +89,7 @@ class BatchResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     rollouts: int = 0
+    already_done: int = 0  # solutions skipped: labelled earlier by the same annotator and config
 
     def add(self, other: "BatchResult") -> None:
         for name in ("solutions", "votes_added", "labeled", "unparsed", "skipped",

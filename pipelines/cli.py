@@ -13,6 +13,7 @@ import sys
 
 import pipelines.commands as commands
 from pipelines.stopping import STOPPABLE, stop_handlers
+from pipelines.config import legacy_switch_values
 from schemas import RecordError
 
 
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
 
     redact.install()  # before any logging: every record of the process is masked
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = legacy_switch_values(parser, argv)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     args = parser.parse_args(argv)
     handler = _StderrHandler()
     handler.addFilter(redact.SecretFilter())

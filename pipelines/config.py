@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,31 +73,151 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def _shown_default(field: Any) -> str:
-    """The field's default for --help (a default_factory's value, lists comma-joined)."""
+def _shown_default(field: Any) -> str | None:
+    """The field's default for --help (a default_factory's value, lists comma-joined, switches
+    on/off), or None when there is nothing worth showing (unset, a nested config)."""
     value = field.get_default(call_default_factory=True)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value) or "none"
     if isinstance(value, BaseModel) or (isinstance(value, list) and value
                                         and isinstance(value[0], BaseModel)):
-        return "as described"
-    return repr(value)
+        return None
+    if isinstance(value, dict):
+        return json.dumps(value) if value else None
+    return str(value)
+
+
+def _metavar(name: str, kind: Any) -> str:
+    """A readable placeholder: N for counts, NUM for numbers, the field's own name otherwise."""
+    if kind is int:
+        return "N"
+    if kind is float:
+        return "NUM"
+    if kind is _comma_list:
+        return f"{name.upper()}[,...]"
+    if kind is json.loads:
+        return "JSON"
+    return name.upper()
+
+
+def _help(field: Any) -> str:
+    """The field's description with its default appended once (unless it already names one)."""
+    text = (field.description or "").strip()
+    shown = _shown_default(field)
+    if shown is None or "default" in text.lower():
+        return text or " "
+    return f"{text} (default: {shown})"
+
+
+BOOL_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+
+
+class Switch(argparse.Action):
+    """A yes/no option: ``--name`` sets it, ``--no-name`` clears it (no value follows)."""
+
+    def __init__(self, option_strings: list[str], dest: str, default: Any = argparse.SUPPRESS,
+                 help: str | None = None, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, not (option_string or "").startswith("--no-"))
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
+def add_switch(parser: argparse.ArgumentParser, flag: str, dest: str, help: str,
+               default: Any = argparse.SUPPRESS) -> None:
+    """``--flag`` / ``--no-flag`` setting ``dest`` to True / False."""
+    parser.add_argument(flag, "--no-" + flag[2:], dest=dest, action=Switch, default=default,
+                        help=help)
+
+
+class _Alias(argparse.Action):
+    """An old spelling of an option: works as before, with a note naming the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"note: {option_string} is deprecated; write {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, dest: str,
+                         kind: Any = None) -> None:
+    """Keep ``old`` working as ``new`` (hidden from --help, a note when used)."""
+    parser.add_argument(old, dest=dest, action=_Alias, new=new, type=kind,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+# Fields whose plain flag would mean something else in another command (``ingest --split`` is a
+# dataset split): ``Model.field`` -> its flag name; the plain spelling stays as a deprecated alias.
+FLAG_NAMES = {"GenerateConfig.split": "step-split"}
 
 
 def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], prefix: str = "") -> None:
-    """Add one ``--prefix-field`` option per field of ``model`` (default: not given)."""
+    """Add one ``--prefix-field`` option per field of ``model`` (default: not given); a bool
+    field becomes a switch pair ``--field`` / ``--no-field``."""
     for name, field in model.model_fields.items():
         kind = _scalar_type(field.annotation)
-        flag = "--" + (prefix + "-" if prefix else "") + name.replace("_", "-")
+        plain = name.replace("_", "-")
+        renamed = FLAG_NAMES.get(f"{model.__name__}.{name}")
+        flag = "--" + (prefix + "-" if prefix else "") + (renamed or plain)
+        dest = f"{prefix}__{name}" if prefix else name
+        if renamed:
+            add_deprecated_alias(parser, "--" + (prefix + "-" if prefix else "") + plain, flag, dest,
+                                 kind)
+        if kind is bool:
+            add_switch(parser, flag, dest, _help(field))
+            continue
         choices = None
         if typing.get_origin(field.annotation) is typing.Literal:
             choices = list(typing.get_args(field.annotation))
-        parser.add_argument(
-            flag, dest=f"{prefix}__{name}" if prefix else name,
-            type=_parse_bool if kind is bool else kind, choices=choices,
-            default=argparse.SUPPRESS,
-            help=f"{field.description or ''} (default: {_shown_default(field)})",
-        )
+        parser.add_argument(flag, dest=dest, type=kind, choices=choices,
+                            default=argparse.SUPPRESS, metavar=None if choices else _metavar(name, kind),
+                            help=_help(field))
+
+
+def _switch_flags(parser: argparse.ArgumentParser) -> set[str]:
+    return {o for a in parser._actions if isinstance(a, (Switch, argparse._StoreTrueAction))
+            for o in a.option_strings if o.startswith("--")}
+
+
+def legacy_switch_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Rewrite the old ``--flag true|false`` (or ``--flag=false``) spelling of a switch of the
+    command in ``argv`` to ``--flag`` / ``--no-flag``, with a deprecation note on stderr."""
+    switches = _switch_flags(parser)
+    current = parser
+    for token in argv:  # follow the subcommands named in argv
+        sub = next((a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is not None and token in sub.choices:
+            current = sub.choices[token]
+            switches |= _switch_flags(current)
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, value = argv[i].partition("=")
+        if flag in switches and not eq and i + 1 < len(argv) and argv[i + 1].lower() in BOOL_WORDS:
+            i, value = i + 1, argv[i + 1]
+        elif not (flag in switches and eq):
+            out.append(argv[i])
+            i += 1
+            continue
+        new = flag if _parse_bool(value) else "--no-" + flag[2:]
+        if new not in switches:
+            raise argparse.ArgumentTypeError(f"{flag} takes no value: write {flag} alone")
+        print(f"note: `{flag} {value}` is deprecated; write `{new}`", file=sys.stderr)
+        out.append(new)
+        i += 1
+    return out
 
 
 def flags_for(args: argparse.Namespace, model: type[BaseModel], prefix: str = "") -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engines.config import EngineConfig
-from pipelines.config import add_config_args, flags_for, load_config, read_yaml
+from pipelines.config import add_config_args, add_switch, flags_for, load_config, read_yaml
 from schemas import RecordError
 
 DEFAULT_LAKE = "data/lake"
@@ -71,6 +71,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         "preset name (embedded)")
     parser.add_argument("--lake", help=f"lake root (default: $STEPFORGE_LAKE or {DEFAULT_LAKE})")
     add_config_args(parser, EngineConfig, prefix="engine")
+    add_switch(parser, "--quiet", "quiet", default=False,
+               help="no progress bars (they are also off when stderr is not a terminal or $CI is set)")
 
 
 def read_project(config: str | None, where: str | None = None,

@@ -467,6 +467,9 @@ def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
             lines.append("    MC evidence of the labelled steps: " + ", ".join(
                 f"{name} {n / labelled:.0%}" for name, n in s.provenance.items() if n))
         for r in s.reliabilities:
+            if not r["votes"]:  # no labelled vote: the prior, not a reliability
+                continue
             lines.append(f"    {r['annotator']}: sensitivity {r['sensitivity']:.3f}, specificity "
-                         f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} ({r['votes']} votes)")
+                         f"{r['specificity']:.3f}, accuracy {r['accuracy']:.3f} "
+                         f"({r['votes']} labelled votes)")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipelines.calibration import calibration
 from store.lake import Lake
+from pipelines.report_review import review_first, review_swings, swing_notes
 
 MAX_POSITION = 20  # steps at or beyond this position share the last column
 COLORS = {"agreed correct": "#2e7d32", "agreed wrong": "#c62828", "human correct": "#81c784",
@@ -42,6 +43,7 @@ class ReportData:
     gold_source: str = ""
     calibration: list[dict] = field(default_factory=list)  # per annotator: reliability bins
     health: Any = None  # pipelines.label_health.LabelHealth: the first panel
+    swings: list[dict] = field(default_factory=list)  # strategies human reviews moved > 20 points
 
 
 def gather(lake: Lake, gold: str | None = None) -> ReportData:
@@ -59,10 +61,8 @@ def gather(lake: Lake, gold: str | None = None) -> ReportData:
         FROM labels_by_position GROUP BY ALL ORDER BY strategy, position""").to_pylist()
     data.agreement = lake.query("SELECT * FROM annotator_agreement").to_pylist()
     data.costs = lake.query("SELECT * FROM annotator_costs").to_pylist()
-    data.disputed = lake.query("""
-        SELECT solution_id, strategy, max(priority) AS priority, count(*) AS disputed_steps
-        FROM consensus WHERE status = 'disputed' GROUP BY solution_id, strategy
-        ORDER BY priority DESC NULLS LAST, solution_id LIMIT 15""").to_pylist()
+    data.disputed = review_first(lake)
+    data.swings = review_swings(lake)
     data.health = label_health(lake)
     if data.counts["step_votes"]:
         data.fleiss, data.reliabilities = _model_stats(lake)
@@ -101,6 +101,8 @@ def _model_stats(lake: Lake) -> tuple[float | None, list[dict]]:
     result = fit(m.labels, human.astype(np.int8))
     rows = []
     for j, name in enumerate(m.annotators):
+        if not int(result.votes[j]):  # only unparsed/skipped votes: no reliability to estimate
+            continue
         both = (human >= 0) & (m.labels[:, j] >= 0)
         gold = float(np.mean(m.labels[both, j] == human[both])) if both.any() else None
         rows.append({"annotator": name, "votes": int(result.votes[j]),
@@ -315,11 +317,12 @@ def agreement_section(data: ReportData) -> str:
 def retention_section(data: ReportData) -> str:
     if not data.retention:
         return '<p class="empty">no consensus rows yet</p>'
+    notes = swing_notes(data.swings)
     labels = [r["strategy"] for r in data.retention]
     series = [("agreed", [float(r["agreed"]) for r in data.retention], "#2e7d32"),
               ("human", [float(r["human"]) for r in data.retention], "#81c784"),
               ("disputed", [float(r["disputed"]) for r in data.retention], "#ffb300")]
-    return (legend([(n, c) for n, _, c in series])
+    return (notes + legend([(n, c) for n, _, c in series])
             + stacked_columns(labels, series, x_title="strategy", width=120 * len(labels) + 120)
             + _table(data.retention, ["strategy", "solutions", "kept", "agreed", "human",
                                       "disputed", "kept_share", "steps_agreed", "steps_disputed"]))
@@ -332,7 +335,9 @@ def costs_section(data: ReportData) -> str:
     chart = bars([r["annotator"] for r in rows],
                  [float(r["tokens_per_labeled_step"]) for r in rows], unit="tokens")
     return chart + _table(data.costs, ["annotator", "votes", "labeled", "tokens", "rollouts",
-                                       "tokens_per_labeled_step", "rollouts_per_labeled_step"])
+                                       "tokens_per_labeled_step", "rollouts_per_labeled_step"],
+                          ["annotator", "votes (all)", "labelled votes", "tokens", "rollouts",
+                           "tokens per labelled vote", "rollouts per labelled vote"])
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
@@ -340,7 +345,8 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;
 text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600}
-.empty{color:#888}.legend span{display:inline-block;margin-right:14px}
+.empty{color:#888}.note{background:#fff3e0;border-left:4px solid #fb8c00;padding:6px 10px}
+td{max-width:420px}.legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}"""
 
 
@@ -355,11 +361,19 @@ def render(data: ReportData, now: datetime | None = None) -> str:
         ("Retention per strategy", retention_section(data)),
         ("Cost per labelled step", costs_section(data)),
         ("Annotator reliabilities (Dawid-Skene, reviews as truth)",
-         _table(data.reliabilities, ["annotator", "votes", "sensitivity", "specificity",
-                                     "accuracy", "human_steps", "accuracy_vs_human"])),
+         "<p>Annotators with labelled votes only (unparsed and skipped votes carry no label).</p>"
+         + _table(data.reliabilities, ["annotator", "votes", "sensitivity", "specificity",
+                                       "accuracy", "human_steps", "accuracy_vs_human"],
+                  ["annotator", "labelled votes", "sensitivity", "specificity", "accuracy",
+                   "human-reviewed steps", "accuracy vs human"])),
         ("Soft labels vs gold (reliability diagram)", calibration_section(data)),
         ("Disputed solutions to review first",
-         _table(data.disputed, ["solution_id", "strategy", "priority", "disputed_steps"])),
+         "<p>Priority: the expected information of a review (summed step entropy, in bits, "
+         "times 1 + ln of the annotators involved); ties by disputed steps.</p>"
+         + _table(data.disputed, ["solution_id", "strategies", "priority", "disputed_steps",
+                                  "problem", "step", "why"],
+                  ["solution", "strategies", "priority", "disputed steps", "problem",
+                   "step in question", "why disputed"])),
     ]
     body = "".join(f"<h2>{html.escape(t)}</h2>{content}" for t, content in sections)
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

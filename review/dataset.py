@@ -1,12 +1,20 @@
 """The Argilla dataset of disputed solutions: its settings and how a solution becomes a record.
 
-A record shows the problem, the numbered steps and a table of every annotator's verdict per step
-(with scores) next to the machine consensus. Argilla keeps one suggestion per question, so the
+A record shows the problem, the numbered steps with every annotator's verdict right under each
+step (so the reviewer never scrolls between the two), then a table of the verdicts with the
+consensus per strategy and the annotators' reasons. GSM8K calculator annotations
+(``<<12+5=17>>``) are shown as their result; labels an MC annotator inferred from another step
+(not tested by rollouts) are marked "inferred". Argilla keeps one suggestion per question, so the
 suggestion is the annotators' plurality answer (agent names who backs it, score the share that
 does) while each annotator's own verdicts are in the ``verdicts`` table. Questions:
 
 - ``first_error`` (required): "No error" or "Step k", the earliest wrong step (ProcessBench).
 - ``wrong_steps`` (optional): every wrong step, for per-step labels beyond the first error.
+
+Both questions open with a "none" choice, so "Step k" has the same number key (k + 1) in both.
+Argilla 2.8 has no per-record label lists: a dataset offers Step 1..``max_steps`` to every record.
+The record says how many steps it has, and ``review pull`` rejects an answer naming a step beyond
+them (with a message naming the record and reviewer; nothing is stored for it).
 - ``comment`` (optional): free text.
 
 Record ids are solution ids, so pushing twice never duplicates a record.
@@ -22,6 +30,7 @@ from typing import Any, Sequence
 from schemas.records import Consensus, Problem, Solution, StepVote
 
 NO_ERROR = "no_error"
+NO_WRONG_STEP = "none"  # wrong_steps' first choice: keeps Step k on key k + 1 as in first_error
 FIRST_ERROR = "first_error"
 WRONG_STEPS = "wrong_steps"
 COMMENT = "comment"
@@ -36,11 +45,14 @@ Each record is a model-written solution whose automatic step labels disagree.
    claim, a misread of the problem, or a step that does not follow from the previous ones).
    Pick **No error** when every step is correct. Later steps that merely carry an earlier error
    forward do not move the first error.
-3. Optionally tick **every** wrong step, and leave a comment.
+3. Optionally tick **every** wrong step, and leave a comment. In both questions key 1 is
+   "none" and key k + 1 is Step k. Only the record's own steps count: the dataset offers more
+   steps than short solutions have, and an answer beyond the last step is rejected.
 
-The *Verdicts* panel shows what each automatic annotator said per step (✓ correct, ✗ wrong,
+Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per step (✓ correct, ✗ wrong,
 ? unparsed, – skipped; the number is its probability that the step is correct) and the
-consensus (⚠ disputed). The pre-selected answer is the annotators' plurality: check it, do not trust it.
+consensus (⚠ disputed). "inferred" marks an MC label deduced from another step rather than
+tested by rollouts. The pre-selected answer is the annotators' plurality: check it, do not trust it.
 Submit when done, *Discard* a record you cannot judge (a broken problem, unreadable steps).
 """
 
@@ -51,36 +63,44 @@ def step_label(index: int) -> str:
 
 
 def label_index(value: str) -> int:
-    """A first-error label value back to a 0-based step index (-1 for no error)."""
-    if value == NO_ERROR:
+    """A first-error label value back to a 0-based step index (-1 for no error / none)."""
+    if value in (NO_ERROR, NO_WRONG_STEP):
         return -1
     if not value.startswith("step_") or not value[5:].isdigit() or int(value[5:]) < 1:
         raise ValueError(f"not a step label: {value!r}")
     return int(value[5:]) - 1
 
 
+def question_labels(max_steps: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels of the first-error and wrong-steps questions: each opens with its "none"
+    choice, so Step k is number key k + 1 in both."""
+    steps = {step_label(i): f"Step {i + 1}" for i in range(max_steps)}
+    return {NO_ERROR: "No error", **steps}, {NO_WRONG_STEP: "None", **steps}
+
+
 def build_settings(max_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
     """The Argilla settings of a review dataset holding solutions of up to ``max_steps`` steps."""
     import argilla as rg
 
-    steps = {step_label(i): f"Step {i + 1}" for i in range(max_steps)}
+    first_labels, wrong_labels = question_labels(max_steps)
     return rg.Settings(
         guidelines=GUIDELINES,
         fields=[
             rg.TextField(name="problem", title="Problem", use_markdown=True, client=client),
             rg.TextField(name="solution", title="Solution steps", use_markdown=True, client=client),
-            rg.TextField(name="verdicts", title="Verdicts of the annotators", use_markdown=True,
-                         required=False, client=client),
+            rg.TextField(name="verdicts", title="Verdicts per step, consensus and reasons",
+                         use_markdown=True, required=False, client=client),
         ],
         questions=[
             rg.LabelQuestion(
                 name=FIRST_ERROR, title="First wrong step", required=True,
-                labels={NO_ERROR: "No error", **steps},
+                labels=first_labels,
                 visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
                 description="The earliest step that is wrong; 'No error' if all steps are right."),
             rg.MultiLabelQuestion(
-                name=WRONG_STEPS, title="Every wrong step (optional)", required=False, labels=steps,
-                visible_labels=max(3, min(visible_labels, max_steps)), client=client,
+                name=WRONG_STEPS, title="Every wrong step (optional)", required=False,
+                labels=wrong_labels,
+                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
                 description="Tick each wrong step, for per-step labels after the first error."),
             rg.TextQuestion(name=COMMENT, title="Comment (optional)", required=False, client=client),
         ],
@@ -172,19 +192,40 @@ def agent_name(rule: str, annotators: Sequence[str]) -> str:
     return re.sub(r"[^a-zA-Z0-9\-_:./\s]", "-", text)
 
 
+CALCULATOR = re.compile(r"<<([^<>]*?)=([^<>=]*)>>")
+
+
+def strip_calculator(text: str) -> str:
+    """GSM8K calculator annotations shown as their result: ``12+5=<<12+5=17>>17`` reads
+    ``12+5=17``, a bare ``<<12+5=17>>`` reads ``17``."""
+    def result(match: re.Match) -> str:
+        value = match.group(2).strip()
+        return "" if text[match.end():].lstrip().startswith(value) else value
+
+    return CALCULATOR.sub(result, text)
+
+
 def _md(text: str) -> str:
     """Step text safe in markdown: a leading '#' would render as a heading, '|' breaks tables."""
-    lines = [("\\" + line) if line.lstrip().startswith("#") else line for line in text.splitlines()]
+    lines = [("\\" + line) if line.lstrip().startswith("#") else line
+             for line in strip_calculator(text).splitlines()]
     return "\n".join(lines).strip()
 
 
 # Plain symbols (in DejaVu and every system font): emoji render as empty boxes without an emoji font.
+def inferred(vote: StepVote) -> bool:
+    """An MC label deduced from another step's result, not tested by its own rollouts."""
+    return (vote.details or {}).get("source") == "inferred"
+
+
 def _cell(vote: StepVote | None) -> str:
     if vote is None:
         return ""
     if vote.status != "labeled":
         return "? unparsed" if vote.status == "unparsed" else "– skipped"
     mark = "✓" if vote.label == 1 else "✗"
+    if inferred(vote):
+        return f"{mark} inferred"
     return f"{mark} {vote.score:.2f}" if vote.score is not None else mark
 
 
@@ -201,16 +242,33 @@ def _first_error_text(index: int | None) -> str:
     return "—" if index is None else "no error" if index < 0 else f"step {index + 1}"
 
 
-def render_solution(item: Disputed) -> str:
-    """The numbered steps, then the final answer and its grade."""
-    lines = [f"**Step {i + 1}.** {_md(step)}" for i, step in enumerate(item.solution.steps)]
+def step_verdicts(item: Disputed, views: Sequence[AnnotatorView], index: int) -> str:
+    """One line of every annotator's verdict on step ``index`` and the consensus per strategy."""
+    parts = [f"{v.name} {_cell(v.steps.get(index))}" for v in views if index in v.steps]
+    for row in sorted(item.consensus, key=lambda c: c.strategy):
+        if row.step_index == index:
+            parts.append(f"{row.strategy} rule {_consensus_cell(row)}")
+    return " · ".join(parts)
+
+
+def render_solution(item: Disputed, views: Sequence[AnnotatorView] | None = None) -> str:
+    """The numbered steps, each followed by the verdicts on it, then the final answer and its
+    grade, and how many steps the record has (answers beyond them are rejected at pull)."""
+    views = item.annotators() if views is None else views
+    lines = []
+    for i, step in enumerate(item.solution.steps):
+        verdicts = step_verdicts(item, views, i)
+        lines.append(f"**Step {i + 1}.** {_md(step)}" + (f"\n> {verdicts}" if verdicts else ""))
     sol = item.solution
     grade = {True: "correct", False: "incorrect", None: "not graded"}[sol.is_correct]
     reference = item.problem.reference_answer if item.problem else None
     footer = f"Final answer: **{sol.final_answer or '—'}**"
     if reference is not None:
         footer += f" · reference: **{reference}**"
-    return "\n\n".join(lines + ["---", f"{footer} · {grade}"])
+    n = len(sol.steps)
+    return "\n\n".join(lines + ["---", f"{footer} · {grade}",
+                                 f"*This solution has {n} step{'s' if n != 1 else ''}: answer "
+                                 f"No error or Step 1 to Step {n}.*"])
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -224,7 +282,7 @@ def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
     first error, and the rationales given for the steps an annotator called wrong first."""
     strategies = sorted({c.strategy for c in item.consensus})
     by_step = {(c.strategy, c.step_index): c for c in item.consensus}
-    head = ["step"] + [v.name for v in views] + [f"consensus ({s})" for s in strategies]
+    head = ["step"] + [v.name for v in views] + [f"{s} rule" for s in strategies]
     rows = [_row([h.replace("|", "/") for h in head]), "|" + "---|" * len(head)]
     for i in range(len(item.solution.steps)):
         cells = [str(i + 1)] + [_cell(v.steps.get(i)) for v in views]
@@ -273,7 +331,7 @@ def build_record(item: Disputed) -> Any:
     question = item.problem.question if item.problem else f"(problem {sol.problem_id} not in the lake)"
     return rg.Record(
         id=sol.solution_id,
-        fields={"problem": _md(question), "solution": render_solution(item),
+        fields={"problem": _md(question), "solution": render_solution(item, views),
                 "verdicts": render_verdicts(item, views)},
         metadata=metadata, suggestions=suggestions,
     )

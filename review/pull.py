@@ -79,14 +79,19 @@ def to_review(record: dict, response: dict, reviewer: str, dataset: str) -> tupl
     try:
         raw = _value(response, FIRST_ERROR)
         first = label_index(raw) if raw is not None else None
-        wrong = sorted(label_index(v) for v in (_value(response, WRONG_STEPS) or []))
+        wrong = sorted(i for i in (label_index(v) for v in (_value(response, WRONG_STEPS) or []))
+                       if i >= 0)  # "none" ticked: no wrong step
     except ValueError as exc:
         raise RecordError(where, FIRST_ERROR, str(exc)) from None
     n_steps = (record.get("metadata") or {}).get("n_steps")
     if not isinstance(n_steps, int):
         n_steps = max([first, *wrong, -1]) + 1
-    if any(i >= n_steps for i in [*wrong, first if first is not None else -1]):
-        raise RecordError(where, FIRST_ERROR, f"names a step beyond the solution's {n_steps} steps")
+    beyond = [i for i in [*wrong, first if first is not None else -1] if i >= n_steps]
+    if beyond:
+        raise RecordError(where, FIRST_ERROR if first in beyond else WRONG_STEPS,
+                          f"answers Step {beyond[0] + 1} but the solution has {n_steps} steps "
+                          "(the dataset offers every record the same step choices): not stored; "
+                          "ask the reviewer to correct the answer in Argilla, then pull again")
     labels = step_labels(first, wrong, n_steps)
     contradiction = first is not None and labels is None and bool(wrong)
     review = Review(

@@ -3,7 +3,7 @@
 Examples::
 
     stepforge eval --gold processbench_gsm8k.jsonl --labels annotator
-    stepforge eval --gold out/pb --labels consensus --strategy consensus --json eval.json
+    stepforge eval --gold out/pb --labels consensus --strategy consensus --json-path eval.json
     stepforge eval --gold /data/gsm8k/example_model_solutions.jsonl   # outcome-level gold
 
 Gold: ProcessBench rows (problem, steps, label = earliest wrong step or -1), per-step ratings
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import add_config_args, flags_for, load_config
+from pipelines.config import add_config_args, add_deprecated_alias, flags_for, load_config
 
 STEP_COLUMNS = [("processbench_f1", "PB F1"), ("acc_error", "acc err"), ("acc_correct", "acc corr"),
                 ("first_error_match", "1st-err EM"), ("step_precision", "step P"),
@@ -40,20 +40,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML config file (its `eval:` section)")
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, EvalConfig)
-    parser.add_argument("--json", dest="json_path", default=argparse.SUPPRESS,
-                        help="same as --json-path")
+    add_deprecated_alias(parser, "--json", "--json-path", "json_path")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.evaluate import EvalConfig, evaluate
+    from pipelines.lake_check import existing_lake
     from pipelines.project_config import read_project
-    from store.lake import Lake
 
     project = read_project(args.config)
     config = load_config(EvalConfig, project.eval, flags_for(args, EvalConfig), "eval",
                          file=project.file)
-    report = evaluate(Lake(args.lake or project.lake), config)
+    report = evaluate(existing_lake(args.lake or project.lake), config)
     print(render(report))
     if config.json_path:
         Path(config.json_path).write_text(json.dumps(report.as_dict(), indent=2, sort_keys=True)

@@ -5,7 +5,7 @@ Examples::
     stepforge export --format trl --out out/prm-trl
     stepforge export --format math-shepherd --strategy majority --min-probability 0.8 --out out/ms
     stepforge export --format processbench --test-fraction 0 --out out/pb
-    stepforge export --format trl --out out/prm --push-to-hub me/my-prm-set --private true
+    stepforge export --format trl --out out/prm --push-to-hub me/my-prm-set --private
 
 Labels: the latest consensus row per step under --strategy with status agreed or human (human
 wins); by default an example stops at its first wrong step (Qwen). The split is by problem hash.
@@ -19,8 +19,8 @@ import argparse
 import sys
 
 from export import describe
+from pipelines.config import add_config_args, add_switch, flags_for
 from pipelines.sections import export_configs
-from pipelines.config import add_config_args, flags_for
 
 __all__ = ["describe", "export_configs", "register", "run"]  # helpers kept importable here
 
@@ -36,28 +36,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ExportConfig)
     add_config_args(parser, WriteConfig)
-    for action in parser._actions:  # bare --private / --overwrite / --force mean true
-        if action.dest in ("private", "overwrite", "force"):
-            action.nargs, action.const = "?", True
+    add_switch(parser, "--allow-empty", "allow_empty", default=False,
+               help="exit 0 even when no solution has labels to export (default: an empty export "
+               "says why and exits 1, writing nothing)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from export import run_export
-    from export.select import ExportConfig
-    from export.write import WriteConfig
+    from export.checks import ExportRefused
+    from export.empty import why_empty
+    from export.select import ExportConfig, select
+    from export.write import WriteConfig, hub_token
+    from pipelines.lake_check import existing_lake
     from pipelines.project_config import load_project
-    from store.lake import Lake
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig), file=project.file)
-    from export.checks import ExportRefused
-
+    lake = existing_lake(project.lake)
+    if write.push_to_hub:  # a missing token fails before any work
+        hub_token()
+    if not args.allow_empty:
+        selection = select(lake, config)
+        if not selection.examples:
+            lines = why_empty(lake, config, selection)
+            print(f"export {config.format} ({config.strategy}): nothing to export, nothing "
+                  f"written: {lines[0]}", file=sys.stderr)
+            for line in lines[1:] + ["  (--allow-empty writes the empty set anyway)"]:
+                print(line, file=sys.stderr)
+            return 1
     try:
-        result = run_export(Lake(project.lake), config, write)
+        result = run_export(lake, config, write.model_copy(update={"push_to_hub": None}))
     except ExportRefused as refused:
         print(f"stepforge export: {refused}", file=sys.stderr)
         return 3
     print(describe(result, config))
+    return push(result, config, write)
+
+
+def push(result, config, write) -> int:
+    """Upload the written folder when --push-to-hub asks; a failure (offline, refused) is one
+    line naming the repository, the cause and the local copy, and exit status 1."""
+    import logging
+
+    from export.write import push_to_hub
+
+    if not write.push_to_hub:
+        return 0
+    try:
+        result.pushed = push_to_hub(result.written.out, write.push_to_hub, write.private,
+                                    endpoint=write.hub_endpoint, commit_message=f"stepforge "
+                                    f"export ({config.format}, {config.strategy})")
+    except Exception as exc:  # noqa: BLE001 - any failure of the upload leaves the local copy
+        logging.getLogger(__name__).debug("push failed", exc_info=True)
+        cause = (str(exc).strip().splitlines() or [""])[0][:160]
+        print(f"export: push to the Hub repository {write.push_to_hub} failed "
+              f"({type(exc).__name__}: {cause}); the local copy is complete in "
+              f"{result.written.out}: push it later with `hf upload {write.push_to_hub} "
+              f"{result.written.out} --repo-type dataset`", file=sys.stderr)
+        return 1
+    print(f"  pushed: {result.pushed}")
     return 0

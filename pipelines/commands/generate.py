@@ -1,4 +1,13 @@
-"""``stepforge generate``: sample, split, grade and store solutions for the lake's problems."""
+"""``stepforge generate``: sample, split, grade and store solutions for the lake's problems.
+
+Examples::
+
+    stepforge generate --samples 4 --limit 20            # 4 solutions for 20 problems (embedded model)
+    stepforge generate --engine-backend vllm --engine-model Qwen/Qwen2.5-Math-7B-Instruct
+    stepforge generate --config configs/gpu-vllm.yaml
+
+Problems that already have solutions from this generator and config are skipped.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,8 @@ from pipelines.project_config import add_common_args, load_project
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("generate", help="generate solutions with an LLM (Prefect flow)",
-                            description=__doc__)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     add_config_args(parser, GenerateConfig)
     parser.set_defaults(handler=run)
@@ -24,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     engine_config = project.engine(config.engine)
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
+    from pipelines.lake_check import existing_lake
+    from pipelines.progress import set_quiet
 
+    existing_lake(project.lake)
+    set_quiet(args.quiet)
     summary = generate_flow(config, engine_config, project.lake)
     print(f"generate: {summary.problems} problems sampled ({summary.skipped} already done), "
           f"{summary.solutions_added} solutions added, {summary.correct} correct, "

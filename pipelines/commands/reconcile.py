@@ -3,6 +3,12 @@
 Strategies (combine them; each writes its own rows): consensus (MC and judge agree on the first
 error, Qwen), majority, unanimous, dawid-skene, or variants named in the config's
 ``reconcile.variants``. Re-running with the same votes adds nothing.
+
+Examples::
+
+    stepforge reconcile
+    stepforge reconcile --strategies consensus,majority,dawid-skene
+    stepforge reconcile --dry-run                        # report, write nothing
 """
 
 from __future__ import annotations
@@ -30,14 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.project_config import load_project
     from pipelines.reconcile import reconcile
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
     project = load_project(args, "reconcile")
     config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),
                          "reconcile", file=project.file)
     from store.lock import lake_lock
 
-    lake = Lake(project.lake)
+    lake = existing_lake(project.lake)
     with lake_lock(lake, "reconcile", args.lock_timeout):
         summary = reconcile(lake, config)
     print(describe(summary, config.dry_run))

@@ -1,7 +1,13 @@
 """``stepforge report``: write one self-contained HTML page (inline SVG plots, no network) about
 the lake's labels: label distribution by step position, annotator agreement, retention per
 strategy, cost per labelled step, annotator reliabilities, soft labels against gold (a
-reliability diagram) and the disputed solutions."""
+reliability diagram) and the disputed solutions.
+
+Examples::
+
+    stepforge report                                     # report.html from data/lake
+    stepforge report --lake runs/big --out runs/big/report.html --gold processbench_gsm8k.jsonl
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,13 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="write an HTML report of labels and agreement",
-                            description=__doc__)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", default=None,
                         help="lake root (default: $STEPFORGE_LAKE or data/lake)")
-    parser.add_argument("--out", default="report.html", help="HTML file to write")
-    parser.add_argument("--gold", default=None, help="gold file or folder (ProcessBench or "
+    parser.add_argument("--out", default="report.html", metavar="FILE",
+                        help="HTML file to write (default: report.html)")
+    parser.add_argument("--gold", default=None, metavar="PATH", help="gold file or folder (ProcessBench or "
                         "per-step ratings, as stepforge eval reads) for the reliability diagram; "
                         "human reviews in the lake are used either way")
     parser.set_defaults(handler=run)
@@ -22,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
-    path = write_report(Lake(args.lake), args.out, args.gold)
+    path = write_report(existing_lake(args.lake), args.out, args.gold)
     print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
     return 0

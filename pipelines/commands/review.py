@@ -1,8 +1,14 @@
 """``stepforge review``: human review of disputed solutions in Argilla.
 
     stepforge review serve                 # a local Argilla (dev/tests); prints ARGILLA_API_URL/KEY
-    stepforge review push --limit 50       # disputed solutions -> Argilla, highest priority first
+    stepforge review push                  # disputed solutions -> Argilla, highest priority first
     stepforge review pull                  # reviewers' responses -> the lake's reviews table
+
+Examples::
+
+    stepforge review serve --fresh
+    stepforge review push --limit 50 --dataset stepforge-disputed
+    stepforge review pull
 
 push and pull talk to $ARGILLA_API_URL with the key in $ARGILLA_API_KEY (``--api-key-env``
 names another variable); options also come from the ``review:`` section of ``--config``.
@@ -24,18 +30,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="review_action", metavar="ACTION", required=True)
-    for name, model, handler, text in (
-        ("push", PushConfig, run_push, "send disputed solutions to an Argilla dataset"),
-        ("pull", PullConfig, run_pull, "store reviewers' responses in the lake"),
+    for name, model, handler, text, example in (
+        ("push", PushConfig, run_push, "send disputed solutions to an Argilla dataset",
+         "stepforge review push --limit 50 --strategy consensus"),
+        ("pull", PullConfig, run_pull, "store reviewers' responses in the lake",
+         "stepforge review pull && stepforge reconcile"),
     ):
-        action = actions.add_parser(name, help=text, description=text)
+        action = actions.add_parser(name, help=text, description=f"{text}\n\nExample::\n\n    "
+                                    f"{example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         action.add_argument("--config", help="YAML config file (its review: section)")
         action.add_argument("--lake", help=f"lake root (default: $STEPFORGE_LAKE or {DEFAULT_LAKE})")
         add_config_args(action, model)
         action.set_defaults(handler=handler, review_model=model)
     serve = actions.add_parser("serve", help="run a local Argilla server (development, tests)",
                                description="Install (when missing) and run argilla-server 2.8.0 "
-                               "with SQLite, Redis and the stepforge search engine; Ctrl-C stops it.")
+                               "with SQLite, Redis and the stepforge search engine; Ctrl-C stops "
+                               "it.\n\nExample::\n\n    stepforge review serve --fresh --port 6900",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--port", type=int, default=6900, help="API and UI port (0: any free port)")
     serve.add_argument("--data-dir", default=".argilla/data", help="database and logs folder")
     serve.add_argument("--fresh", action="store_true", help="start from an empty database")
@@ -50,9 +61,9 @@ def _config(args: argparse.Namespace):
     project = load_project(args)
     section = section_for(model, project.review)
     config = load_config(model, section, flags_for(args, model), "review", file=project.file)
-    from store.lake import Lake
+    from pipelines.lake_check import existing_lake
 
-    return config, Lake(project.lake)
+    return config, existing_lake(project.lake)
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -5,13 +5,19 @@ With no argument it runs the embedded default (preset ``embedded``: SmolLM2-135M
 bundled GSM8K sample, a few minutes on 2 cores). The same config with the engine switched to
 vLLM and a Hub model (configs/gpu-vllm.yaml) is the GPU production run. Re-running skips finished
 work; after a crash it finishes what is missing.
+
+Examples::
+
+    stepforge run                                        # the embedded default, a few minutes on CPU
+    stepforge run --stages reconcile,export,report       # only these stages, on the existing lake
+    stepforge run --config configs/gpu-vllm.yaml --lake runs/gpu
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for
+from pipelines.config import add_config_args, add_switch, flags_for
 from pipelines.run_config import RunConfig
 from store.lock import add_timeout_arg
 
@@ -26,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "data/lake); a folder or s3:// URI")
     add_config_args(parser, RunConfig)
     add_timeout_arg(parser)
+    add_switch(parser, "--quiet", "quiet", default=False, help="no progress bars (they are also "
+               "off when stderr is not a terminal or $CI is set)")
     parser.set_defaults(handler=run)
 
 
@@ -36,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.flows.run import load_configs, run_pipeline
     from pipelines.run_summary import render
 
+    from pipelines.progress import set_quiet
+
+    set_quiet(args.quiet)
     overrides = {"run": flags_for(args, RunConfig)}
     from store.lake import Lake
     from store.lock import LakeBusyError, lake_lock

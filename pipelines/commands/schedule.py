@@ -1,6 +1,8 @@
 """``stepforge schedule``: register the scheduled deployments of the config's ``schedules:``
 section (default: annotate nightly, pull reviews every 15 minutes, export weekly) with Prefect.
 
+Examples::
+
     stepforge schedule --dry-run                      # list the deployments and their schedules
     stepforge schedule --config prod.yaml             # serve them from this process (Ctrl-C stops)
     stepforge schedule --config prod.yaml --work-pool gpu-box   # register on a process work pool
@@ -25,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="YAML config file or bundled preset (default: embedded)")
     parser.add_argument("--lake", help="lake root the scheduled runs use (default: the config's)")
     parser.add_argument("--dry-run", action="store_true", help="list the deployments, register nothing")
-    parser.add_argument("--only", help="comma-separated schedule names to register")
-    parser.add_argument("--work-pool", help="register on this process work pool (created when "
+    parser.add_argument("--only", metavar="NAME[,...]", help="comma-separated schedule names to register")
+    parser.add_argument("--work-pool", metavar="POOL", help="register on this process work pool (created when "
                         "missing) instead of serving from this process")
-    parser.add_argument("--pool-concurrency", type=int, default=1,
+    parser.add_argument("--pool-concurrency", type=int, default=1, metavar="N",
                         help="flow runs the work pool runs at once (default 1: one GPU)")
     parser.set_defaults(handler=run)
 

@@ -1,9 +1,17 @@
 """``stepforge sql``: run read-only SQL over the lake's DuckDB views.
 
 Views: problems, solutions, step_votes, consensus, reviews (deduplicated; consensus and reviews
-hold the latest row per key), steps, vote_costs and the analytics views; ``--tables`` lists them.
+hold the latest row per key), steps, vote_costs and the analytics views; ``--tables`` lists them,
+``--describe VIEW`` explains one (docs/sql.md documents them all).
 The SQL runs in a sandbox (store/sandbox.py): it reads the lake's tables and views and nothing
 else, and cannot write any file, load extensions or change settings.
+
+Examples::
+
+    stepforge sql --tables
+    stepforge sql --describe retention
+    stepforge sql "SELECT strategy, kept, solutions FROM retention"
+    stepforge sql "SELECT * FROM disagreements" --format csv --out disagreements.csv
 """
 
 from __future__ import annotations
@@ -40,16 +48,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="rows shown by --format table (0: all); other formats write all rows")
     parser.add_argument("--tables", action="store_true",
                         help="list the lake's tables and views with their row counts")
+    parser.add_argument("--describe", metavar="VIEW",
+                        help="what a table or view holds: meaning, columns, an example query and, "
+                        "when empty, why (docs/sql.md lists them all)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.lake_check import existing_lake
     from store import sandbox
-    from store.lake import Lake
 
     if args.format == "parquet" and not args.out:
         raise ValueError("--format parquet needs --out FILE")
-    lake = Lake(args.lake)
+    lake = existing_lake(args.lake)
+    if args.describe:
+        from store.describe import describe
+
+        print(describe(lake, args.describe))
+        return 0
     if args.tables:
         result = table_counts(lake)
     elif args.query:
@@ -73,7 +89,16 @@ def table_counts(lake: Lake) -> pa.Table:
         f"SELECT {i} AS i, count(*) AS n FROM \"{name}\"" for i, name in enumerate(names))
     rows = sandbox.query(lake, f"SELECT i, n FROM ({counts}) ORDER BY i")["n"].to_pylist()
     kinds = ["table" if n in TABLES else "view" if n in convenience else "analytics" for n in names]
-    return pa.table({"name": names, "kind": kinds, "rows": rows})
+    return pa.table({"name": names, "kind": kinds, "rows": rows,
+                     "note": [None if n else empty_reason(lake, name) for name, n in zip(names, rows)]})
+
+
+def empty_reason(lake: Lake, name: str) -> str | None:
+    """Why the view ``name`` holds no row, where the reason is known."""
+    from store.describe import DOCS
+
+    doc = DOCS.get(name)
+    return doc.empty_when(lake) if doc and doc.empty_when else None
 
 
 def write(result: pa.Table, fmt: str, out: str | None, max_rows: int) -> None:

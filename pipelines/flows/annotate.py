@@ -73,17 +73,18 @@ def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: La
         used = config.engines_used(name, engines)
         done = settled_ids(lake, annotator_for(name, settings, used))
         pending = [s for s in candidates if s.solution_id not in done]
-        totals[name] = BatchResult(name)
+        totals[name] = BatchResult(name, already_done=len(candidates) - len(pending))
         work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
-    with progress_bar("annotate", len(work)) as advance:
+    with progress_bar("annotate", sum(len(item[3]) for item in work)) as advance:
         for start in range(0, len(work), config.parallel):
+            chunk = work[start:start + config.parallel]
             with ray_resources(gpus_per_task):
-                futures = [annotate_batch.submit(*item, lake.uri)
-                           for item in work[start:start + config.parallel]]
-            for future in futures:
+                futures = [annotate_batch.submit(*item, lake.uri) for item in chunk]
+            for item, future in zip(chunk, futures):
                 result = future.result()
                 totals[result.annotator].add(result)
-                advance()
+                advance(len(item[3]), steps=sum(len(s.steps) for s in item[3]),
+                        tokens=result.prompt_tokens + result.completion_tokens)
     if lake.local:  # remote lakes are queried through in-memory views
         lake.refresh_catalog()
     return totals

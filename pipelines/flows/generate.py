@@ -67,11 +67,11 @@ def generate_flow(config: GenerateConfig, engine_config: EngineConfig, lake_root
     engine = build_engine(engine_config)
     todo, skipped = pending_problems(lake, config, engine.model_id)
     totals = [0, 0, 0, 0]
-    with progress_bar("generate", len(todo)) as advance:
+    with progress_bar("generate", len(todo), unit="problems") as advance:
         for batch in batches(todo, config.batch_problems):
             result = generate_batch(list(batch), config, engine_config, lake.uri)
             totals = [a + b for a, b in zip(totals, result)]
-            advance(len(batch))
+            advance(len(batch), tokens=result[2] + result[3])
     if lake.local:  # remote lakes are queried through in-memory views
         lake.refresh_catalog()
     return GenerateSummary(len(todo), skipped, *totals)

@@ -106,7 +106,9 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
             f"({summary.candidates} disputed, {summary.already_in_dataset} already there)")
 
 
-@task(name="export", cache_policy=NONE)
+# log_prints off: datasets fingerprints the shards by pickling them with dill, which prints a
+# bytecode disassembly into a captured stdout that Prefect's print patch would log line by line
+@task(name="export", cache_policy=NONE, log_prints=False)
 def export_stage(section: dict[str, Any], default_out: str,
                  lake_root: str) -> tuple[str, str, str]:
     """(what the export did, where it is, its information checks' outcome)."""
@@ -116,8 +118,9 @@ def export_stage(section: dict[str, Any], default_out: str,
     config, write = export_configs(section, {}, {}, {"overwrite": True})
     if not write.out:
         write = write.model_copy(update={"out": default_out.format(format=config.format)})
+    lake = Lake(lake_root)
     try:
-        result = run_export(Lake(lake_root), config, write)
+        result = run_export(lake, config, write)
     except ExportRefused as refused:
         removed = _remove_own_export(write.out)
         why = "; ".join(refused.failures)
@@ -125,7 +128,7 @@ def export_stage(section: dict[str, Any], default_out: str,
                 f"true writes it anyway){removed}", f"not written ({write.out})",
                 f"{config.strategy} refused: {why}")
     checks = result.checks.line() if result.checks else "not checked"
-    return describe(result, config), str(result.written.out), f"{config.strategy} {checks}"
+    return describe(result, config, lake), str(result.written.out), f"{config.strategy} {checks}"
 
 
 def _remove_own_export(out: str | None) -> str:

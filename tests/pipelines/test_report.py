@@ -38,6 +38,46 @@ def test_report_is_self_contained_with_every_plot(lake, tmp_path, capsys):
 
 
 def test_report_on_an_empty_lake(lake, tmp_path):
+    lake.append("solutions", [])  # a lake folder with no rows yet
+    lake.query("SELECT 1")
     out = tmp_path / "empty.html"
     assert main(["report", "--lake", str(lake.root), "--out", str(out)]) == 0
     assert "nothing yet" in out.read_text() or "no consensus rows yet" in out.read_text()
+
+
+def test_report_names_disputes_and_the_swing_of_human_reviews(lake, tmp_path):
+    """Reliabilities only for annotators with labelled votes, the review-first list with the
+    problem, the disputed step and why, and a note when reviews move a strategy > 20 points."""
+    from schemas import Problem
+
+    problems = [Problem(question=f"How many apples does Ann have in basket {k}?",
+                        reference_answer="3") for k in range(4)]
+    sols = [Solution(problem_id=p.problem_id, generator="g", text=f"t{k}",
+                     steps=[f"Ann has {k} apples.", "She buys 3 more.", "The answer is 3."])
+            for k, p in enumerate(problems)]
+    lake.append("problems", problems)
+    lake.append("solutions", sols)
+    votes = []
+    for s in sols:  # MC finds the error at step 2, the judge at step 3: all disputed
+        for name, labels in (("mc-binary", [1, 0, 0]), ("judge", [1, 1, 0])):
+            votes += [StepVote(solution_id=s.solution_id, step_index=i, annotator=name,
+                               annotator_version="1", label=v) for i, v in enumerate(labels)]
+        votes.append(StepVote(solution_id=s.solution_id, step_index=0, annotator="spark",
+                              annotator_version="1", status="unparsed", rationale="???"))
+    lake.append("step_votes", votes)
+    reconcile(lake, ReconcileConfig(strategies=["consensus"]))
+    lake.append("reviews", [Review(solution_id=s.solution_id, reviewer="r", status="submitted",
+                                   first_error=1) for s in sols[:2]])
+    reconcile(lake, ReconcileConfig(strategies=["consensus"]))
+    out = tmp_path / "r.html"
+    assert main(["report", "--lake", str(lake.root), "--out", str(out)]) == 0
+    page = out.read_text()
+    reliabilities = page.split("Annotator reliabilities")[1].split("<h2>")[0]
+    assert "mc-binary" in reliabilities and "spark" not in reliabilities
+    assert "labelled votes" in reliabilities
+    review = page.split("Disputed solutions to review first")[1]
+    assert "How many apples does Ann have in basket" in review
+    assert "She buys 3 more." in review and "first error: MC step 2, judge step 3" in review
+    assert "0.000" not in review
+    assert "consensus: human reviews of 2 solutions moved the kept share by +50 points" in page
+    assert "0/4 kept before the first review, 2/4 now" in page

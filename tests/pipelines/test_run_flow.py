@@ -165,3 +165,29 @@ def test_gpu_slot_is_held_while_engines_run_and_released(prefect_harness, policy
             return limit.limit, limit.active_slots
 
     assert asyncio.run(slots()) == (1, 0)  # one run at a time; released after the run
+
+
+@pytest.mark.slow
+def test_export_stage_logs_no_bytecode(prefect_harness, tmp_path, capfd) -> None:
+    """datasets' dill fingerprinting prints a disassembly; the run's export task must not log it."""
+    from pipelines.flows.run import run_pipeline
+    from schemas import Problem, Solution, StepVote
+
+    lake = Lake(tmp_path / "lake")
+    problems = [Problem(question=f"q{k}", reference_answer="1") for k in range(3)]
+    lake.append("problems", problems)
+    sols = [Solution(problem_id=p.problem_id, generator="g", text=f"t{k}", steps=["a", "b"])
+            for k, p in enumerate(problems)]
+    lake.append("solutions", sols)
+    lake.append("step_votes", [StepVote(solution_id=s.solution_id, step_index=i, annotator=a,
+                                        annotator_version="1", label=1)
+                               for s in sols for a in ("mc-binary", "judge") for i in range(2)])
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"run": {"stages": ["reconcile", "export"],
+                                              "export_out": str(tmp_path / "out-{format}")},
+                                      "export": {"strategy": "majority"}}))
+    summary = run_pipeline(str(config), str(lake.root))
+    assert "train 3" in summary.stages["export"]
+    logged = "".join(capfd.readouterr())
+    assert "Finished in state Completed" in logged  # the task logs were captured
+    assert not any(op in logged for op in ("RESUME", "LOAD_GLOBAL", "RETURN_VALUE"))

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.argilla
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def test_ui_shows_steps_verdicts_and_suggestions(argilla_server, disputed_lake, test_output, monkeypatch):
+def test_ui_shows_steps_with_their_verdicts_and_suggestions(argilla_server, disputed_lake, test_output, monkeypatch):
     playwright = pytest.importorskip("playwright.sync_api", reason="scripts/argilla-serve.sh install --browser")
     if not shutil.which("chromium"):
         pytest.skip("no chromium: scripts/argilla-serve.sh install --browser")
@@ -46,7 +46,7 @@ def test_ui_shows_steps_verdicts_and_suggestions(argilla_server, disputed_lake, 
             page.wait_for_url(lambda url: "sign-in" not in url, timeout=60_000)
             page.goto(f"{argilla_server.api_url}/dataset/{dataset_id}/annotation-mode")
             page.get_by_text("Step 1.").first.wait_for(timeout=60_000)
-            page.get_by_text("consensus (qwen-filter)").first.wait_for()
+            page.get_by_text("qwen-filter rule").first.wait_for()
             page.get_by_text("First wrong step").first.wait_for()
             page.wait_for_load_state("networkidle")
             body = page.inner_text("body")
@@ -57,4 +57,9 @@ def test_ui_shows_steps_verdicts_and_suggestions(argilla_server, disputed_lake, 
     assert "Janet" in body and "Step 5." in body and "Final answer: 224" in body
     assert "No error" in body and "plurality: judge" in body  # the suggestion and its agent
     assert "✗ 0.10" in body and "⚠ disputed 0.50" in body
+    # the verdicts sit right under each step, not only in the table further down
+    after_step_2 = body.split("Step 2.", 1)[1].split("Step 3.", 1)[0]
+    assert "judge" in after_step_2 and "qwen-filter rule" in after_step_2
+    assert "answer No error or Step 1 to Step" in body  # the documented fallback: own steps only
+    assert "<<" not in body
     assert png.exists() and png.stat().st_size > 20_000

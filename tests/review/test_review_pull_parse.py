@@ -65,8 +65,15 @@ def test_contradicting_answers_are_flagged_and_keep_no_step_labels():
 def test_bad_values_name_the_record_and_question():
     with pytest.raises(RecordError, match="sol-1.*first_error"):
         to_review(_record(), _response(first="maybe"), "alice", "d")
-    with pytest.raises(RecordError, match="beyond the solution's 4 steps"):
+    with pytest.raises(RecordError, match="first_error.*answers Step 9 but the solution has 4 steps"):
         to_review(_record(4), _response(first="step_9"), "alice", "d")
+    with pytest.raises(RecordError, match="wrong_steps.*answers Step 5 but the solution has 4 steps"):
+        to_review(_record(4), _response(first="step_2", wrong=["step_2", "step_5"]), "alice", "d")
+
+
+def test_none_in_wrong_steps_means_no_wrong_step():
+    review, contradiction = to_review(_record(3), _response(first="no_error", wrong=["none"]), "a", "d")
+    assert not contradiction and review.step_labels == [1, 1, 1]
     with pytest.raises(RecordError, match="external_id"):
         to_review(_record(external_id=""), _response(), "alice", "d")
 

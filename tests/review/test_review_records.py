@@ -74,9 +74,12 @@ def test_record_fields_suggestions_and_metadata():
     assert "**Step 1.** 3 * 4 = 12" in steps and "**Step 2.** 2 + 12 = 15" in steps
     assert "\\#### 15" in steps  # a leading '#' would render as a heading
     assert "reference: **14**" in steps and "incorrect" in steps
+    # the verdicts sit under their step, and the record says how many steps it has
+    assert "**Step 2.** 2 + 12 = 15\n> judge ✗ 0.10 · mc ✗ 0.10 · qwen-filter rule ⚠ disputed 0.50" in steps
+    assert "This solution has 3 steps: answer No error or Step 1 to Step 3." in steps
     verdicts = record.fields["verdicts"]
     plain = verdicts.replace("&emsp;", "")
-    assert "| step | judge | mc | consensus (qwen-filter) |" in plain
+    assert "| step | judge | mc | qwen-filter rule |" in plain
     assert "| 2 | ✗ 0.10 | ✗ 0.10 | ⚠ disputed 0.50 |" in plain
     assert "**judge** on step 2: 2 + 12 is 14, not 15." in verdicts
     first = record.suggestions[FIRST_ERROR]
@@ -87,6 +90,25 @@ def test_record_fields_suggestions_and_metadata():
     assert meta["solution_id"] == solution.solution_id and meta["strategy"] == ["qwen-filter"]
     assert meta["agreement"] == 1.0 and meta["priority"] == 3.0 and meta["n_steps"] == 3
     assert meta["graded"] == "incorrect"
+
+
+def test_calculator_annotations_show_their_result_and_inferred_labels_are_marked():
+    problem, solution = _solution()
+    solution = solution.model_copy(update={"steps": ["She buys 12+5=<<12+5=17>>17 pens.",
+                                                     "Then <<17*2=34>> in all.", "#### 34"]})
+    votes = _votes(solution, "mc-binary", [1, 0, 0])
+    votes[2] = votes[2].model_copy(update={"details": {"source": "inferred"}})
+    text = render_solution(Disputed(solution, problem, votes, []))
+    assert "She buys 12+5=17 pens." in text and "Then 34 in all." in text and "<<" not in text
+    assert "mc-binary ✗ inferred" in text and "mc-binary ✗ 0.10" in text
+
+
+def test_both_questions_give_step_k_the_same_key():
+    from review.dataset import question_labels
+
+    first, wrong = (list(labels) for labels in question_labels(5))
+    assert first.index("step_3") == wrong.index("step_3") == 3  # key 4 in both
+    assert first[0] == NO_ERROR and wrong[0] == "none"
 
 
 def test_render_handles_missing_problem_and_unparsed_votes():
