@@ -84,6 +84,7 @@ def test_reentrant_in_one_process_and_shared_by_its_threads(lake: Lake) -> None:
 
 
 def test_cli_reconcile_on_a_busy_lake_exits_2_with_one_line(lake: Lake, capsys) -> None:
+    lake.refresh_catalog()  # a lake (reconcile refuses a path that holds none)
     other = hold(lake, 30)
     try:
         assert main(["reconcile", "--lake", str(lake.root)]) == 2
