@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from annotators import metrics
 from pipelines import readers
+from pipelines.readers.fields import MAX_CHARS
 from schemas import RecordError
 from schemas.ids import normalize_text, stable_id
 from store.lake import Lake
@@ -58,6 +59,8 @@ class EvalConfig(BaseModel):
     human_override: bool = Field(True, description="consensus: a step with a human row under any "
                                  "strategy takes the latest human label (as the export does)")
     json_path: str | None = Field(None, description="also write the results as JSON here (for CI)")
+    max_chars: int = Field(MAX_CHARS, ge=1, description="longest text field accepted in the gold "
+                           "(a problem, solution or step); a longer one is an error naming the row")
     fail_below: float | None = Field(None, ge=0.0, le=100.0, description="exit with status 1 "
                                      "when a row's F1 (x100; outcome F1 for outcome gold) is lower")
 
@@ -107,26 +110,27 @@ def step_case(gold: readers.StepGold, kind: GoldKind) -> GoldCase:
                     generator=gold.generator, step_labels=labels, first_error=first, outcome=outcome)
 
 
-def processbench_case(where: str, row: dict) -> GoldCase:
-    return step_case(readers.processbench(where, row, readers.Columns("processbench")), "processbench")
+def processbench_case(where: str, row: dict, max_chars: int | None = MAX_CHARS) -> GoldCase:
+    cols = readers.Columns("processbench", max_chars=max_chars)
+    return step_case(readers.processbench(where, row, cols), "processbench")
 
 
-def steps_case(where: str, row: dict) -> GoldCase:
-    return step_case(readers.step_ratings(where, row), "steps")
+def steps_case(where: str, row: dict, max_chars: int | None = MAX_CHARS) -> GoldCase:
+    return step_case(readers.step_ratings(where, row, max_chars), "steps")
 
 
-def prm800k_case(where: str, row: dict) -> GoldCase:
-    return step_case(readers.prm800k(where, row), "steps")
+def prm800k_case(where: str, row: dict, max_chars: int | None = MAX_CHARS) -> GoldCase:
+    return step_case(readers.prm800k(where, row, max_chars), "steps")
 
 
-def outcome_cases(where: str, row: dict) -> list[GoldCase]:
+def outcome_cases(where: str, row: dict, max_chars: int | None = MAX_CHARS) -> list[GoldCase]:
     """Final-answer gold: a solution (text or steps) with its verdict, or a GPT-3 file row."""
     if readers.is_gpt3_row(row):
-        read = readers.gpt3(where, row)
+        read = readers.gpt3(where, row, max_chars)
         pid = _problem_id(read.question)
         return [GoldCase(sol.where, "outcome", pid, text=sol.text, generator=sol.generator,
                          outcome=bool(sol.is_correct)) for sol in read.solutions]
-    sol = readers.solution(where, row, readers.Columns("solutions"))
+    sol = readers.solution(where, row, readers.Columns("solutions", max_chars=max_chars))
     if sol.question is None:
         raise RecordError(where, "question", "the problem text is missing or empty")
     if sol.is_correct is None:
@@ -136,22 +140,22 @@ def outcome_cases(where: str, row: dict) -> list[GoldCase]:
                      outcome=sol.is_correct)]
 
 
+READERS = {"processbench": processbench_case, "steps": steps_case, "prm800k": prm800k_case}
+
+
 detect = readers.detect
 
 
-def read_gold(path: str | Path, gold_format: str = "auto") -> list[GoldCase]:
+def read_gold(path: str | Path, gold_format: str = "auto",
+              max_chars: int | None = MAX_CHARS) -> list[GoldCase]:
     """Every gold case of the file(s); a malformed row raises RecordError naming it."""
     cases: list[GoldCase] = []
     for where, row in gold_rows(path):
         kind = detect(row) if gold_format == "auto" else gold_format
-        if kind == "processbench":
-            cases.append(processbench_case(where, row))
-        elif kind == "steps":
-            cases.append(steps_case(where, row))
-        elif kind == "prm800k":
-            cases.append(prm800k_case(where, row))
+        if kind in READERS:
+            cases.append(READERS[kind](where, row, max_chars))
         else:
-            cases += outcome_cases(where, row)
+            cases += outcome_cases(where, row, max_chars)
     if not cases:
         raise RecordError(str(path), None, "no gold cases")
     return cases
@@ -326,7 +330,7 @@ def evaluate(lake: Lake, config: EvalConfig) -> EvalReport:
     """Read the gold, match it to the lake and score every selected labeller."""
     if not config.gold:
         raise ValueError("no gold file: give --gold FILE")
-    cases = read_gold(config.gold, config.gold_format)
+    cases = read_gold(config.gold, config.gold_format, config.max_chars)
     kinds: dict[str, int] = {}
     for case in cases:
         kinds[case.kind] = kinds.get(case.kind, 0) + 1

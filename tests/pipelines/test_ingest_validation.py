@@ -118,3 +118,8 @@ def test_eval_reads_gold_with_the_same_checks(tmp_path) -> None:
                                                   "is_correct": True}])
     with pytest.raises(RecordError, match="solution must be text"):
         read_gold(outcome)
+    long = jsonl(tmp_path / "long.jsonl", [{"problem": "Why?", "steps": ["y" * 200_000], "label": -1}])
+    with pytest.raises(RecordError, match="over the 100,000 allowed") as err:
+        read_gold(long)
+    assert err.value.field == "steps[0]"
+    assert len(read_gold(long, max_chars=300_000)) == 1
