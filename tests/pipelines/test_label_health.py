@@ -45,8 +45,9 @@ def test_health_line_counts_solves_skips_truncation_and_parse_rate(lake):
     line = health_line(health)
     assert line.startswith("label health: labels NOT usable")
     assert "policy solved 1/3 problems (1/3 solutions correct, 1 cut off)" in line
-    assert ("mc-binary labelled 2/5 steps, skipped 2 unsolvable (1 problems, 1 solutions), "
-            "1 truncated_solution, 25% of 8 rollouts cut off") in line
+    assert ("mc-binary labelled 2/5 steps, skipped 2 (policy never solves the problem: 1 "
+            "problems, 1 solutions), 1 (solution cut off at max_tokens), 25% of 8 rollouts cut "
+            "off") in line
     assert "judge parsed 1/5 (20%), 4 unparsed" in line
 
 
