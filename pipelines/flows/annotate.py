@@ -73,7 +73,10 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
         settings = config.settings.get(name, {})
         used = engines_used(settings, engines)
         done = settled_ids(lake, annotator_for(name, settings, used))
-        pending = [s for s in candidates if s.solution_id not in done]
+        # a problem's solutions share a batch, so MC reuses the generate samples of its policy
+        # as evidence that the problem is solvable (annotators.mc.search.check_solvable)
+        pending = sorted((s for s in candidates if s.solution_id not in done),
+                         key=lambda s: (s.problem_id, s.solution_id))
         totals[name] = BatchResult(name)
         work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
     with progress_bar("annotate", len(work)) as advance:
