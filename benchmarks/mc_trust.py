@@ -59,7 +59,8 @@ def run(mode: str, args: argparse.Namespace, handling: bool) -> dict:
             "acc_labelled": hits / max(1, labelled), "bad_shipped": shipped_bad,
             "bad_from_unsolvable": bad_unsolvable,
             "rollouts_per_solution": annotator.stats.rollouts / len(solutions),
-            "truncated_share": annotator.stats.rollouts_truncated / max(1, annotator.stats.rollouts)}
+            "truncated_share": annotator.stats.rollouts_truncated
+            / max(1, annotator.stats.rollouts)}
 
 
 def table(rows: list[dict]) -> str:

@@ -80,7 +80,8 @@ class SimPolicy:
             sim = SimProblem(rng.randint(1, 50), [rng.choice([-1, 1]) * rng.randint(1, 20)
                                                   for _ in range(n_steps)])
             self.problems[pid] = sim
-            if random.Random(stable_id("sim-unsolvable", self.seed, pid)).random() < self.p_unsolvable:
+            draw = random.Random(stable_id("sim-unsolvable", self.seed, pid)).random()
+            if draw < self.p_unsolvable:
                 self.unsolvable.add(pid)
             problem = Problem(question=self.question(pid), reference_answer=str(sim.values[-1]),
                               source="sim")
@@ -109,8 +110,8 @@ class SimPolicy:
         rng = random.Random(stable_id("sim-rollout", request.seed, index, request.continuation))
         ok = rng.random() < (self.p_success if clean else self.p_recover)
         ok = ok and pid not in self.unsolvable
-        if self.p_truncate and random.Random(stable_id(
-                "sim-truncate", request.seed, index, request.continuation)).random() < self.p_truncate:
+        cut = random.Random(stable_id("sim-truncate", request.seed, index, request.continuation))
+        if self.p_truncate and cut.random() < self.p_truncate:
             return " ".join(["and"] * request.max_tokens)  # fills the budget: cut off
         done = len(written)
         value = written[-1][1] if written else sim.start

@@ -46,7 +46,8 @@ class CheckResult:
         if not self.checked:
             return "no labels selected"
         if self.passed:
-            return "passed (both label values present, labels not from one mostly-failing annotator)"
+            return ("passed (both label values present, labels not from one mostly-failing "
+                    "annotator)")
         return ("FAILED, written anyway (--force): " if self.forced else "FAILED: ") \
             + "; ".join(self.failures)
 

@@ -89,6 +89,21 @@ def export_checks_per_strategy(lake: Any) -> list[tuple[str, str]]:
     return out
 
 
+# details.skip_kind -> words for a first-time reader
+SKIP_WORDS = {"unsolvable": "policy never solves the problem",
+              "truncated": "rollouts cut off at max_tokens",
+              "truncated_solution": "solution cut off at max_tokens",
+              "max_steps": "more steps than max_steps", "no_reference": "no reference answer",
+              "bad_reference": "unparseable reference answer"}
+
+
+def _skip(s: dict[str, Any]) -> str:
+    words = SKIP_WORDS.get(s["skip_kind"], s["skip_kind"])
+    if s["skip_kind"] == "unsolvable":
+        words += f": {s['problems']} problems, {s['solutions']} solutions"
+    return f"{s['votes']} ({words})"
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.0%}" if whole else "n/a"
 
@@ -110,10 +125,7 @@ def annotator_text(health: LabelHealth, row: dict[str, Any]) -> str:
         parts = [f"{name} labelled {row['labeled']}/{votes} steps"]
         skips = health.skips_of(name)
         if skips:
-            parts.append("skipped " + ", ".join(
-                f"{s['votes']} {s['skip_kind']}" + (
-                    f" ({s['problems']} problems, {s['solutions']} solutions)"
-                    if s["skip_kind"] == "unsolvable" else "") for s in skips))
+            parts.append("skipped " + ", ".join(_skip(s) for s in skips))
         if row["rollouts"]:
             parts.append(f"{_pct(row['truncated'], row['rollouts'])} of {row['rollouts']} "
                          "rollouts cut off")
@@ -123,7 +135,7 @@ def annotator_text(health: LabelHealth, row: dict[str, Any]) -> str:
             f"{row['unparsed']} unparsed")
     skips = health.skips_of(name)
     if skips:
-        text += ", skipped " + ", ".join(f"{s['votes']} {s['skip_kind']}" for s in skips)
+        text += ", skipped " + ", ".join(_skip(s) for s in skips)
     return text
 
 

@@ -81,7 +81,8 @@ class MCAnnotator:
     def _rolled_out(self, items: list[Item]) -> list[Item]:
         """The solutions this mode labels from rollouts (a correct solution labels itself in
         mc-binary, and in mc-hard with witness_correct)."""
-        witness = self.name == "mc-binary" or (self.name == "mc-hard" and self.config.witness_correct)
+        witness = self.name == "mc-binary" or (
+            self.name == "mc-hard" and self.config.witness_correct)
         return [item for item in items if not (witness and item.final_correct)]
 
     def _votes(self, stamp: Stamp, item: Item) -> list[StepVote]:

@@ -72,7 +72,10 @@ def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: La
         settings = config.settings.get(name, {})
         used = config.engines_used(name, engines)
         done = settled_ids(lake, annotator_for(name, settings, used))
-        pending = [s for s in candidates if s.solution_id not in done]
+        # a problem's solutions share a batch, so MC reuses the generate samples of its policy
+        # as evidence that the problem is solvable (annotators.mc.search.check_solvable)
+        pending = sorted((s for s in candidates if s.solution_id not in done),
+                         key=lambda s: (s.problem_id, s.solution_id))
         totals[name] = BatchResult(name, already_done=len(candidates) - len(pending))
         work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
     with progress_bar("annotate", sum(len(item[3]) for item in work)) as advance:

@@ -113,7 +113,10 @@ def test_eval_end_to_end_on_real_outcome_labelled_solutions(prefect_harness, emb
     gold.write_text((SAMPLES / "gsm8k_model_solutions_50.jsonl").read_text().splitlines()[1] + "\n")
     lake = str(tmp_path / "lake")
     status, _, err = run_cli("annotate", "--lake", lake, "--input", str(gold), "--annotators",
-                             "mc-binary", "--settings", '{"mc-binary": {"k": 2, "max_tokens": 24}}')
+                             # the 135M policy solves none of them: without the solvability
+                             # check every solution is searched, so eval sees full coverage
+                             "mc-binary", "--settings", '{"mc-binary": {"k": 2, "max_tokens": 24, '
+                             '"check_empty_prefix": false, "max_truncated": 1.0}}')
     assert status == 0, err
     status, table, err = run_cli("eval", "--lake", lake, "--gold", str(gold), "--json", str(tmp_path / "e.json"))
     assert status == 0, err

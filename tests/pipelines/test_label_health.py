@@ -15,11 +15,14 @@ def _vote(solution, i, annotator, status, label=None, **details):
 
 
 def _lake(lake):
-    problems = [Problem(question=f"What is {i} + 1?", reference_answer=str(i + 1)) for i in range(3)]
-    sols = [Solution(problem_id=problems[0].problem_id, generator="policy", text="1 + 1 = 2\nThe answer is 2",
-                     steps=["1 + 1 = 2", "The answer is 2"], is_correct=True, finish_reason="stop"),
-            Solution(problem_id=problems[1].problem_id, generator="policy", text="2 + 1 = 4\nThe answer is 4",
-                     steps=["2 + 1 = 4", "The answer is 4"], is_correct=False, finish_reason="stop"),
+    problems = [Problem(question=f"What is {i} + 1?", reference_answer=str(i + 1))
+                for i in range(3)]
+    sols = [Solution(problem_id=problems[0].problem_id, generator="policy",
+                     text="1 + 1 = 2\nThe answer is 2", steps=["1 + 1 = 2", "The answer is 2"],
+                     is_correct=True, finish_reason="stop"),
+            Solution(problem_id=problems[1].problem_id, generator="policy",
+                     text="2 + 1 = 4\nThe answer is 4", steps=["2 + 1 = 4", "The answer is 4"],
+                     is_correct=False, finish_reason="stop"),
             Solution(problem_id=problems[2].problem_id, generator="policy", text="3 + 1 is",
                      steps=["3 + 1 is"], is_correct=None, finish_reason="length")]
     lake.append("problems", problems)
@@ -45,8 +48,9 @@ def test_health_line_counts_solves_skips_truncation_and_parse_rate(lake):
     line = health_line(health)
     assert line.startswith("label health: labels NOT usable")
     assert "policy solved 1/3 problems (1/3 solutions correct, 1 cut off)" in line
-    assert ("mc-binary labelled 2/5 steps, skipped 2 unsolvable (1 problems, 1 solutions), "
-            "1 truncated_solution, 25% of 8 rollouts cut off") in line
+    assert ("mc-binary labelled 2/5 steps, skipped 2 (policy never solves the problem: 1 "
+            "problems, 1 solutions), 1 (solution cut off at max_tokens), 25% of 8 rollouts cut "
+            "off") in line
     assert "judge parsed 1/5 (20%), 4 unparsed" in line
 
 
@@ -66,8 +70,8 @@ def test_run_export_stage_refuses_a_degenerate_set_and_removes_its_old_one(lake,
     out = tmp_path / "export-trl"
     (out / "data").mkdir(parents=True)
     (out / "README.md").write_text("# stepforge trl PRM set\n")  # an earlier run's export
-    text, where, check = export_stage.fn({"strategy": "majority"}, str(tmp_path / "export-{format}"),
-                                         str(lake.root))
+    text, where, check = export_stage.fn({"strategy": "majority"},
+                                         str(tmp_path / "export-{format}"), str(lake.root))
     assert "not written: all 2 step labels" in text and "removed the earlier export" in text
     assert where.startswith("not written") and not out.exists()
     assert "export majority refused: all 2 step labels" in run_health(lake, check)

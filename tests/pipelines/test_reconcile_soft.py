@@ -8,8 +8,8 @@ import json
 import pyarrow as pa
 import pytest
 
-from pipelines.reconcile import ReconcileConfig, reconcile_arrays
 from pipelines.commands.reconcile import describe
+from pipelines.reconcile import ReconcileConfig, reconcile_arrays
 
 
 def _votes(rows):
