@@ -91,7 +91,9 @@ DOCS: dict[str, ViewDoc] = {
          "problem_id": "the problem (problems.problem_id)",
          "generator": "model or file that wrote it", "text": "the whole solution text",
          "steps": "the steps (list of text), as labelled", "final_answer": "extracted final answer",
-         "is_correct": "final answer matches the reference (NULL: not graded)",
+         "is_correct": "final answer matches the reference (NULL: not graded, e.g. cut off)",
+         "finish_reason": "stop (ended itself), length (cut off at max_tokens: not graded, not "
+                          "searched as wrong) or given (ingested text)",
          "split_method": "how the text was split into steps",
          "prompt_tokens": _TOK + " of the generation prompt",
          "completion_tokens": _TOK + " generated", "metadata": "JSON text: extra fields"},
@@ -229,9 +231,22 @@ DOCS: dict[str, ViewDoc] = {
         {"annotator": _ANN, "votes": "all votes", "labeled": "labeled votes",
          "tokens": "prompt + completion tokens of all votes", "rollouts": "MC rollouts",
          "tokens_per_labeled_step": "tokens / labeled votes (NULL: none labeled)",
-         "rollouts_per_labeled_step": "rollouts / labeled votes"},
+         "rollouts_per_labeled_step": "rollouts / labeled votes",
+         "truncated_rollouts": "MC rollouts cut off at max_tokens (neither success nor failure)",
+         "truncated_share": "truncated_rollouts / rollouts (NULL: no rollouts)"},
         "SELECT annotator, labeled, round(tokens_per_labeled_step) FROM annotator_costs",
         _needs_votes),
+    "label_provenance": ViewDoc(
+        "Per strategy, where the MC evidence of its labelled consensus steps came from: measured "
+        "by rollouts, inferred (a correct solution's steps, steps after a found error), no MC "
+        "vote, or a human review.",
+        {"strategy": "consensus strategy", "labels": "consensus rows with a label",
+         "measured": "labels whose MC evidence was measured by rollouts",
+         "inferred": "labels whose MC evidence was inferred without rollouts",
+         "no_mc": "labels with no MC vote behind them", "human": "labels set by a human review",
+         "measured_share": "measured / labels", "inferred_share": "inferred / labels"},
+        "SELECT strategy, labels, round(measured_share, 2) AS measured FROM label_provenance",
+        _needs_consensus),
 }
 
 
