@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -176,3 +177,38 @@ def label_batch(annotator: Annotator, problems: dict[str, Problem], solutions: l
         result.completion_tokens += vote.completion_tokens
         result.rollouts += vote.rollouts
     return result
+
+
+def skipped_lines(lake: Lake, annotator: str, already_done: int, since: datetime) -> list[str]:
+    """What this run left without a label and why: solutions labelled earlier (not redone),
+    solutions that got no label, skip reasons and unparsed votes (raw text kept)."""
+    lines = []
+    if already_done:
+        lines.append(f"skipped {already_done} solutions already labelled by {annotator} with "
+                     "this config (not redone)")
+    name, ts = literal(annotator), literal(since.isoformat())
+    rows = lake.query(f"""
+        SELECT status, coalesce(nullif(details->>'reason', ''), nullif(rationale, ''), 'no reason given')
+               AS reason, count(*) AS n, count(DISTINCT solution_id) AS solutions
+        FROM step_votes WHERE annotator = {name} AND created_at >= {ts}::TIMESTAMPTZ
+          AND status <> 'labeled'
+        GROUP BY ALL ORDER BY n DESC""").to_pylist()
+    unlabelled = lake.query(f"""
+        SELECT count(*) AS n FROM (SELECT solution_id FROM step_votes
+          WHERE annotator = {name} AND created_at >= {ts}::TIMESTAMPTZ
+          GROUP BY solution_id HAVING count(*) FILTER (WHERE status = 'labeled') = 0)""")
+    n = unlabelled["n"][0].as_py()
+    if n:
+        lines.append(f"{n} solutions got no label from {annotator} (their votes are skipped or "
+                     "unparsed, never 0/1)")
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    for r in skipped[:3]:
+        lines.append(f"{r['n']} votes skipped on {r['solutions']} solutions: "
+                     f"{' '.join(r['reason'].split())[:120]}")
+    if len(skipped) > 3:
+        lines.append(f"... {sum(r['n'] for r in skipped[3:])} more skipped votes (other reasons)")
+    unparsed = sum(r["n"] for r in rows if r["status"] == "unparsed")
+    if unparsed:
+        lines.append(f"{unparsed} votes unparsed: the verdict could not be read (raw text in "
+                     "step_votes.rationale)")
+    return lines

@@ -271,8 +271,9 @@ def _table(rows: Sequence[dict], columns: Sequence[str], titles: Sequence[str] |
     if not rows:
         return '<p class="empty">nothing yet</p>'
     head = "".join(f"<th>{html.escape(t)}</th>" for t in (titles or columns))
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(
+        f'<td{" class=t" if isinstance(r.get(c), str) else ""}>{_fmt(r.get(c))}</td>'
+        for c in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -346,7 +347,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600}
 .empty{color:#888}.note{background:#fff3e0;border-left:4px solid #fb8c00;padding:6px 10px}
-td{max-width:420px}.legend span{display:inline-block;margin-right:14px}
+td{max-width:420px}td.t{text-align:left}.legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}"""
 
 

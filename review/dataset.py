@@ -200,9 +200,19 @@ def strip_calculator(text: str) -> str:
     ``12+5=17``, a bare ``<<12+5=17>>`` reads ``17``."""
     def result(match: re.Match) -> str:
         value = match.group(2).strip()
-        return "" if text[match.end():].lstrip().startswith(value) else value
+        after = text[match.end():].lstrip()
+        written = re.match(r"-?[\d,]*\.?\d+", after)
+        same = after.startswith(value) or (written is not None and _same_number(written.group(), value))
+        return "" if same else value
 
     return CALCULATOR.sub(result, text)
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a.replace(",", "")) == float(b.replace(",", ""))
+    except ValueError:
+        return False
 
 
 def _md(text: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.annotate import AnnotateConfig
+from pipelines.annotate import AnnotateConfig, skipped_lines
 from pipelines.config import add_config_args, flags_for, load_config
 from pipelines.project_config import add_common_args, load_project
 from store.lock import add_timeout_arg
@@ -58,39 +58,3 @@ def run(args: argparse.Namespace) -> int:
         for line in skipped_lines(lake, name, t.already_done, since):
             print("  " + line)
     return 0
-
-
-def skipped_lines(lake, annotator: str, already_done: int, since) -> list[str]:
-    """What this run left without a label and why: solutions labelled earlier (not redone),
-    solutions that got no label, skip reasons and unparsed votes (raw text kept)."""
-    lines = []
-    if already_done:
-        lines.append(f"skipped {already_done} solutions already labelled by {annotator} with "
-                     "this config (not redone)")
-    name = annotator.replace("'", "''")
-    ts = since.isoformat()
-    rows = lake.query(f"""
-        SELECT status, coalesce(nullif(details->>'reason', ''), nullif(rationale, ''), 'no reason given')
-               AS reason, count(*) AS n, count(DISTINCT solution_id) AS solutions
-        FROM step_votes WHERE annotator = '{name}' AND created_at >= '{ts}'::TIMESTAMPTZ
-          AND status <> 'labeled'
-        GROUP BY ALL ORDER BY n DESC""").to_pylist()
-    unlabelled = lake.query(f"""
-        SELECT count(*) AS n FROM (SELECT solution_id FROM step_votes
-          WHERE annotator = '{name}' AND created_at >= '{ts}'::TIMESTAMPTZ
-          GROUP BY solution_id HAVING count(*) FILTER (WHERE status = 'labeled') = 0)""")
-    n = unlabelled["n"][0].as_py()
-    if n:
-        lines.append(f"{n} solutions got no label from {annotator} (their votes are skipped or "
-                     "unparsed, never 0/1)")
-    skipped = [r for r in rows if r["status"] == "skipped"]
-    for r in skipped[:3]:
-        lines.append(f"{r['n']} votes skipped on {r['solutions']} solutions: "
-                     f"{' '.join(r['reason'].split())[:120]}")
-    if len(skipped) > 3:
-        lines.append(f"... {sum(r['n'] for r in skipped[3:])} more skipped votes (other reasons)")
-    unparsed = sum(r["n"] for r in rows if r["status"] == "unparsed")
-    if unparsed:
-        lines.append(f"{unparsed} votes unparsed: the verdict could not be read (raw text in "
-                     "step_votes.rationale)")
-    return lines

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -20,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.annotate import AnnotateConfig
+from pipelines.annotate import AnnotateConfig, skipped_lines
 from pipelines.config import load_config
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
@@ -246,11 +247,15 @@ def _run_stages(c: Configs) -> RunSummary:
             runner = task_runner_for(c)
             annotate = annotate_flow.with_options(timeout_seconds=c.run.stage_timeout,
                                                   **({"task_runner": runner} if runner else {}))
+            since = datetime.now(timezone.utc)
             totals = annotate(c.annotate, c.project.engines, root,
                               gpus_per_task=gpus_per_task(c) if runner else 0.0)
             summary.stages["annotate"] = "; ".join(
                 f"{name}: {t.votes_added} votes on {t.solutions} solutions ({t.unparsed} unparsed, "
-                f"{t.skipped} skipped)" for name, t in totals.items())
+                f"{t.skipped} skipped; {t.already_done} solutions already labelled, not redone)"
+                for name, t in totals.items()) + "".join(
+                f"\n  {name}: {line}" for name in totals
+                for line in skipped_lines(Lake(root), name, 0, since))
     if "reconcile" in todo:
         summary.stages["reconcile"] = _timed(reconcile_stage, c)(c.reconcile, root)
     if "review" in todo:

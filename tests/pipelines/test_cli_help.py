@@ -101,3 +101,22 @@ def test_generate_step_split_is_not_confused_with_a_dataset_split(capsys) -> Non
     assert "--split is deprecated; write --step-split" in capsys.readouterr().err
     assert "--split " not in COMMANDS["generate"].format_help()
     assert "--split SPLIT" in COMMANDS["ingest"].format_help()
+
+
+def test_docs_use_only_flags_the_commands_have() -> None:
+    """Every ``stepforge CMD ... --flag`` written in the README and docs/ is a flag of CMD."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    wrong = []
+    for page in pages:
+        for line in page.read_text().splitlines():
+            for match in re.finditer(r"stepforge ((?:review )?[a-z]+)([^`|#&;]*)", line):
+                parser = COMMANDS.get(match.group(1).strip())
+                if parser is None:
+                    continue
+                for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", match.group(2)):
+                    if flag not in parser._option_string_actions:
+                        wrong.append(f"{page.name}: stepforge {match.group(1)} {flag}")
+    assert not wrong, "\n".join(wrong)

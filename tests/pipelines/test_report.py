@@ -53,7 +53,7 @@ def test_report_names_disputes_and_the_swing_of_human_reviews(lake, tmp_path):
     problems = [Problem(question=f"How many apples does Ann have in basket {k}?",
                         reference_answer="3") for k in range(4)]
     sols = [Solution(problem_id=p.problem_id, generator="g", text=f"t{k}",
-                     steps=[f"Ann has {k} apples.", "She buys 3 more.", "The answer is 3."])
+                     steps=[f"Ann has {k} apples.", "She buys 3 more: <<0+3=3>>", "The answer is 3."])
             for k, p in enumerate(problems)]
     lake.append("problems", problems)
     lake.append("solutions", sols)
@@ -77,7 +77,8 @@ def test_report_names_disputes_and_the_swing_of_human_reviews(lake, tmp_path):
     assert "labelled votes" in reliabilities
     review = page.split("Disputed solutions to review first")[1]
     assert "How many apples does Ann have in basket" in review
-    assert "She buys 3 more." in review and "first error: MC step 2, judge step 3" in review
+    assert "2: She buys 3 more: 3" in review and "first error: MC step 2, judge step 3" in review
+    assert "&lt;&lt;" not in review  # calculator annotations shown as their result
     assert "0.000" not in review
     assert "consensus: human reviews of 2 solutions moved the kept share by +50 points" in page
     assert "0/4 kept before the first review, 2/4 now" in page

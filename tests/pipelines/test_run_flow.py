@@ -3,6 +3,7 @@ redoes nothing, the shipped configs, and failures that name their cause."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,7 @@ def test_gpu_slot_is_held_while_engines_run_and_released(prefect_harness, policy
 
 
 @pytest.mark.slow
-def test_export_stage_logs_no_bytecode(prefect_harness, tmp_path, capfd) -> None:
+def test_export_stage_logs_no_bytecode(prefect_harness, tmp_path) -> None:
     """datasets' dill fingerprinting prints a disassembly; the run's export task must not log it."""
     from pipelines.flows.run import run_pipeline
     from schemas import Problem, Solution, StepVote
@@ -186,8 +187,16 @@ def test_export_stage_logs_no_bytecode(prefect_harness, tmp_path, capfd) -> None
     config.write_text(yaml.safe_dump({"run": {"stages": ["reconcile", "export"],
                                               "export_out": str(tmp_path / "out-{format}")},
                                       "export": {"strategy": "majority"}}))
-    summary = run_pipeline(str(config), str(lake.root))
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("prefect")  # the flow and task run loggers propagate here
+    logger.addHandler(handler)
+    try:
+        summary = run_pipeline(str(config), str(lake.root))
+    finally:
+        logger.removeHandler(handler)
     assert "train 3" in summary.stages["export"]
-    logged = "".join(capfd.readouterr())
+    logged = "\n".join(r.getMessage() for r in records)
     assert "Finished in state Completed" in logged  # the task logs were captured
     assert not any(op in logged for op in ("RESUME", "LOAD_GLOBAL", "RETURN_VALUE"))

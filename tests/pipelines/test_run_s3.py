@@ -53,4 +53,6 @@ def test_run_on_an_s3_lake_matches_a_local_one(prefect_harness, s3_lake_uri, pol
 
     again = run_pipeline(config, s3_lake_uri)  # idempotent on object storage too
     assert "0 votes on 0 solutions" in again.stages["annotate"]
+    stored = len(s3.query("select solution_id from solutions"))
+    assert f"{stored} solutions already labelled, not redone" in again.stages["annotate"]
     assert len(s3.query(query)) == len(folder.query(query))

@@ -93,6 +93,8 @@ def test_record_fields_suggestions_and_metadata():
 
 
 def test_calculator_annotations_show_their_result_and_inferred_labels_are_marked():
+    from review.dataset import strip_calculator
+
     problem, solution = _solution()
     solution = solution.model_copy(update={"steps": ["She buys 12+5=<<12+5=17>>17 pens.",
                                                      "Then <<17*2=34>> in all.", "#### 34"]})
@@ -100,6 +102,7 @@ def test_calculator_annotations_show_their_result_and_inferred_labels_are_marked
     votes[2] = votes[2].model_copy(update={"details": {"source": "inferred"}})
     text = render_solution(Disputed(solution, problem, votes, []))
     assert "She buys 12+5=17 pens." in text and "Then 34 in all." in text and "<<" not in text
+    assert strip_calculator("$10 x 1.2 = $<<10*1.2=12.0>>12.") == "$10 x 1.2 = $12."
     assert "mc-binary ✗ inferred" in text and "mc-binary ✗ 0.10" in text
 
 
