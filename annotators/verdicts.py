@@ -306,8 +306,9 @@ def _overall(text: str) -> bool | None:
 def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then the
     first ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is."""
-    box = next((b for b in _INDEX_BOX.finditer(text) if not copied(
-        text[text.rfind("\n", 0, b.start()) + 1:b.end()], material)), None)
+    # a box is echoed when it and the text just before it stand in the problem or steps
+    box = next((b for b in _INDEX_BOX.finditer(text)
+                if not copied(text[max(0, b.start() - 16):b.end()], material)), None)
     if box is None:
         raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
                          "earliest wrong paragraph or -1")
