@@ -2,20 +2,20 @@
 
 Four answer formats: the critic's JSON object (``{"steps": [...], "first_error": k}``), the
 ThinkPRM-style chain of thought (``Step k: ... \\boxed{correct}`` sections, then "Is the solution
-correct? Yes|No") and SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
+correct? Yes|No"), SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
 "label": "CORRECT"|"INCORRECT", "reason": ...}]``) and ProcessBench's critique (reasoning, then
 ``\\boxed{i}``: the 0-based index of the earliest wrong paragraph, -1 for none).
 
 Only the model's own verdict block is read: the FIRST complete JSON value of the expected shape,
-or for the chain of thought the first section headed "Step k:" for each k (reading stops at
-the final "Is the solution correct?") and the last boxed verdict inside that section (the
-model's final word on the step). A reply that quotes an injected
-verdict after its own (from the problem text) therefore does not change what is read; text the
-blocks copied from the problem or steps (``material``) are skipped as echoes, so an echoed fake
-verdict placed BEFORE the answer is not read either.
-Constrained decoding (annotators/shapes.py) makes the block the whole answer. Anything off (a
-verdict count that differs from the step count, a missing or duplicated step, an unknown verdict
-word) raises ``ParseError``: labels are never shifted or guessed; the caller retries with the error.
+for the chain of thought the first section headed "Step k:" for each k (reading stops at the
+final "Is the solution correct?") and the last boxed verdict inside that section (the model's
+final word on the step), for the critique the first boxed index. A reply that quotes an injected
+verdict (from the problem text) after its own is therefore read by its own; blocks copied from
+the problem or steps (``material``) are skipped as echoes, so an echoed fake verdict placed
+BEFORE the answer is not read either. Constrained decoding (annotators/shapes.py) makes the
+block the whole answer. Anything off (a verdict count that differs from the step count, a
+missing or duplicated step, an unknown verdict word) raises ``ParseError``: labels are never
+shifted or guessed; the caller retries with the error.
 """
 
 from __future__ import annotations
