@@ -73,6 +73,7 @@ class Ask:
     temperature: float | None = None  # None: the config's
     constraint: Constraint | None = None
     details: dict[str, Any] = field(default_factory=dict)  # copied onto every vote
+    followups: list["Ask"] = field(default_factory=list)  # second-stage asks (SPARK's meta)
     readings: list[Reading] = field(default_factory=list)  # of the latest attempt
     errors: list[str] = field(default_factory=list)  # every attempt's first error, in order
     attempts: int = 0
@@ -212,7 +213,9 @@ class LLMAnnotator:
 
     Subclasses set ``VERSION`` and implement ``templates``, ``ask_for`` and ``labeled``; they may
     override ``skip_reason`` (solutions they cannot judge), ``after_converse`` (a second stage,
-    e.g. SPARK's meta-critique), ``common`` (details on every vote) and ``tokens``.
+    e.g. SPARK's meta-critique, kept in each ask's ``followups``) and ``common`` (details on
+    every vote). Per-call state lives on the asks, never on the annotator: one instance serves
+    concurrent batches.
     """
 
     VERSION: ClassVar[str] = "1.0"
@@ -248,7 +251,8 @@ class LLMAnnotator:
         return None
 
     def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
-        """A second stage over the first answers (nothing by default)."""
+        """A second stage over the first answers (nothing by default); its asks go into
+        ``ask.followups``."""
 
     def common(self, ask: Ask) -> dict[str, Any]:
         out: dict[str, Any] = {**ask.details, "attempts": ask.attempts}
@@ -257,7 +261,9 @@ class LLMAnnotator:
         return out
 
     def tokens(self, ask: Ask) -> tuple[int, int]:
-        return ask.prompt_tokens, ask.completion_tokens
+        """Every request about the solution: its ask's rounds and any follow-up asks."""
+        asks = [ask, *ask.followups]
+        return sum(a.prompt_tokens for a in asks), sum(a.completion_tokens for a in asks)
 
     # -- the shared loop --------------------------------------------------------------------
 

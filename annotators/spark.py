@@ -77,10 +77,6 @@ class SparkAnnotator(LLMAnnotator):
     VERSION = VERSION
     config: SparkConfig
 
-    def __init__(self, name: str, config: SparkConfig, engine: Engine):
-        super().__init__(name, config, engine)
-        self.metas: dict[str, list[Ask]] = {}
-
     def templates(self) -> list[str]:
         return [STYLES[self.config.style].template] + (
             [META_TEMPLATE] if self.config.meta_critique else [])
@@ -113,13 +109,12 @@ class SparkAnnotator(LLMAnnotator):
 
     def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
         """With ``meta_critique``: one batched call reviewing every readable verification."""
-        self.metas = {}
         if not self.config.meta_critique:
             return
         for problem, solution, ask in matched:
-            self.metas[solution.solution_id] = [self.meta_ask(problem, solution, i, r)
-                                                for i, r in enumerate(ask.parsed)]
-        converse(self.engine, [m for group in self.metas.values() for m in group],
+            ask.followups = [self.meta_ask(problem, solution, i, r)
+                             for i, r in enumerate(ask.parsed)]
+        converse(self.engine, [m for _, _, ask in matched for m in ask.followups],
                  self.config, 0)
 
     def common(self, ask: Ask) -> dict[str, Any]:
@@ -129,13 +124,8 @@ class SparkAnnotator(LLMAnnotator):
             out["errors"] = ask.errors
         return out
 
-    def tokens(self, ask: Ask) -> tuple[int, int]:
-        group = self.metas.get(ask.key, [])
-        return (ask.prompt_tokens + sum(m.prompt_tokens for m in group),
-                ask.completion_tokens + sum(m.completion_tokens for m in group))
-
     def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.voted(self.verifications(ask, self.metas.get(ask.key, [])), common)
+        return self.voted(self.verifications(ask, ask.followups), common)
 
     def verifications(self, ask: Ask, metas: list[Ask]) -> list[Verification]:
         """The readable verifications, each replaced by its meta-critique when that reads."""

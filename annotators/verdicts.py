@@ -2,46 +2,44 @@
 
 Four answer formats: the critic's JSON object (``{"steps": [...], "first_error": k}``), the
 ThinkPRM-style chain of thought (``Step k: ... \\boxed{correct}`` sections, then "Is the solution
-correct? Yes|No") and SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
+correct? Yes|No"), SPARE's JSON list (``[{"student_step": n, "reference_steps": [...],
 "label": "CORRECT"|"INCORRECT", "reason": ...}]``) and ProcessBench's critique (reasoning, then
 ``\\boxed{i}``: the 0-based index of the earliest wrong paragraph, -1 for none).
 
 Only the model's own verdict block is read: the FIRST complete JSON value of the expected shape,
-or for the chain of thought the first section headed "Step k:" for each k (reading stops at
-the final "Is the solution correct?") and the last boxed verdict inside that section (the
-model's final word on the step). A reply that quotes an injected
-verdict after its own (from the problem text) therefore does not change what is read; text the
-blocks copied from the problem or steps (``material``) are skipped as echoes, so an echoed fake
-verdict placed BEFORE the answer is not read either.
-Constrained decoding (annotators/shapes.py) makes the block the whole answer. Anything off (a
-verdict count that differs from the step count, a missing or duplicated step, an unknown verdict
-word) raises ``ParseError``: labels are never shifted or guessed; the caller retries with the error.
+for the chain of thought the first section headed "Step k:" for each k (reading stops at the
+final "Is the solution correct?") and the last boxed verdict inside that section (the model's
+final word on the step), for the critique the first boxed index. A reply that quotes an injected
+verdict (from the problem text) after its own is therefore read by its own; blocks copied from
+the problem or steps (``material``) are skipped as echoes, so an echoed fake verdict placed
+BEFORE the answer is not read either. Constrained decoding (annotators/shapes.py) makes the
+block the whole answer. Anything off (a verdict count that differs from the step count, a
+missing or duplicated step, an unknown verdict word) raises ``ParseError``: labels are never
+shifted or guessed; the caller retries with the error.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
+
+from annotators.answer_text import ParseError, copied, first_json, load_lenient
+
+__all__ = ["AfterError", "ConflictRule", "ParseError", "Resolution", "StepVerdict", "Verdicts",
+           "checked", "clip", "copied", "first_json", "load_lenient", "parse_critic",
+           "parse_processbench", "parse_spare", "parse_think", "resolve"]
 
 ConflictRule = Literal["earliest", "explicit", "verdicts", "retry"]
 AfterError = Literal["negative", "verdicts"]
 
 _WORDS = {"correct": 1, "incorrect": 0, "true": 1, "false": 0}
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_BAD_ESCAPE = re.compile(r'\\(?![\\/"bfnrtu])')
 _HEADER = re.compile(r"^[ \t>#*_-]*step[ \t]+(\d+)[ \t*_]*[:.)][ \t*_]*", re.I | re.M)
 _BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?(correct|incorrect)\s*\}?\s*\}", re.I)
 _OVERALL = re.compile(r"is the solution correct\s*\?[\s*_:]*(yes|no)\b", re.I)
 _OVERALL_MARK = re.compile(r"is the solution correct\s*\?", re.I)
 _INDEX_BOX = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?(-?\d+)\s*\}?\s*\}")
 _PARAGRAPH = re.compile(r"^[ \t>#*_-]*paragraph[ \t_]*(\d+)[ \t*_]*[:.)][ \t*_]*(.*)$", re.I | re.M)
-
-
-class ParseError(ValueError):
-    """The answer does not follow the expected format; the message is shown to the model."""
 
 
 @dataclass(frozen=True)
@@ -74,105 +72,6 @@ class Resolution:
     sources: list[str]  # per step: verdict | first_error | convention
     conflict: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
-
-
-# ---- JSON extraction and repair --------------------------------------------------------------
-
-def _spans(text: str, opener: str) -> list[tuple[int, int]]:
-    """Top-level balanced spans starting with ``opener`` ('{' or '['), quote-aware."""
-    spans, pos = [], 0
-    while (start := text.find(opener, pos)) >= 0:
-        end = _match(text, start)
-        if end is None:
-            pos = start + 1
-        else:
-            spans.append((start, end))
-            pos = end
-    return spans
-
-
-def _match(text: str, start: int) -> int | None:
-    depth, quote, i = 0, "", start
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
-
-
-def load_lenient(text: str) -> Any:
-    """JSON, repaired when slightly malformed: trailing commas, curly quotes, stray
-    backslashes (LaTeX), single quotes and Python literals. Raises ParseError."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        first = exc
-    fixed = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
-    fixed = _BAD_ESCAPE.sub(r"\\\\", _TRAILING_COMMA.sub(r"\1", fixed))
-    try:
-        return json.loads(fixed)
-    except json.JSONDecodeError:
-        pass
-    python = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False",
-                                                  re.sub(r"\bnull\b", "None", fixed)))
-    try:
-        value = ast.literal_eval(python)
-        if _has_ellipsis(value):  # a format example's "...", not an answer
-            raise ValueError("an ellipsis")
-        return value
-    except Exception:  # literal_eval raises many kinds on junk
-        raise ParseError(f"the JSON is invalid ({first.msg} at line {first.lineno} "
-                         f"column {first.colno})") from None
-
-
-def _squeeze(text: str) -> str:
-    return " ".join(text.split())
-
-
-def copied(block: str, material: Sequence[str]) -> bool:
-    """Whether ``block`` (a verdict block of the answer) is copied from ``material`` (the
-    problem and steps the model was shown): such a block is an echo, not the model's verdict."""
-    block = _squeeze(block)
-    return len(block) >= 12 and any(block in _squeeze(piece) for piece in material)
-
-
-def _has_ellipsis(value: Any) -> bool:
-    if value is Ellipsis:
-        return True
-    if isinstance(value, dict):
-        value = list(value.values())
-    return isinstance(value, (list, tuple)) and any(_has_ellipsis(v) for v in value)
-
-
-def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str,
-               material: Sequence[str] = ()) -> Any:
-    """The first complete top-level JSON value in ``text`` whose source matches
-    ``looks_right`` and is not copied from ``material`` (the model's own answer; anything it
-    quotes after is ignored)."""
-    failure: ParseError | None = None
-    for start, end in _spans(text, opener):
-        if looks_right.search(text[start:end]) and not copied(text[start:end], material):
-            try:
-                return load_lenient(text[start:end])
-            except ParseError as exc:  # e.g. the format example echoed with its "..."
-                failure = failure or exc
-    if failure is not None:
-        raise failure
-    if looks_right.search(text):
-        raise ParseError(f"the {what} is not complete (unbalanced brackets: cut off?)")
-    raise ParseError(f"no {what} found in the answer")
 
 
 # ---- field readers ---------------------------------------------------------------------------
@@ -306,8 +205,9 @@ def _overall(text: str) -> bool | None:
 def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then the
     first ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is."""
-    box = next((b for b in _INDEX_BOX.finditer(text) if not copied(
-        text[text.rfind("\n", 0, b.start()) + 1:b.end()], material)), None)
+    # a box is echoed when it and the text just before it stand in the problem or steps
+    box = next((b for b in _INDEX_BOX.finditer(text)
+                if not copied(text[max(0, b.start() - 16):b.end()], material)), None)
     if box is None:
         raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
                          "earliest wrong paragraph or -1")

@@ -3,8 +3,8 @@
 Each style (critic, think, processbench) judges the same bundled solutions (GPT-3 solutions of
 GSM8K problems from data/samples/gsm8k_model_solutions_50.jsonl) twice: with the answer's shape
 enforced while decoding (llguidance) and as free text + parsing. Per configuration: parse rate
-(labelled votes / votes), tokens per labelled step (completion tokens / labelled votes), wall
-time, and how often the judge's verdict on the solution (an error found or not) matches the
+(labelled votes / votes), completion tokens, tokens per labelled step (completion tokens /
+labelled votes), wall time, and how often the judge's verdict on the solution (an error found or not) matches the
 graded final answer (outcome agreement; a weak check, the gold is outcome-level).
 
     PYTHONPATH=. python benchmarks/judge_styles.py [--solutions 6] [--max-tokens 160]
@@ -74,6 +74,7 @@ def measure(engine, problems, sols, style: str, constrained: bool, max_tokens: i
     return {"style": style, "constrained": constrained, "votes": len(votes),
             "parse_rate": len(labelled) / len(votes) if votes else 0.0,
             "tokens_per_labelled_step": tokens / len(labelled) if labelled else None,
+            "completion_tokens": tokens,
             "seconds": seconds, "outcome_agreement": agree / judged if judged else None}
 
 
@@ -85,14 +86,15 @@ def markdown(rows: list[dict], args: argparse.Namespace, n_solutions: int, n_ste
              f"(shared); command: `{command}`",
              f"- {n_solutions} GPT-3 solutions ({n_steps} steps) of the bundled GSM8K sample, "
              f"SmolLM2-135M judge, max_tokens {args.max_tokens}, retries 0, greedy",
-             "", "| style | constrained | parse rate | tokens / labelled step | wall s | "
-             "outcome agreement |", "| --- | --- | --- | --- | --- | --- |"]
+             "", "| style | constrained | parse rate | completion tokens | tokens / labelled step "
+             "| wall s | outcome agreement |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         tokens = "-" if r["tokens_per_labelled_step"] is None else \
             f"{r['tokens_per_labelled_step']:.1f}"
         agreement = "-" if r["outcome_agreement"] is None else f"{r['outcome_agreement']:.2f}"
         lines.append(f"| {r['style']} | {'yes' if r['constrained'] else 'no'} | "
-                     f"{r['parse_rate']:.2f} | {tokens} | {r['seconds']:.1f} | {agreement} |")
+                     f"{r['parse_rate']:.2f} | {r['completion_tokens']} | {tokens} | "
+                     f"{r['seconds']:.1f} | {agreement} |")
     return "\n".join(lines)
 
 

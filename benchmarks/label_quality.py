@@ -47,7 +47,8 @@ def run(rows: int, work: Path, k: int) -> tuple[dict, float, Path]:
         "annotate": {"annotators": ["mc-binary", "mc-soft", "judge"], "batch_solutions": 8,
                      "settings": {"mc-binary": {"k": k, "max_tokens": 64},
                                   "mc-soft": {"k": k, "max_tokens": 64},
-                                  "judge": {"max_tokens": 128, "retries": 0}}},
+                                  "judge": {"style": "processbench", "max_tokens": 128,
+                                            "retries": 0}}},
         "reconcile": {"strategies": ["consensus", "majority", "dawid-skene"]},
     }))
     start = time.perf_counter()

@@ -7,7 +7,7 @@ access, so ``import engines`` does not pull in torch, transformers or vLLM.
 from importlib import import_module
 from typing import Any
 
-from engines.base import Completion, Engine, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, Engine, GenerationRequest, apply_stop
 from engines.config import EngineConfig
 from engines.factory import build_engine, clear_engine_cache
 from engines.scripted import ScriptedEngine, replies
@@ -20,7 +20,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Completion", "Engine", "EngineConfig", "GenerationRequest", "ScriptedEngine", "apply_stop",
+    "Completion", "Constraint", "Engine", "EngineConfig", "GenerationRequest", "ScriptedEngine", "apply_stop",
     "build_engine", "clear_engine_cache", "replies", *_LAZY,
 ]
 
