@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from export import ExportConfig, WriteConfig, run_export
-from export import swap
+from export import ExportConfig, WriteConfig, run_export, swap
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS = {"a": {"test_fraction": 0.0}, "b": {"test_fraction": 0.5}}

@@ -76,8 +76,8 @@ def test_reentrant_in_one_process_and_shared_by_its_threads(lake: Lake) -> None:
             thread.join()
         # still held after the inner exit: another process is refused
         proc = subprocess.run([sys.executable, "-c",
-                               "import sys; from store.lake import Lake; from store.lock import lake_lock\n"
-                               "with lake_lock(Lake(sys.argv[1]), 'x', timeout=0): pass",
+                               ("import sys; from store.lake import Lake; from store.lock import lake_lock\n"
+                               "with lake_lock(Lake(sys.argv[1]), 'x', timeout=0): pass"),
                                str(lake.root)], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
         assert proc.returncode != 0 and "is busy" in proc.stderr
