@@ -93,3 +93,17 @@ def test_cli_reconcile_on_a_busy_lake_exits_2_with_one_line(lake: Lake, capsys) 
         other.kill()
         other.wait()
     assert main(["reconcile", "--lake", str(lake.root), "--lock-timeout", "5"]) == 0
+
+
+def test_cli_run_on_a_busy_lake_exits_2_before_starting_anything(lake: Lake, capsys) -> None:
+    other = hold(lake, 30)
+    try:
+        started = time.monotonic()
+        assert main(["run", "--lake", str(lake.root)]) == 2
+        assert time.monotonic() - started < 10  # no Prefect server, no model
+        err = capsys.readouterr().err
+        assert "is busy" in err and f"pid {other.pid}" in err and "Traceback" not in err
+    finally:
+        other.kill()
+        other.wait()
+    assert not (lake.root / "problems").exists()
