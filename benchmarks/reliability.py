@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import platform
@@ -49,7 +48,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.reliability_inputs import bad_inputs  # noqa: E402
+from benchmarks.reliability_inputs import probe_bad_inputs  # noqa: E402
 from benchmarks.reliability_leaks import probe_secrets, probe_sql_sandbox  # noqa: E402
 from engines.openai_server import Faults, start_server  # noqa: E402
 from engines.scripted import ScriptedEngine, request_text  # noqa: E402
@@ -356,40 +355,6 @@ def probe_stop_signals(bench: Bench, config: Path) -> None:
         name = "Ctrl-C (SIGINT to the group)" if group else "SIGTERM to the command"
         bench.add(f"{name} mid-annotation", code == 128 + signum and took < 10 and not left,
                   f"exit {code} after {took:.1f} s; processes left: {len(left)}", started)
-
-
-def probe_bad_inputs(bench: Bench) -> None:
-    from pipelines.cli import main
-
-    folder = bench.root / "bad"
-    folder.mkdir()
-    held_count, lines = 0, []
-    started = time.monotonic()
-    cases = bad_inputs(folder)
-    for case in cases:
-        lake = bench.root / "lake-bad" / case.name
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(["ingest", str(case.path), "--lake", str(lake), *case.flags])
-        except BaseException as exc:  # noqa: BLE001 - a crash is what this probe looks for
-            code, err = 1, io.StringIO(f"Traceback: {type(exc).__name__}: {exc}")
-        text = err.getvalue().strip()
-        refused = code != 0 and "Traceback" not in text and len(text.splitlines()) == 1 \
-            and case.path.name in text
-        reported = code == 0 and (case.may_accept or any(w in out.getvalue()
-                                                         for w in ("dropped", "skipped")))
-        held = refused or reported
-        held_count += held
-        said = (text if refused else out.getvalue() + text).replace(str(bench.root), "$TMP")
-        what = ("refused" if refused else "accepted" if reported else f"exit {code}") + ": " + \
-            " ".join(said.split())[:120]
-        lines.append(f"{'held  ' if held else 'FAILED'} {case.name}: {what}")
-    print("\n".join("    " + line for line in lines), flush=True)
-    bench.add("bad input files (stepforge ingest)", held_count == len(cases),
-              f"{held_count}/{len(cases)} refused with one line naming the file or reported",
-              started)
-    bench.bad_lines = lines  # type: ignore[attr-defined]
 
 
 # -- report ----------------------------------------------------------------------------------

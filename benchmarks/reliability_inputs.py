@@ -3,9 +3,13 @@ encodings and formats, oversized fields, conflicting duplicates, for each kind o
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -129,3 +133,39 @@ def _empty_dir(folder: Path) -> Path:
     path = folder / "empty-directory"
     path.mkdir()
     return path
+
+
+def probe_bad_inputs(bench: Any) -> None:
+    """Ingest each bad file into its own lake: held when refused in one line naming the file
+    (no traceback), or accepted with the bad rows reported, or accepted when legitimate."""
+    from pipelines.cli import main
+
+    folder = bench.root / "bad"
+    folder.mkdir()
+    held_count, lines = 0, []
+    started = time.monotonic()
+    cases = bad_inputs(folder)
+    for case in cases:
+        lake = bench.root / "lake-bad" / case.name
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(["ingest", str(case.path), "--lake", str(lake), *case.flags])
+        except BaseException as exc:  # noqa: BLE001 - a crash is what this probe looks for
+            code, err = 1, io.StringIO(f"Traceback: {type(exc).__name__}: {exc}")
+        text = err.getvalue().strip()
+        refused = code != 0 and "Traceback" not in text and len(text.splitlines()) == 1 \
+            and case.path.name in text
+        reported = code == 0 and (case.may_accept or any(w in out.getvalue()
+                                                         for w in ("dropped", "skipped")))
+        held = refused or reported
+        held_count += held
+        said = (text if refused else out.getvalue() + text).replace(str(bench.root), "$TMP")
+        what = ("refused" if refused else "accepted" if reported else f"exit {code}") + ": " + \
+            " ".join(said.split())[:120]
+        lines.append(f"{'held  ' if held else 'FAILED'} {case.name}: {what}")
+    print("\n".join("    " + line for line in lines), flush=True)
+    bench.add("bad input files (stepforge ingest)", held_count == len(cases),
+              f"{held_count}/{len(cases)} refused with one line naming the file or reported",
+              started)
+    bench.bad_lines = lines  # type: ignore[attr-defined]
