@@ -4,7 +4,8 @@ A process-wide set of secret values: the environment's secret-looking variables 
 KEY, TOKEN, SECRET or PASSWORD) and whatever an engine registers (the key it sends). ``install``
 wraps the logging record factory, so every record of every logger (ours, httpx/httpcore at
 debug level, Prefect's, whose API handler stores run logs in its database) is masked when it
-is created, before any handler, formatter or truncation sees it.
+is created, before any handler, formatter or truncation sees it; the traceback of an uncaught
+error is masked too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
+import traceback
 from typing import Any, Iterable
 
 MASK = "***"
@@ -87,3 +90,9 @@ def install() -> None:
         return mask_record(previous(*args, **kwargs))
 
     logging.setLogRecordFactory(factory)
+    if sys.excepthook is sys.__excepthook__:  # an uncaught error's traceback too
+        sys.excepthook = _masked_excepthook
+
+
+def _masked_excepthook(kind: type[BaseException], value: BaseException, trace: Any) -> None:
+    sys.stderr.write(mask("".join(traceback.format_exception(kind, value, trace))))

@@ -127,13 +127,15 @@ def _end(pids: list[int], deadline: float) -> None:
 
 
 def _alive(pid: int) -> bool:
-    with contextlib.suppress(OSError, IndexError):
-        # reap our own children so they do not linger as zombies
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return False
+    try:  # reap our own children, so they do not linger as zombies
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:  # not our child: its parent reaps it
+        pass
+    try:
         return _stat(pid)[0] != "Z"
-    return False
+    except (OSError, IndexError):
+        return False
 
 
 def _stat(pid: int) -> list[str]:

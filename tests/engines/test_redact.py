@@ -150,3 +150,14 @@ def test_prefect_stores_run_logs_masked(prefect_harness):
         time.sleep(0.2)
     assert any("flow sees ***" in m for m in messages) and any("task sees ***" in m for m in messages)
     assert not any(KEY in m for m in messages)
+
+
+def test_an_uncaught_error_prints_its_traceback_masked():
+    probe = ("from engines import redact\n"
+             "redact.install()\n"
+             "raise RuntimeError('server said: ' + __import__('os').environ['MY_API_KEY'])\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "MY_API_KEY": KEY},
+                          timeout=60, check=False)
+    assert done.returncode == 1 and "RuntimeError: server said: ***" in done.stderr
+    assert KEY not in done.stderr

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from export import ExportConfig, WriteConfig, run_export
-from export import swap
+from export import ExportConfig, WriteConfig, run_export, swap
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS = {"a": {"test_fraction": 0.0}, "b": {"test_fraction": 0.5}}
@@ -39,6 +38,30 @@ def test_overwrite_swaps_the_whole_folder_and_leaves_no_sibling(labelled_lake, t
     export(lake, out, "b")
     assert snapshot(out) == snapshot(tmp_path / "ref-b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out", "ref-b"]
+
+
+def test_a_failure_mid_write_leaves_the_previous_export_untouched(labelled_lake, tmp_path,
+                                                                  monkeypatch):
+    """A crash after some shards are written (here: the second split fails) keeps the old one."""
+    import export.write as write
+
+    lake, _, _ = labelled_lake
+    out = tmp_path / "out"
+    export(lake, out, "a", overwrite=False)
+    old = snapshot(out)
+    real, calls = write.write_split, []
+
+    def failing(folder, split, *args):
+        calls.append(split)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(folder, split, *args)
+
+    monkeypatch.setattr(write, "write_split", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export(lake, out, "b")
+    assert len(calls) == 2 and snapshot(out) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out"]  # staging removed
 
 
 def test_without_renameat2_the_two_renames_recover_after_a_kill(labelled_lake, tmp_path,

@@ -31,7 +31,7 @@ def annotate(config: Path, lake: Path, home: Path, *flags: str) -> subprocess.Po
 
 def test_two_annotates_on_one_lake_do_the_work_once(policy_server, policy_config_file,
                                                      solutions_jsonl, tmp_path):
-    url, faults = policy_server
+    _url, faults = policy_server
     faults.delay = 0.1
     config = policy_config_file(input=str(solutions_jsonl), input_kind="solutions")
     root = tmp_path / "lake"

@@ -56,7 +56,7 @@ def whole_batches(lake: Lake) -> None:
                                                   (signal.SIGTERM, False, 143)])
 def test_a_signal_stops_annotate_within_seconds(policy_server, policy_config_file,
                                                 solutions_jsonl, tmp_path, signum, group, code):
-    url, faults = policy_server
+    _url, faults = policy_server
     faults.delay = 0.3  # slow enough that the signal lands mid-annotation
     config = policy_config_file(input=str(solutions_jsonl), input_kind="solutions")
     root = tmp_path / "lake"

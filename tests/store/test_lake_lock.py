@@ -76,8 +76,8 @@ def test_reentrant_in_one_process_and_shared_by_its_threads(lake: Lake) -> None:
             thread.join()
         # still held after the inner exit: another process is refused
         proc = subprocess.run([sys.executable, "-c",
-                               "import sys; from store.lake import Lake; from store.lock import lake_lock\n"
-                               "with lake_lock(Lake(sys.argv[1]), 'x', timeout=0): pass",
+                               ("import sys; from store.lake import Lake; from store.lock import lake_lock\n"
+                               "with lake_lock(Lake(sys.argv[1]), 'x', timeout=0): pass"),
                                str(lake.root)], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
         assert proc.returncode != 0 and "is busy" in proc.stderr
@@ -94,3 +94,17 @@ def test_cli_reconcile_on_a_busy_lake_exits_2_with_one_line(lake: Lake, capsys) 
         other.kill()
         other.wait()
     assert main(["reconcile", "--lake", str(lake.root), "--lock-timeout", "5"]) == 0
+
+
+def test_cli_run_on_a_busy_lake_exits_2_before_starting_anything(lake: Lake, capsys) -> None:
+    other = hold(lake, 30)
+    try:
+        started = time.monotonic()
+        assert main(["run", "--lake", str(lake.root)]) == 2
+        assert time.monotonic() - started < 10  # no Prefect server, no model
+        err = capsys.readouterr().err
+        assert "is busy" in err and f"pid {other.pid}" in err and "Traceback" not in err
+    finally:
+        other.kill()
+        other.wait()
+    assert not (lake.root / "problems").exists()
