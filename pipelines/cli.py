@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     redact.install()  # before any logging: every record of the process is masked
     parser = build_parser()
+    from_shell = argv is None  # the real command, not a test calling main with arguments
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         argv = legacy_switch_values(parser, argv)
@@ -57,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     handler.addFilter(redact.SecretFilter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
-    # the real command (not a test calling main with arguments) owns its stop signals; review
-    # and schedule keep their own (they stop servers they serve)
-    owns = argv is None and args.command in STOPPABLE
+    # the real command owns its stop signals; review and schedule keep their own (they stop
+    # servers they serve)
+    owns = from_shell and args.command in STOPPABLE
     stops = stop_handlers(args.command) if owns else contextlib.nullcontext()
     try:
         with stops:

@@ -21,8 +21,14 @@ def no_engines(monkeypatch):
     def forbidden(*_args, **_kwargs):
         raise AssertionError("work started before the config was checked")
 
+    # import the modules that bind build_engine at import time first: a module first imported
+    # while the patch is on would keep the forbidden function after the test
+    import pipelines.annotate
+    import pipelines.flows.generate  # noqa: F401
+
     monkeypatch.setattr("engines.factory.build_engine", forbidden)
     monkeypatch.setattr("pipelines.annotate.build_engine", forbidden)
+    monkeypatch.setattr("pipelines.flows.generate.build_engine", forbidden)
     monkeypatch.setattr("pipelines.commands.ingest.ingest", forbidden)
 
 

@@ -38,13 +38,20 @@ def readme_commands() -> list[str]:
 
 def scripted_policy() -> ScriptedEngine:
     """Solutions: two steps and the gold answer (wrong for every other problem); judge prompts:
-    a JSON verdict calling every step correct; rollouts: the gold answer."""
+    a ProcessBench critique putting the error on the last paragraph of a wrong-answer problem
+    (a JSON verdict calling every step correct for the critic style); rollouts: the gold
+    answer."""
     rows = [json.loads(line) for line in (REPO / "data/samples/gsm8k_test_50.jsonl")
             .read_text().splitlines() if line.strip()]
     golds = {r["question"]: r["answer"].rsplit("####", 1)[-1].strip() for r in rows}
 
     def script(request: GenerationRequest, index: int) -> str:
         text = request_text(request)
+        if "<paragraph_0>" in text:  # the preset's ProcessBench critique: wrong answers fail last
+            n = len(set(re.findall(r"<paragraph_(\d+)>", text))) or 1
+            wrong = any(q in text for k, (q, _) in enumerate(golds.items()) if k % 2)
+            lines = "".join(f"Paragraph {i}: checked.\n" for i in range(n))
+            return lines + f"\\boxed{{{n - 1 if wrong else -1}}}"
         if '"verdict"' in text:
             n = len(set(re.findall(r"<step_(\d+)>", text))) or 1
             steps = [{"step": i + 1, "verdict": "correct", "rationale": "ok"} for i in range(n)]

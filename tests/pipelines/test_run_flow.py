@@ -180,8 +180,9 @@ def test_export_stage_logs_no_bytecode(prefect_harness, tmp_path) -> None:
     sols = [Solution(problem_id=p.problem_id, generator="g", text=f"t{k}", steps=["a", "b"])
             for k, p in enumerate(problems)]
     lake.append("solutions", sols)
+    # one wrong last step, so the set carries both labels and passes the export's checks
     lake.append("step_votes", [StepVote(solution_id=s.solution_id, step_index=i, annotator=a,
-                                        annotator_version="1", label=1)
+                                        annotator_version="1", label=int(not (s is sols[0] and i)))
                                for s in sols for a in ("mc-binary", "judge") for i in range(2)])
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"run": {"stages": ["reconcile", "export"],
