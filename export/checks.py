@@ -14,9 +14,10 @@ Two failures, each a sentence naming the numbers:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from export.select import Selection
+from store.lake import Lake
+from store.sql import literal
 
 MOSTLY = 0.5  # an annotator with more than this share of skipped + unparsed votes
 
@@ -62,17 +63,16 @@ def single_value(selection: Selection) -> str | None:
             f"{value}: the set carries no information to train a PRM on")
 
 
-def failing_annotator(lake: Any, selection: Selection) -> str | None:
+def failing_annotator(lake: Lake, selection: Selection) -> str | None:
     """The failure sentence when one machine annotator is behind every label and most of its
     votes were skipped or unparsed."""
     machines = [a for a in selection.annotators if a != "human"]
     if len(machines) != 1 or not selection.examples:
         return None
-    name = machines[0].replace("'", "''")
     row = lake.query(f"""
         SELECT count(*) AS votes, count(*) FILTER (WHERE status = 'skipped') AS skipped,
                count(*) FILTER (WHERE status = 'unparsed') AS unparsed
-        FROM step_votes WHERE annotator = '{name}'""").to_pylist()[0]
+        FROM step_votes WHERE annotator = {literal(machines[0])}""").to_pylist()[0]
     bad = row["skipped"] + row["unparsed"]
     if not row["votes"] or bad <= MOSTLY * row["votes"]:
         return None
@@ -81,7 +81,7 @@ def failing_annotator(lake: Any, selection: Selection) -> str | None:
             "steps it did label are not a sample to train on")
 
 
-def check_selection(lake: Any, selection: Selection) -> CheckResult:
+def check_selection(lake: Lake, selection: Selection) -> CheckResult:
     """Run every check on ``selection``; an empty selection is not checked here."""
     if not selection.examples:
         return CheckResult(checked=False)

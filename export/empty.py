@@ -10,17 +10,18 @@ could not be located).
 
 from __future__ import annotations
 
-from typing import Any
 
 from export.select import ExportConfig, Selection
+from store.lake import Lake
+from store.sql import literal
 
 
-def _strategies(lake: Any) -> dict[str, dict[str, int]]:
+def _strategies(lake: Lake) -> dict[str, dict[str, int]]:
     rows = lake.query("SELECT strategy, solutions, kept, disputed FROM retention").to_pylist()
     return {r["strategy"]: r for r in rows}
 
 
-def _dispute_reasons(lake: Any, strategy: str) -> dict[str, int]:
+def _dispute_reasons(lake: Lake, strategy: str) -> dict[str, int]:
     """Disputed solutions of ``strategy`` counted by reason (one reason per solution)."""
     sql = f"""
     WITH d AS (
@@ -29,7 +30,7 @@ def _dispute_reasons(lake: Any, strategy: str) -> dict[str, int]:
              any_value(nullif(details->>'judge_first_error', '-2')) AS judge,
              sum(coalesce((details->>'unparsed')::INT, 0)) AS unparsed,
              sum(coalesce((details->>'skipped')::INT, 0)) AS skipped
-      FROM consensus WHERE strategy = '{strategy.replace("'", "''")}' AND status = 'disputed'
+      FROM consensus WHERE strategy = {literal(strategy)} AND status = 'disputed'
       GROUP BY solution_id)
     SELECT CASE
       WHEN roles AND mc IS NULL AND judge IS NULL THEN 'neither MC nor judge votes locate a first error'
@@ -43,7 +44,7 @@ def _dispute_reasons(lake: Any, strategy: str) -> dict[str, int]:
     return {r["reason"]: r["n"] for r in lake.query(sql).to_pylist()}
 
 
-def why_empty(lake: Any, config: ExportConfig, selection: Selection) -> list[str]:
+def why_empty(lake: Lake, config: ExportConfig, selection: Selection) -> list[str]:
     """Lines saying why ``selection`` holds no example and what to try instead."""
     strategies = _strategies(lake)
     name = config.strategy
