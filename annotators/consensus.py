@@ -187,11 +187,14 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
-def review_priority(m: VoteMatrix, d: Decision) -> np.ndarray:
-    """Per disputed row: the priority of its solution (see the module docstring); nan elsewhere."""
+def review_priority(m: VoteMatrix, d: Decision, probability: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """Per disputed row: the priority of its solution (see the module docstring); nan elsewhere.
+    ``probability`` (default the decision's) is what the entropy is taken of."""
     n_sol = len(m.solution_ids)
     sol = m.item_solution
-    entropy = np.bincount(sol, weights=binary_entropy(d.probability) * d.emit, minlength=n_sol)
+    p = d.probability if probability is None else probability
+    entropy = np.bincount(sol, weights=binary_entropy(p) * d.emit, minlength=n_sol)
     disputed = np.bincount(sol, weights=(d.status == DISPUTED) & d.emit, minlength=n_sol) > 0
     per_annotator = np.zeros((n_sol, m.labels.shape[1]), dtype=bool)
     rows, cols = np.nonzero(d.used)
@@ -313,7 +316,9 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
     d.emit = involved & ~(beyond & (after_first_error == "drop"))
     d.details.update(mc_first_error=mc_fe[sol], judge_first_error=judge_fe[sol],
                      mc_annotator=mc_col[sol], judge_annotator=judge_col[sol])
-    d.priority = review_priority(m, d)
+    # a role that left a step unlabelled is unknown (P = 1/2), not absent: a solution disputed
+    # because MC or the judge could not decide still has information a review brings
+    d.priority = review_priority(m, d, (pos + 0.5 * (2 - n_used)) / 2)
     return d
 
 

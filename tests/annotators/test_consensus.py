@@ -69,6 +69,18 @@ def test_paper_rule_disputes_different_first_error_positions_with_priority():
     assert d.priority == pytest.approx([1 + math.log(2)] * 3)
 
 
+def test_paper_rule_dispute_with_a_role_missing_still_has_a_review_priority():
+    """MC skipped every step (an unsolvable problem): the judge alone cannot settle the solution,
+    and the review priority counts the missing role as unknown, not as agreement."""
+    m = vote_matrix(votes({"s": {"mc-binary": ["s", "s"], "judge": [1, 0]}}))
+    d = first_error_consensus(m, "consensus", ["mc-binary"], ["judge"])
+    assert {status for _, _, status in rows(m, d, "s")} == {DISPUTED}
+    assert list(d.probability) == [1.0, 0.0]  # what the votes say, unchanged
+    # hand computation: each step P = (label + 1/2) / 2 -> H(0.75) = H(0.25) bits; one annotator
+    h = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
+    assert d.priority == pytest.approx([2 * h] * 2)
+
+
 def test_paper_rule_correct_per_judge_but_error_per_mc_is_disputed():
     m = vote_matrix(votes({"s": {"mc-binary": [1, 1, 0], "judge": [1, 1, 1]}}))
     d = first_error_consensus(m, "consensus", ["mc-binary"], ["judge"])
