@@ -15,8 +15,8 @@ from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
 from store.lake import Lake
 
-__all__ = ["ExportConfig", "ExportRefused", "ExportResult", "WriteConfig", "describe", "run_export",
-           "select"]
+__all__ = ["ExportConfig", "ExportEmpty", "ExportRefused", "ExportResult", "WriteConfig", "describe",
+           "run_export", "select"]
 
 
 @dataclass
@@ -27,12 +27,25 @@ class ExportResult:
     checks: CheckResult | None = None
 
 
-def run_export(lake: Lake, config: ExportConfig, write: WriteConfig) -> ExportResult:
-    """Select, write the folder and (when ``write.push_to_hub``) upload it."""
+class ExportEmpty(ValueError):
+    """No solution has labels to export under the config; nothing was written."""
+
+    def __init__(self, selection: Selection):
+        super().__init__("no labels selected")
+        self.selection = selection
+
+
+def run_export(lake: Lake, config: ExportConfig, write: WriteConfig,
+               allow_empty: bool = True) -> ExportResult:
+    """Select, check, write the folder and (when ``write.push_to_hub``) upload it. An empty
+    selection raises ``ExportEmpty`` unless ``allow_empty``; labels that fail the information
+    checks raise ``ExportRefused`` unless ``config.force``."""
     if write.push_to_hub:  # fail on a missing token before the work, not after
         from export.write import hub_token
         hub_token()
     selection = select(lake, config)
+    if not selection.examples and not allow_empty:
+        raise ExportEmpty(selection)
     checks = check_selection(lake, selection)
     if checks.failures and not config.force:
         raise ExportRefused(checks.failures)

@@ -43,10 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export import run_export
+    from export import ExportEmpty, run_export
     from export.checks import ExportRefused
     from export.empty import why_empty
-    from export.select import ExportConfig, select
+    from export.select import ExportConfig
     from export.write import WriteConfig, hub_token
     from pipelines.lake_check import existing_lake
     from pipelines.project_config import load_project
@@ -57,17 +57,16 @@ def run(args: argparse.Namespace) -> int:
     lake = existing_lake(project.lake)
     if write.push_to_hub:  # a missing token fails before any work
         hub_token()
-    if not args.allow_empty:
-        selection = select(lake, config)
-        if not selection.examples:
-            lines = why_empty(lake, config, selection)
-            print(f"export {config.format} ({config.strategy}): nothing to export, nothing "
-                  f"written: {lines[0]}", file=sys.stderr)
-            for line in lines[1:] + ["  (--allow-empty writes the empty set anyway)"]:
-                print(line, file=sys.stderr)
-            return 1
-    try:
-        result = run_export(lake, config, write.model_copy(update={"push_to_hub": None}))
+    try:  # the upload comes after, so a failed push still leaves the local copy (push below)
+        result = run_export(lake, config, write.model_copy(update={"push_to_hub": None}),
+                            allow_empty=args.allow_empty)
+    except ExportEmpty as empty:
+        lines = why_empty(lake, config, empty.selection)
+        print(f"export {config.format} ({config.strategy}): nothing to export, nothing "
+              f"written: {lines[0]}", file=sys.stderr)
+        for line in lines[1:] + ["  (--allow-empty writes the empty set anyway)"]:
+            print(line, file=sys.stderr)
+        return 1
     except ExportRefused as refused:
         print(f"stepforge export: {refused}", file=sys.stderr)
         return 3

@@ -113,7 +113,8 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 def export_stage(section: dict[str, Any], default_out: str,
                  lake_root: str) -> tuple[str, str, str]:
     """(what the export did, where it is, its information checks' outcome)."""
-    from export import ExportRefused, describe, run_export
+    from export import ExportEmpty, ExportRefused, describe, run_export
+    from export.empty import why_empty
 
     # the run owns its export folder: a re-run replaces its own earlier export there
     config, write = export_configs(section, {}, {}, {"overwrite": True})
@@ -121,7 +122,13 @@ def export_stage(section: dict[str, Any], default_out: str,
         write = write.model_copy(update={"out": default_out.format(format=config.format)})
     lake = Lake(lake_root)
     try:
-        result = run_export(lake, config, write)
+        result = run_export(lake, config, write, allow_empty=False)
+    except ExportEmpty as empty:  # no empty set on disk: absent, the reason in the summary
+        removed = _remove_own_export(write.out)
+        why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection))
+        return (f"export {config.format} ({config.strategy}) not written: nothing to export: "
+                f"{why}{removed}", f"not written ({write.out})",
+                f"{config.strategy} no labels selected")
     except ExportRefused as refused:
         removed = _remove_own_export(write.out)
         why = "; ".join(refused.failures)

@@ -98,5 +98,9 @@ def test_readme_cli_walkthrough(prefect_harness, run_cli, scripted_preset, tmp_p
         assert status == want, f"{command}: exit {status}\n{out}\n{err}"
         assert (out + err).strip(), f"{command}: printed nothing"
         assert text in out + err, f"{command}: expected {text!r}\n{out}\n{err}"
+        if command.startswith("stepforge export"):
+            assert list((work / "out" / "prm-trl" / "data").glob("train-*.parquet"))
+        if command.startswith("stepforge run"):  # its export: written, or absent and why
+            exported = (work / "out" / "prm-trl").exists()
+            assert exported or "export trl (consensus) not written: " in out, out
     assert (work / "out" / "report.html").exists()
-    assert list((work / "out" / "prm-trl" / "data").glob("train-*.parquet"))

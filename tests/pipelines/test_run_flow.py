@@ -98,14 +98,16 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
     assert report.startswith("<!DOCTYPE html>") and report.index("Label health") < report.index(
         "Labels by step position")
     shards = sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))
-    if "not written" in first.stages["export"]:  # refused: absent, the reason in the summary
+    if "not written: nothing to export" in first.stages["export"]:  # absent, and why
+        assert not (tmp_path / "export-trl").exists()
+        assert "export consensus no labels selected" in first.health
+        assert "disputed" in first.stages["export"]  # which solutions, and why
+    elif "not written" in first.stages["export"]:  # refused: absent, the reason in the summary
         assert not (tmp_path / "export-trl").exists() and "refused" in first.health
-    elif shards:  # written: both label values
+    else:  # written: both label values
         import pyarrow.parquet as pq
         labels = {v for p in shards for row in pq.read_table(p)["labels"].to_pylist() for v in row}
         assert labels == {True, False} and (tmp_path / "export-trl" / "README.md").exists()
-    else:  # nothing selected: no shard, and the health line says so
-        assert "export majority no labels selected" in first.health
     text = render(first)
     assert text.splitlines()[2].startswith("label health: ") and "policy solved" in text
     assert "stepforge run summary" in text and "mc-binary:" in text and str(tmp_path / "report.html") in text
