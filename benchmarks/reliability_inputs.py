@@ -101,8 +101,11 @@ def bad_inputs(folder: Path) -> list[Case]:
         Case("steps-ints", _jsonl(folder, "steps-ints",
                                   [{"question": "What is 2 + 3?", "answer": "5", "steps": [2, 3]}]),
              sol),
+        # an explicit yes/no verdict is read as one (readers.fields.verdict); anything else is not
         Case("is-correct-yes", _jsonl(folder, "is-correct-yes", [{**generic, "is_correct": "yes"}]),
-             sol),
+             sol, may_accept=True),
+        Case("is-correct-maybe", _jsonl(folder, "is-correct-maybe",
+                                        [{**generic, "is_correct": "maybe"}]), sol),
         Case("gsm8k-generator-not-object", _jsonl(folder, "gsm8k-generator-not-object",
                                                   [{"question": "What is 2 + 3?",
                                                     "ground_truth": "#### 5", "gpt3": 7}]), sol),
