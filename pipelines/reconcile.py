@@ -121,11 +121,11 @@ class ReconcileConfig(BaseModel):
         "reaching the gold answer): consensus and majority probabilities use it instead of "
         "their 0/1 label, and the export's soft_labels carry it")
     solution_ids: list[str] | None = Field(None, description="reconcile only these solutions")
-    chunk_votes: int = Field(2_000_000, ge=1, description="votes decided at once: the lake is "
+    chunk_votes: int = Field(1_000_000, ge=1, description="votes decided at once: the lake is "
                              "reconciled in slices of whole solutions of about this many votes "
                              "(bounds memory; results do not depend on it)")
     memory_limit: str | None = Field(None, description="DuckDB memory limit while reconciling, "
-                                     "e.g. 4GB (default: a quarter of the machine's RAM); "
+                                     "e.g. 4GB (default: an eighth of the machine's RAM); "
                                      "beyond it DuckDB spills to temp_directory")
     temp_directory: str | None = Field(None, description="folder for the scratch DuckDB file "
                                        "and its spill (default: the system temp folder)")
@@ -372,12 +372,15 @@ def changed_rows(con: duckdb.DuckDBPyConnection, lake: Lake, table: pa.Table,
 def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | None,
                      config: ReconcileConfig, created_at: datetime | None = None,
                      fits: dict[str, tuple[Any, list[str]]] | None = None,
-                     any_reviews: bool | None = None) -> tuple[pa.Table, ReconcileSummary]:
+                     any_reviews: bool | None = None,
+                     matrix: tuple[VoteMatrix, HumanLabels | None] | None = None,
+                     ) -> tuple[pa.Table, ReconcileSummary]:
     """Every configured strategy over the given votes and reviews: (Consensus rows, summary).
 
     ``fits`` (strategy -> Dawid-Skene fit sliced to these votes' steps) and ``any_reviews``
     (whether the lake holds submitted reviews at all) let ``pipelines.reconcile_chunks`` run
-    this on one slice of solutions and get the rows a run over the whole lake would give."""
+    this on one slice of solutions and get the rows a run over the whole lake would give;
+    ``matrix``: the vote matrix and human labels of these votes, already built."""
     created_at = created_at or datetime.now(timezone.utc)
     summary = ReconcileSummary(votes=votes.num_rows)
     if not votes.num_rows:
@@ -386,10 +389,13 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
     summary.labeled, summary.unparsed, summary.skipped = (
         pc.sum(pc.equal(status, s)).as_py() or 0 for s in ("labeled", "unparsed", "skipped"))
     summary.reviews = reviews.num_rows if "review_id" in reviews.column_names else 0
-    m = vote_matrix(votes, lengths)
-    human = None
-    if config.human_reviews and (summary.reviews if any_reviews is None else any_reviews):
-        human = human_labels(m, reviews, config.review_after_first_error)
+    if matrix is not None:
+        m, human = matrix
+    else:
+        m = vote_matrix(votes, lengths)
+        human = None
+        if config.human_reviews and (summary.reviews if any_reviews is None else any_reviews):
+            human = human_labels(m, reviews, config.review_after_first_error)
     con = duckdb.connect(":memory:")
     tables = []
     try:

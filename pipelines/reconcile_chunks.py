@@ -21,6 +21,7 @@ Rows, ids and summaries equal those of the in-memory path (tests/pipelines/test_
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import uuid
 from dataclasses import replace
@@ -31,6 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from annotators.consensus import human_labels, vote_matrix
 from annotators.dawid_skene import fit
@@ -46,12 +48,13 @@ Slice = tuple[str, str]  # first and last solution id (inclusive)
 
 
 def default_memory_limit() -> str:
-    """A quarter of the machine's RAM (at least 1 GB): DuckDB spills to disk beyond it."""
+    """An eighth of the machine's RAM (at least 1 GB): DuckDB spills to disk beyond it, and the
+    slices decided in numpy need room beside it."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         total = 8 << 30
-    return f"{max(1 << 30, total // 4) >> 20}MB"
+    return f"{max(1 << 30, total // 8) >> 20}MB"
 
 
 def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPyConnection:
@@ -120,11 +123,16 @@ def slice_inputs(con: duckdb.DuckDBPyConnection, s: Slice) -> tuple[pa.Table, pa
     return votes, reviews, lengths
 
 
+def matrix_path(folder: str, i: int) -> str:
+    return os.path.join(folder, f"slice-{i}.pickle")
+
+
 def dawid_skene_fits(con: duckdb.DuckDBPyConnection, config: ReconcileConfig,
-                     parts: list[Slice], any_reviews: bool
+                     parts: list[Slice], any_reviews: bool, folder: str
                      ) -> tuple[dict[str, tuple[Any, list[str]]], list[int]]:
     """Per Dawid-Skene strategy its fit over every slice (rows in global order), and the number
-    of matrix rows of each slice (to slice the posteriors back)."""
+    of matrix rows of each slice (to slice the posteriors back). Each slice's vote matrix and
+    human labels are kept in ``folder`` (``matrix_path``) for the second pass."""
     rules = {name: rule for name in config.strategies
              for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
     if not rules:
@@ -136,11 +144,13 @@ def dawid_skene_fits(con: duckdb.DuckDBPyConnection, config: ReconcileConfig,
     subs: dict[str, list[np.ndarray]] = {n: [] for n in rules}
     clamps: dict[str, list[np.ndarray]] = {n: [] for n in rules}
     sizes = []
-    for s in parts:
+    for i, s in enumerate(parts):
         votes, reviews, lengths = slice_inputs(con, s)
         m = vote_matrix(votes, lengths)
         human = (human_labels(m, reviews, config.review_after_first_error)
                  if config.human_reviews and any_reviews else None)
+        with open(matrix_path(folder, i), "wb") as fh:
+            pickle.dump((m, human), fh, protocol=pickle.HIGHEST_PROTOCOL)
         sizes.append(m.n_items)
         index = {a: i for i, a in enumerate(m.annotators)}
         for n, rule in rules.items():
@@ -208,16 +218,13 @@ def changed(con: duckdb.DuckDBPyConnection, table: pa.Table, s: Slice) -> pa.Tab
 def write_part(con: duckdb.DuckDBPyConnection, lake: Lake, rows: pa.Table, s: Slice) -> int:
     """Append ``rows`` not stored yet (first per id) as one part file, written by DuckDB."""
     con.register("out_rows", rows)
+    # ids are unique within ``rows`` (one row per solution, step and strategy)
     query = ("SELECT * FROM out_rows WHERE consensus_id NOT IN (SELECT consensus_id FROM stored "
-             "WHERE solution_id BETWEEN $lo AND $hi AND consensus_id IS NOT NULL) QUALIFY row_number() OVER "
-             "(PARTITION BY consensus_id) = 1")
+             "WHERE solution_id BETWEEN $lo AND $hi AND consensus_id IS NOT NULL)")
     params = {"lo": s[0], "hi": s[1]}
     try:
         if not lake.local:  # object stores: the lake's own writer (an atomic PUT)
             return lake.append_table("consensus", con.sql(query, params=params).to_arrow_table())
-        n = con.sql(f"SELECT count(*) FROM ({query})", params=params).fetchall()[0][0]
-        if not n:
-            return 0
         folder = lake.table_dir("consensus")
         os.makedirs(folder, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -227,6 +234,9 @@ def write_part(con: duckdb.DuckDBPyConnection, lake: Lake, rows: pa.Table, s: Sl
             con.execute(f"COPY ({query.replace('$lo', '?').replace('$hi', '?')}) TO "
                         f"{literal(tmp)} (FORMAT parquet, COMPRESSION zstd, "
                         "ROW_GROUP_SIZE 131072)", list(s))
+            n = pq.read_metadata(tmp).num_rows
+            if not n:
+                return 0
             _fsync(tmp)
             os.replace(tmp, final)
         finally:
@@ -278,14 +288,20 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
             if not parts:
                 return summary
             reviews = con.sql("SELECT count(*) FROM r").fetchall()[0][0]
-            fits, sizes = dawid_skene_fits(con, config, parts, reviews > 0)
+            fits, sizes = dawid_skene_fits(con, config, parts, reviews > 0, folder)
             had_files = bool(lake.files("consensus"))
             start = 0
             for i, s in enumerate(parts):
                 votes, slice_reviews, lengths = slice_inputs(con, s)
                 stop = start + sizes[i] if sizes else 0
+                matrix = None
+                if sizes:  # built in the first pass
+                    with open(matrix_path(folder, i), "rb") as fh:
+                        matrix = pickle.load(fh)
+                    os.unlink(matrix_path(folder, i))
                 table, part = reconcile_arrays(votes, slice_reviews, lengths, config, created_at,
-                                               sliced(fits, start, stop), reviews > 0)
+                                               sliced(fits, start, stop), reviews > 0, matrix)
+                del matrix
                 start = stop
                 del votes, slice_reviews, lengths
                 fresh = changed(con, table, s) if table.num_rows else table
