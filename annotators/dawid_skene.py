@@ -82,15 +82,22 @@ def fit(labels: np.ndarray, clamp: np.ndarray | None = None, smoothing: float = 
 
 def dawid_skene(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None = None,
                 threshold: float = 0.9, human: HumanLabels | None = None,
-                smoothing: float = 1.0, max_iter: int = 200, tol: float = 1e-6) -> Decision:
+                smoothing: float = 1.0, max_iter: int = 200, tol: float = 1e-6,
+                fitted: tuple[DawidSkeneFit, list[str]] | None = None) -> Decision:
     """Label each step by its Dawid-Skene posterior: agreed when max(p, 1 - p) >= ``threshold``,
     else disputed. Reviewed steps (``human``) are clamped during EM; the caller still applies
-    ``apply_human`` to mark them. Reliabilities go to ``annotator_details``."""
+    ``apply_human`` to mark them. Reliabilities go to ``annotator_details``. ``fitted``: a fit
+    learned over a larger matrix (its posterior sliced to ``m``'s rows) and its annotators, used
+    instead of fitting ``m`` alone (reconcile fits once over every chunk of a big lake)."""
     d = new_decision(strategy, m)
     cols = m.columns(annotators)
     sub = m.labels[:, cols]
     clamp = human.label if human is not None else None
-    result = fit(sub, clamp, smoothing=smoothing, max_iter=max_iter, tol=tol)
+    if fitted is None:
+        result = fit(sub, clamp, smoothing=smoothing, max_iter=max_iter, tol=tol)
+        names = [m.annotators[c] for c in cols]
+    else:
+        result, names = fitted
     has_vote = (sub >= 0).any(axis=1)
     known = has_vote | (clamp >= 0) if clamp is not None else has_vote
     p = np.where(known, result.posterior, np.nan)
@@ -102,10 +109,11 @@ def dawid_skene(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None =
     d.emit = m.voted[:, cols].any(axis=1)
     d.priority = review_priority(m, d)
     d.annotator_details = {
-        "annotator": [m.annotators[c] for c in cols],
+        "annotator": list(names),
         "sensitivity": result.sensitivity.tolist(), "specificity": result.specificity.tolist(),
         "accuracy": result.accuracy.tolist(), "votes": result.votes.tolist(),
-        "prior": [result.prior] * len(cols), "iterations": [result.iterations] * len(cols),
-        "converged": [result.converged] * len(cols),
+        "prior": [result.prior] * len(names),
+        "iterations": [result.iterations] * len(names),
+        "converged": [result.converged] * len(names),
     }
     return d

@@ -121,6 +121,14 @@ class ReconcileConfig(BaseModel):
         "reaching the gold answer): consensus and majority probabilities use it instead of "
         "their 0/1 label, and the export's soft_labels carry it")
     solution_ids: list[str] | None = Field(None, description="reconcile only these solutions")
+    chunk_votes: int = Field(1_000_000, ge=1, description="votes decided at once: the lake is "
+                             "reconciled in slices of whole solutions of about this many votes "
+                             "(bounds memory; results do not depend on it)")
+    memory_limit: str | None = Field(None, description="DuckDB memory limit while reconciling, "
+                                     "e.g. 4GB (default: an eighth of the machine's RAM); "
+                                     "beyond it DuckDB spills to temp_directory")
+    temp_directory: str | None = Field(None, description="folder for the scratch DuckDB file "
+                                       "and its spill (default: the system temp folder)")
     dry_run: bool = Field(False, description="compute and report, write nothing")
 
     @model_validator(mode="after")
@@ -169,8 +177,10 @@ class ReconcileSummary:
 
 
 def run_rule(kind: str, rule: Any, m: VoteMatrix, name: str,
-             human: HumanLabels | None, soft: list[str] | tuple[str, ...] = ()) -> Decision:
-    """One strategy's decision over the matrix (``soft``: annotators whose score is P(correct))."""
+             human: HumanLabels | None, soft: list[str] | tuple[str, ...] = (),
+             fitted: tuple[Any, list[str]] | None = None) -> Decision:
+    """One strategy's decision over the matrix (``soft``: annotators whose score is P(correct);
+    ``fitted``: a Dawid-Skene fit learned over the whole lake, sliced to ``m``)."""
     if kind == "consensus":
         return first_error_consensus(m, name, rule.mc, rule.judge, rule.after_first_error, soft)
     if kind in ("majority", "unanimous"):
@@ -178,7 +188,7 @@ def run_rule(kind: str, rule: Any, m: VoteMatrix, name: str,
         return weighted_vote(m, name, rule.annotators, rule.weights, share, rule.min_votes, soft)
     return dawid_skene(m, name, rule.annotators, rule.threshold,
                        human if rule.use_reviews else None, rule.smoothing, rule.max_iter,
-                       rule.tol)
+                       rule.tol, fitted)
 
 
 PROVENANCE = ("none", "inferred", "measured")  # details.mc_provenance codes 0, 1, 2
@@ -361,8 +371,16 @@ def changed_rows(con: duckdb.DuckDBPyConnection, lake: Lake, table: pa.Table,
 
 def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | None,
                      config: ReconcileConfig, created_at: datetime | None = None,
+                     fits: dict[str, tuple[Any, list[str]]] | None = None,
+                     any_reviews: bool | None = None,
+                     matrix: tuple[VoteMatrix, HumanLabels | None] | None = None,
                      ) -> tuple[pa.Table, ReconcileSummary]:
-    """Every configured strategy over the given votes and reviews: (Consensus rows, summary)."""
+    """Every configured strategy over the given votes and reviews: (Consensus rows, summary).
+
+    ``fits`` (strategy -> Dawid-Skene fit sliced to these votes' steps) and ``any_reviews``
+    (whether the lake holds submitted reviews at all) let ``pipelines.reconcile_chunks`` run
+    this on one slice of solutions and get the rows a run over the whole lake would give;
+    ``matrix``: the vote matrix and human labels of these votes, already built."""
     created_at = created_at or datetime.now(timezone.utc)
     summary = ReconcileSummary(votes=votes.num_rows)
     if not votes.num_rows:
@@ -371,17 +389,20 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
     summary.labeled, summary.unparsed, summary.skipped = (
         pc.sum(pc.equal(status, s)).as_py() or 0 for s in ("labeled", "unparsed", "skipped"))
     summary.reviews = reviews.num_rows if "review_id" in reviews.column_names else 0
-    m = vote_matrix(votes, lengths)
-    human = None
-    if config.human_reviews and summary.reviews:
-        human = human_labels(m, reviews, config.review_after_first_error)
+    if matrix is not None:
+        m, human = matrix
+    else:
+        m = vote_matrix(votes, lengths)
+        human = None
+        if config.human_reviews and (summary.reviews if any_reviews is None else any_reviews):
+            human = human_labels(m, reviews, config.review_after_first_error)
     con = duckdb.connect(":memory:")
     tables = []
     try:
         prepare_digests(con, votes, reviews, m)
         for name in config.strategies:
             kind, rule = config.rule(name)
-            d = run_rule(kind, rule, m, name, human, config.soft_scores)
+            d = run_rule(kind, rule, m, name, human, config.soft_scores, (fits or {}).get(name))
             mc_provenance(m, d, MC_MODES)
             salt = f"{name}|{kind}|{config_hash(rule)}|{_params_digest(d)}"
             if human is not None:
@@ -433,22 +454,9 @@ def reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
 
 
 def _reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
-    votes, reviews, lengths = read_inputs(lake, config)
-    table, summary = reconcile_arrays(votes, reviews, lengths, config)
-    if not table.num_rows:
-        return summary
-    con = duckdb.connect(":memory:")
-    try:
-        fresh = changed_rows(con, lake, table, list(config.strategies))
-    finally:
-        con.close()
-    written = pc.value_counts(fresh["strategy"]).to_pylist() if fresh.num_rows else []
-    counts = {w["values"]: w["counts"] for w in written}
-    if not config.dry_run and fresh.num_rows:
-        lake.append_table("consensus", fresh)
-    for s in summary.strategies:
-        s.written = counts.get(s.strategy, 0)
-    return summary
+    from pipelines.reconcile_chunks import reconcile_lake
+
+    return reconcile_lake(lake, config)
 
 
 def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
