@@ -39,7 +39,7 @@ from annotators.dawid_skene import fit
 from pipelines.reconcile import (
     VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, reconcile_arrays,
 )
-from schemas.tables import CONSENSUS, REVIEWS
+from schemas.tables import CONSENSUS, REVIEWS, TABLES
 from store import catalog
 from store.lake import Lake
 from store.sql import in_list, literal
@@ -63,7 +63,7 @@ def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPy
     con.execute(f"SET memory_limit = {literal(config.memory_limit or default_memory_limit())}")
     con.execute(f"SET temp_directory = {literal(os.path.join(folder, 'spill'))}")
     if not lake.local:  # remote roots: the views read Arrow datasets registered by name
-        for table in ("step_votes", "reviews", "solutions", "consensus"):
+        for table in TABLES:  # every table the catalog's views name, as Lake.connect does
             if lake.files(table):
                 con.register(f"_raw_{table}", lake._dataset(table, lake.files(table)))
     catalog.create_views(con, lake.views())
