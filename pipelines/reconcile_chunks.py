@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -41,7 +40,7 @@ from pipelines.reconcile import (
 )
 from schemas.tables import CONSENSUS, REVIEWS, TABLES
 from store import catalog
-from store.lake import Lake
+from store.lake import ROW_GROUP_ROWS, Lake
 from store.sql import in_list, literal
 
 Slice = tuple[str, str]  # first and last solution id (inclusive)
@@ -225,35 +224,12 @@ def write_part(con: duckdb.DuckDBPyConnection, lake: Lake, rows: pa.Table, s: Sl
     try:
         if not lake.local:  # object stores: the lake's own writer (an atomic PUT)
             return lake.append_table("consensus", con.sql(query, params=params).to_arrow_table())
-        folder = lake.table_dir("consensus")
-        os.makedirs(folder, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        final = f"{folder}/part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-        tmp = os.path.join(folder, f".{os.path.basename(final)}.tmp")
-        try:
-            con.execute(f"COPY ({query.replace('$lo', '?').replace('$hi', '?')}) TO "
-                        f"{literal(tmp)} (FORMAT parquet, COMPRESSION zstd, "
-                        "ROW_GROUP_SIZE 131072)", list(s))
-            n = pq.read_metadata(tmp).num_rows
-            if not n:
-                return 0
-            _fsync(tmp)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync(folder)
-        return n
+        copy = (f"COPY ({query.replace('$lo', '?').replace('$hi', '?')}) TO {{}} (FORMAT parquet, "
+                f"COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        part = lake.publish("consensus", lambda tmp: con.execute(copy.format(literal(tmp)), list(s)))
+        return pq.read_metadata(part).num_rows if part else 0
     finally:
         con.unregister("out_rows")
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def merge(total: ReconcileSummary, part: ReconcileSummary) -> None:

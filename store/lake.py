@@ -21,7 +21,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import duckdb
 import numpy as np
@@ -210,20 +210,32 @@ class Lake:
         return data.num_rows
 
     def _write(self, table: str, data: pa.Table) -> str:
-        folder = self.table_dir(table)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        final = f"{folder}/part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
         options: dict[str, Any] = {"compression": "zstd", "row_group_size": ROW_GROUP_ROWS}
         if not self.local:  # an object-store PUT is atomic: readers see all of it or nothing
-            self.fs.create_dir(folder, recursive=True)
+            final = self._part_name(table)
+            self.fs.create_dir(self.table_dir(table), recursive=True)
             with self.fs.open_output_stream(final) as out:
                 pq.write_table(data, out, **options)
             return final
+        return self.publish(table, lambda tmp: pq.write_table(data, tmp, **options))
+
+    def _part_name(self, table: str) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"{self.table_dir(table)}/part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+
+    def publish(self, table: str, write: Callable[[str], None]) -> str | None:
+        """A new part file of local ``table``: ``write(path)`` fills a hidden temporary file
+        (with any Parquet writer: Arrow, DuckDB's COPY), which is flushed and renamed into
+        place, so readers see all of it or nothing. A file with no rows is dropped (None)."""
+        folder = self.table_dir(table)
+        final = self._part_name(table)
         os.makedirs(folder, exist_ok=True)
         _clean_stale_temps(folder)
         tmp = os.path.join(folder, f".{os.path.basename(final)}{TMP_SUFFIX}")
         try:
-            pq.write_table(data, tmp, **options)
+            write(tmp)
+            if not pq.read_metadata(tmp).num_rows:
+                return None
             _fsync(tmp)
             os.replace(tmp, final)
         finally:
