@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotators.mc.config import MODES as MC_MODES
+from store.lake import Lake
 
 POLICY_SQL = """
 SELECT count(DISTINCT problem_id)::BIGINT AS problems,
@@ -65,7 +66,7 @@ class LabelHealth:
         return [s for s in self.skips if s["annotator"] == annotator]
 
 
-def gather_health(lake: Any) -> LabelHealth:
+def gather_health(lake: Lake) -> LabelHealth:
     """Read the numbers from the lake's views."""
     health = LabelHealth()
     health.policy = lake.query(POLICY_SQL).to_pylist()[0]
@@ -75,7 +76,7 @@ def gather_health(lake: Any) -> LabelHealth:
     return health
 
 
-def export_checks_per_strategy(lake: Any) -> list[tuple[str, str]]:
+def export_checks_per_strategy(lake: Lake) -> list[tuple[str, str]]:
     """(strategy, outcome of the export's information checks on its default selection)."""
     from export.checks import check_selection
     from export.select import ExportConfig, select

@@ -9,6 +9,8 @@ import html
 import json
 from typing import Any
 
+from store.lake import Lake
+
 SWING_POINTS = 20.0
 SNIPPET = 90
 
@@ -41,7 +43,7 @@ def dispute_reason(details: str | None, disputed_steps: int) -> str:
     return ", ".join(bits)
 
 
-def review_first(lake: Any, limit: int = 15) -> list[dict]:
+def review_first(lake: Lake, limit: int = 15) -> list[dict]:
     """Disputed solutions, highest review priority first (then most disputed steps), one row per
     solution: its strategies, priority, the problem and the step in question as snippets, why."""
     rows = lake.query(f"""
@@ -77,7 +79,7 @@ def focus_step(details: str | None, first_step: int) -> int:
     return min(located) if located else first_step
 
 
-def review_swings(lake: Any) -> list[dict]:
+def review_swings(lake: Lake) -> list[dict]:
     """Per strategy: the kept share before the first human review and now, when they differ by
     more than ``SWING_POINTS`` points (local and remote lakes: reads the consensus history)."""
     import duckdb

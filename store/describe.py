@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from store.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -21,17 +24,17 @@ class ViewDoc:
     empty_when: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
 
-def _count(lake: Any, sql: str) -> int:
+def _count(lake: Lake, sql: str) -> int:
     return int(lake.query(sql).column(0)[0].as_py() or 0)
 
 
-def _needs_votes(lake: Any) -> str | None:
+def _needs_votes(lake: Lake) -> str | None:
     if not _count(lake, "SELECT count(*) FROM step_votes"):
         return "no step votes yet: run `stepforge annotate`"
     return None
 
 
-def _needs_labeled(lake: Any) -> str | None:
+def _needs_labeled(lake: Lake) -> str | None:
     if (why := _needs_votes(lake)) is not None:
         return why
     if not _count(lake, "SELECT count(*) FROM step_votes WHERE status = 'labeled'"):
@@ -39,7 +42,7 @@ def _needs_labeled(lake: Any) -> str | None:
     return None
 
 
-def _needs_two_annotators(lake: Any) -> str | None:
+def _needs_two_annotators(lake: Lake) -> str | None:
     if (why := _needs_labeled(lake)) is not None:
         return why
     names = _count(lake, "SELECT count(DISTINCT annotator) FROM annotator_labels "
@@ -50,19 +53,19 @@ def _needs_two_annotators(lake: Any) -> str | None:
     return "no step is labeled by two annotators at once"
 
 
-def _no_disagreement(lake: Any) -> str | None:
+def _no_disagreement(lake: Lake) -> str | None:
     if _count(lake, "SELECT count(*) FROM annotator_agreement"):
         return "the annotators agree on every step they both labeled"
     return _needs_two_annotators(lake)
 
 
-def _needs_consensus(lake: Any) -> str | None:
+def _needs_consensus(lake: Lake) -> str | None:
     if not _count(lake, "SELECT count(*) FROM consensus"):
         return "no consensus rows yet: run `stepforge reconcile` (after annotate)"
     return None
 
 
-def _needs_reviews(_lake: Any) -> str | None:
+def _needs_reviews(_lake: Lake) -> str | None:
     return "no human review pulled yet: `stepforge review push`, then `stepforge review pull`"
 
 
@@ -250,13 +253,13 @@ DOCS: dict[str, ViewDoc] = {
 }
 
 
-def columns(lake: Any, name: str) -> list[tuple[str, str]]:
+def columns(lake: Lake, name: str) -> list[tuple[str, str]]:
     """(column, DuckDB type) of a catalog view."""
     rows = lake.query(f'DESCRIBE "{name}"').to_pylist()
     return [(r["column_name"], r["column_type"]) for r in rows]
 
 
-def describe(lake: Any, name: str) -> str:
+def describe(lake: Lake, name: str) -> str:
     """Meaning, columns (type and meaning), row count, example query and, when it holds no row,
     why (where the reason is known) of the view ``name``."""
     names = [n for n, _ in lake.views()]
@@ -279,7 +282,7 @@ def describe(lake: Any, name: str) -> str:
     return "\n".join(lines)
 
 
-def markdown(lake: Any) -> str:
+def markdown(lake: Lake) -> str:
     """docs/sql.md: every table and view with its columns, meaning and an example query."""
     from schemas.tables import TABLES
 

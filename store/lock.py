@@ -27,7 +27,10 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from store.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ def _stamp(fd: int, command: str) -> None:
 
 
 @contextlib.contextmanager
-def lake_lock(lake: Any, command: str, timeout: float | None = None) -> Iterator[None]:
+def lake_lock(lake: Lake, command: str, timeout: float | None = None) -> Iterator[None]:
     """Hold the lake's lock inside the block; ``timeout`` (default ``default_timeout()``)
     seconds of waiting for another holder before ``LakeBusyError``."""
     if not getattr(lake, "local", False):

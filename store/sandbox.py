@@ -16,7 +16,7 @@ content.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -24,6 +24,9 @@ import pyarrow.dataset as ds
 
 from schemas.tables import TABLES
 from store import catalog
+
+if TYPE_CHECKING:
+    from store.lake import Lake
 
 LOCKDOWN = (
     "SET autoinstall_known_extensions = false",
@@ -41,7 +44,7 @@ class SandboxError(ValueError):
     """A statement tried to reach outside the lake (a file, an extension, a setting)."""
 
 
-def connect(lake: Any) -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding the lake's views, locked against any outside access."""
     relations = {f"_raw_{t}": ds.dataset(files, schema=spec.schema, format="parquet",
                                          filesystem=lake.fs)
@@ -57,7 +60,7 @@ def connect(lake: Any) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query(lake: Any, sql: str) -> pa.Table:
+def query(lake: Lake, sql: str) -> pa.Table:
     """Run ``sql`` (read-only statement kinds) in the sandbox; the last result as Arrow."""
     from store.lake import QueryError, check_read_only
 
