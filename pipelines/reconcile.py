@@ -217,21 +217,29 @@ def strategy_annotators(kind: str, rule: Any, m: VoteMatrix) -> list[str]:
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def read_inputs(lake: Lake, config: ReconcileConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """(votes, submitted reviews, solution lengths) from the lake."""
+def vote_filter(config: ReconcileConfig) -> str:
+    """The WHERE clause ("" for all) of the votes ``config`` reconciles."""
     where = []
     if config.annotators is not None:
         where.append(f"annotator IN {in_list(config.annotators)}")
     if config.solution_ids is not None:
         where.append(f"solution_id IN {in_list(config.solution_ids)}")
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    votes = lake.query(f"SELECT {VOTE_COLUMNS} FROM step_votes{clause}")
+    return f" WHERE {' AND '.join(where)}" if where else ""
+
+
+def review_filter(config: ReconcileConfig) -> str:
+    """The condition of the submitted reviews ``config`` reads (when it reads reviews)."""
+    return "status = 'submitted'" + (f" AND solution_id IN {in_list(config.solution_ids)}"
+                                     if config.solution_ids is not None else "")
+
+
+def read_inputs(lake: Lake, config: ReconcileConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(votes, submitted reviews, solution lengths) from the lake."""
+    votes = lake.query(f"SELECT {VOTE_COLUMNS} FROM step_votes{vote_filter(config)}")
     lengths = lake.query("SELECT solution_id, len(steps)::INTEGER AS n_steps FROM solutions")
     reviews = pa.table({"solution_id": pa.array([], pa.string())})
     if config.human_reviews:
-        sol_where = (f" AND solution_id IN {in_list(config.solution_ids)}"
-                     if config.solution_ids is not None else "")
-        reviews = lake.read("reviews", where=f"status = 'submitted'{sol_where}")
+        reviews = lake.read("reviews", where=review_filter(config))
     return votes, reviews, lengths
 
 

@@ -37,6 +37,7 @@ from annotators.consensus import human_labels, vote_matrix
 from annotators.dawid_skene import fit
 from pipelines.reconcile import (
     VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, reconcile_arrays,
+    review_filter, vote_filter,
 )
 from schemas.tables import CONSENSUS, REVIEWS, TABLES
 from store import catalog
@@ -71,17 +72,9 @@ def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPy
 
 def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig) -> None:
     """Copy the inputs into scratch tables sorted by solution id (range scans per slice)."""
-    where = []
-    if config.annotators is not None:
-        where.append(f"annotator IN {in_list(config.annotators)}")
-    if config.solution_ids is not None:
-        where.append(f"solution_id IN {in_list(config.solution_ids)}")
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    con.execute(f"CREATE TABLE v AS SELECT {VOTE_COLUMNS} FROM step_votes{clause} "
+    con.execute(f"CREATE TABLE v AS SELECT {VOTE_COLUMNS} FROM step_votes{vote_filter(config)} "
                 "ORDER BY solution_id")
-    review_where = "status = 'submitted'" + (
-        f" AND solution_id IN {in_list(config.solution_ids)}"
-        if config.solution_ids is not None else "")
+    review_where = review_filter(config)
     columns = ", ".join(f'"{n}"' for n in REVIEWS.names)
     con.execute(f"CREATE TABLE r AS SELECT {columns} FROM reviews WHERE {review_where} "
                 f"AND {'true' if config.human_reviews else 'false'} ORDER BY solution_id")
