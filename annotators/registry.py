@@ -53,8 +53,6 @@ register("judge", "annotators.judge:JudgeConfig", "annotators.judge:build")
 register("spare", "annotators.spare:SpareConfig", "annotators.spare:build")
 register("spark", "annotators.spark:SparkConfig", "annotators.spark:build")
 
-BUILDERS = REGISTRY  # the older name: the keys are the annotator names
-
 
 def _load(target: str) -> Any:
     module_name, attribute = target.split(":")

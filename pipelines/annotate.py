@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from annotators.base import Annotator
-from annotators.registry import BUILDERS, build_annotator, engine_roles, validate_settings
+from annotators.registry import REGISTRY, build_annotator, engine_roles, validate_settings
 from engines.config import EngineConfig
 from engines.factory import build_engine
 from schemas import Problem, RecordError, Solution, StepVote
@@ -31,7 +31,7 @@ class AnnotateConfig(BaseModel):
 
     annotators: list[str] = Field(
         default_factory=lambda: ["mc-binary"],
-        description=f"annotators to run, comma-separated: {', '.join(BUILDERS)}")
+        description=f"annotators to run, comma-separated: {', '.join(REGISTRY)}")
     settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-annotator config, e.g. {mc-binary: {k: 8}}")
     batch_solutions: int = Field(8, ge=1, description="solutions per annotation task")
@@ -49,9 +49,9 @@ class AnnotateConfig(BaseModel):
     @field_validator("annotators")
     @classmethod
     def _known(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in BUILDERS]
+        unknown = [n for n in names if n not in REGISTRY]
         if unknown:
-            raise ValueError(f"unknown annotator(s) {unknown}; choose from {', '.join(BUILDERS)}")
+            raise ValueError(f"unknown annotator(s) {unknown}; choose from {', '.join(REGISTRY)}")
         if not names:
             raise ValueError("no annotator given")
         return names
