@@ -1,9 +1,10 @@
 """The reconcile step: step votes and human reviews from the lake -> Consensus rows per strategy.
 
-Everything runs on Arrow / DuckDB / numpy (no Python loop over votes): the votes become one
-``VoteMatrix``, each configured strategy (``annotators.consensus`` / ``annotators.dawid_skene``)
-returns arrays, submitted reviews override them (status ``human``), and the rows are assembled
-and hashed in DuckDB, then appended in one atomic write.
+This module holds the configuration and the in-memory reference path (``reconcile_arrays``: the
+votes become one numpy ``VoteMatrix``, each strategy of ``annotators.consensus`` /
+``annotators.dawid_skene`` returns arrays, submitted reviews override them). ``reconcile`` runs
+the same rules as set-based DuckDB queries over the lake in bounded memory
+(``pipelines.reconcile_lake``); tests compare the two on random lakes.
 
 Idempotence: each row's ``inputs_hash`` is an md5 over the strategy's settings, the votes of its
 annotators on the solution (id, status, label), the solution's current submitted reviews and, for
@@ -121,9 +122,6 @@ class ReconcileConfig(BaseModel):
         "reaching the gold answer): consensus and majority probabilities use it instead of "
         "their 0/1 label, and the export's soft_labels carry it")
     solution_ids: list[str] | None = Field(None, description="reconcile only these solutions")
-    chunk_votes: int = Field(1_000_000, ge=1, description="votes decided at once: the lake is "
-                             "reconciled in slices of whole solutions of about this many votes "
-                             "(bounds memory; results do not depend on it)")
     memory_limit: str | None = Field(None, description="DuckDB memory limit while reconciling, "
                                      "e.g. 4GB (default: an eighth of the machine's RAM); "
                                      "beyond it DuckDB spills to temp_directory")
@@ -177,10 +175,8 @@ class ReconcileSummary:
 
 
 def run_rule(kind: str, rule: Any, m: VoteMatrix, name: str,
-             human: HumanLabels | None, soft: list[str] | tuple[str, ...] = (),
-             fitted: tuple[Any, list[str]] | None = None) -> Decision:
-    """One strategy's decision over the matrix (``soft``: annotators whose score is P(correct);
-    ``fitted``: a Dawid-Skene fit learned over the whole lake, sliced to ``m``)."""
+             human: HumanLabels | None, soft: list[str] | tuple[str, ...] = ()) -> Decision:
+    """One strategy's decision over the matrix (``soft``: annotators whose score is P(correct))."""
     if kind == "consensus":
         return first_error_consensus(m, name, rule.mc, rule.judge, rule.after_first_error, soft)
     if kind in ("majority", "unanimous"):
@@ -188,7 +184,7 @@ def run_rule(kind: str, rule: Any, m: VoteMatrix, name: str,
         return weighted_vote(m, name, rule.annotators, rule.weights, share, rule.min_votes, soft)
     return dawid_skene(m, name, rule.annotators, rule.threshold,
                        human if rule.use_reviews else None, rule.smoothing, rule.max_iter,
-                       rule.tol, fitted)
+                       rule.tol)
 
 
 PROVENANCE = ("none", "inferred", "measured")  # details.mc_provenance codes 0, 1, 2
@@ -379,16 +375,10 @@ def changed_rows(con: duckdb.DuckDBPyConnection, lake: Lake, table: pa.Table,
 
 def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | None,
                      config: ReconcileConfig, created_at: datetime | None = None,
-                     fits: dict[str, tuple[Any, list[str]]] | None = None,
-                     any_reviews: bool | None = None,
-                     matrix: tuple[VoteMatrix, HumanLabels | None] | None = None,
                      ) -> tuple[pa.Table, ReconcileSummary]:
-    """Every configured strategy over the given votes and reviews: (Consensus rows, summary).
-
-    ``fits`` (strategy -> Dawid-Skene fit sliced to these votes' steps) and ``any_reviews``
-    (whether the lake holds submitted reviews at all) let ``pipelines.reconcile_chunks`` run
-    this on one slice of solutions and get the rows a run over the whole lake would give;
-    ``matrix``: the vote matrix and human labels of these votes, already built."""
+    """Every configured strategy over the given votes and reviews, in memory (numpy):
+    (Consensus rows, summary). The reference the set-based path (``pipelines.reconcile_lake``,
+    what ``reconcile`` runs) is tested against; fine for small lakes and unit tests."""
     created_at = created_at or datetime.now(timezone.utc)
     summary = ReconcileSummary(votes=votes.num_rows)
     if not votes.num_rows:
@@ -397,22 +387,19 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
     summary.labeled, summary.unparsed, summary.skipped = (
         pc.sum(pc.equal(status, s)).as_py() or 0 for s in ("labeled", "unparsed", "skipped"))
     summary.reviews = reviews.num_rows if "review_id" in reviews.column_names else 0
-    if matrix is not None:
-        m, human = matrix
-    else:
-        m = vote_matrix(votes, lengths)
-        human = None
-        if config.human_reviews and (summary.reviews if any_reviews is None else any_reviews):
-            human = human_labels(m, reviews, config.review_after_first_error)
+    m = vote_matrix(votes, lengths)
+    human = None
+    if config.human_reviews and summary.reviews:
+        human = human_labels(m, reviews, config.review_after_first_error)
     con = duckdb.connect(":memory:")
     tables = []
     try:
         prepare_digests(con, votes, reviews, m)
         for name in config.strategies:
             kind, rule = config.rule(name)
-            d = run_rule(kind, rule, m, name, human, config.soft_scores, (fits or {}).get(name))
+            d = run_rule(kind, rule, m, name, human, config.soft_scores)
             mc_provenance(m, d, MC_MODES)
-            salt = f"{name}|{kind}|{config_hash(rule)}|{_params_digest(d)}"
+            salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(d.annotator_details)}"
             if human is not None:
                 d = apply_human(m, d, human)
             digests = solution_digests(con, m, strategy_annotators(kind, rule, m), salt)
@@ -424,9 +411,9 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
     return pa.concat_tables(tables), summary
 
 
-def _params_digest(d: Decision) -> str:
+def params_digest(details: dict[str, list]) -> str:
     """Dawid-Skene reliabilities rounded to 2 decimals (they shape every posterior)."""
-    params = {k: d.annotator_details.get(k) for k in ("annotator", "sensitivity", "specificity")}
+    params = {k: details.get(k) for k in ("annotator", "sensitivity", "specificity")}
     if params["annotator"] is None:
         return ""
     return json.dumps({k: [round(v, 2) if isinstance(v, float) else v for v in vs]
@@ -462,7 +449,7 @@ def reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
 
 
 def _reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
-    from pipelines.reconcile_chunks import reconcile_lake
+    from pipelines.reconcile_lake import reconcile_lake
 
     return reconcile_lake(lake, config)
 

@@ -67,6 +67,13 @@ def empty_view_sql(schema: pa.Schema) -> str:
     return f"SELECT {columns} WHERE false"
 
 
+def typed_source(spec: TableSpec, source: str) -> str:
+    """Every stored row of ``source`` (duplicates included) with every column of the table:
+    files written before a column was added lack it, and the typed empty row brings it (NULL in
+    those files), so old lakes stay readable after the schema grows."""
+    return f"({empty_view_sql(spec.schema)} UNION ALL BY NAME SELECT * FROM {source})"
+
+
 def table_view_sql(spec: TableSpec, source: str | None, where: str | None = None,
                    filename: bool = True) -> str:
     """The deduplicated rows of a table read from ``source`` (a FROM expression; None: empty).
@@ -78,9 +85,7 @@ def table_view_sql(spec: TableSpec, source: str | None, where: str | None = None
     """
     if source is None:
         return empty_view_sql(spec.schema)
-    # files written before a column was added lack it: the typed empty row brings every column
-    # (NULL in those files), so old lakes stay readable after the schema grows
-    source = f"({empty_view_sql(spec.schema)} UNION ALL BY NAME SELECT * FROM {source})"
+    source = typed_source(spec, source)
     names = spec.schema.names
     columns = ", ".join(identifier(n) for n in names)
     has_order = spec.order_by in names

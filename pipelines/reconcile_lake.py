@@ -1,0 +1,363 @@
+"""Reconcile a lake of any size as set-based DuckDB queries, in bounded memory.
+
+The inputs (votes, submitted reviews, solution lengths, the current consensus rows) are copied
+once into a scratch DuckDB file whose ``memory_limit`` and ``temp_directory`` come from the config,
+so DuckDB spills to disk instead of growing. The vote matrix becomes the ``items`` table (one row
+per voted step, a column group per annotator), each strategy's rule runs as one query over it
+(``pipelines.reconcile_sql``), submitted reviews override it, and the changed rows are written by
+DuckDB ``COPY ... TO`` under the lake's part-file convention (hidden temporary name, fsync, rename),
+one part file per strategy. Nothing is held per vote or per step in Python: reviews are walked in
+Python (a few per solution reviewed), and Dawid-Skene fits its EM on the distinct vote patterns
+counted in SQL (``annotators.dawid_skene.fit_patterns``).
+
+Rows, ids and summaries equal those of the in-memory numpy path (``reconcile_arrays``), kept as
+the reference: tests/pipelines/test_reconcile_sql.py compares them on random lakes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from annotators.base import config_hash
+from annotators.consensus import STATUS_NAMES, review_steps
+from annotators.dawid_skene import fit_details, fit_patterns
+from annotators.mc.config import MODES as MC_MODES
+from pipelines import reconcile_sql as rules
+from pipelines.reconcile import (
+    PROVENANCE, VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
+    review_filter, vote_filter,
+)
+from schemas.ids import stable_id
+from schemas.tables import REVIEWS, TABLES
+from store import catalog
+from store.lake import ROW_GROUP_ROWS, Lake
+from store.sql import in_list, literal
+
+SAFE_ID = r"^[A-Za-z0-9_.:@+\-]*$"  # ids DuckDB's json_array writes as Python's canonical_json
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple:
+    """The first row of a query's result."""
+    return con.sql(sql, params=params).fetchall()[0]
+
+
+def default_memory_limit() -> str:
+    """An eighth of the machine's RAM (at least 1 GB): DuckDB spills to disk beyond it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 << 30
+    return f"{max(1 << 30, total // 8) >> 20}MB"
+
+
+def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB file in ``folder`` holding the lake's views, memory-limited and spilling."""
+    con = catalog.setup(duckdb.connect(":memory:"))
+    con.execute(f"SET memory_limit = {literal(config.memory_limit or default_memory_limit())}")
+    con.execute(f"SET temp_directory = {literal(os.path.join(folder, 'spill'))}")
+    con.execute("SET preserve_insertion_order = false")
+    if not lake.local:  # remote roots: the views read Arrow datasets registered by name
+        for table in TABLES:
+            if lake.files(table):
+                con.register(f"_raw_{table}", lake._dataset(table, lake.files(table)))
+    catalog.create_views(con, lake.views())
+    con.create_function("py_stable_id", lambda s, i, g, h: stable_id("consensus", s, i, g, h),
+                        ["VARCHAR", "INTEGER", "VARCHAR", "VARCHAR"], "VARCHAR")
+    return con
+
+
+def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
+    """Where to read the votes: their files directly when no vote id is stored twice (the usual
+    case: appends skip stored ids), else the ``step_votes`` view, which drops the duplicates
+    (two racing appenders may both write a vote) at the cost of a window over every vote."""
+    if not lake.files("step_votes"):
+        return "step_votes"
+    raw = "_raw_step_votes" if not lake.local else catalog.parquet_source(
+        f"{lake.table_dir('step_votes')}/*.parquet")
+    source = catalog.typed_source(TABLES["step_votes"], raw)
+    duplicates = one(con, f"SELECT count(*) - count(DISTINCT vote_id) FROM {source}")[0]
+    return "step_votes" if duplicates else source
+
+
+def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig) -> list[str]:
+    """Copy the inputs into scratch tables; the voting annotators, sorted (matrix columns)."""
+    con.execute(f"CREATE TABLE v AS SELECT {VOTE_COLUMNS} FROM {votes_source(con, lake)}"
+                f"{vote_filter(config)}")
+    columns = ", ".join(f'"{n}"' for n in REVIEWS.names)
+    con.execute(f"CREATE TABLE r AS SELECT {columns} FROM reviews WHERE {review_filter(config)} "
+                f"AND {'true' if config.human_reviews else 'false'}")
+    con.execute("CREATE TABLE cur AS SELECT solution_id, step_index, strategy, inputs_hash AS "
+                "cur_hash, json_extract_string(details, '$.inputs') AS cur_inputs FROM consensus "
+                f"WHERE strategy IN {in_list(config.strategies)}")
+    names = con.sql("SELECT DISTINCT annotator FROM v").fetchall()
+    return sorted(a for (a,) in names)  # Python's order, as pyarrow's sort in ``vote_matrix``
+
+
+def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> None:
+    """``items`` (the vote matrix), ``lengths`` (steps per solution: the highest voted step + 1,
+    or the solution's own length when longer) and the vote digests of every (solution,
+    annotator) and review digests of every solution (what a row's ``inputs_hash`` covers)."""
+    con.execute(f"CREATE TABLE items AS {rules.items_sql(annotators)}")
+    con.execute("CREATE TABLE lengths AS SELECT i.sid, greatest(max(i.step) + 1, "
+                "coalesce(any_value(len(s.steps)), 0))::INTEGER AS n_steps FROM items i "
+                "LEFT JOIN solutions s ON s.solution_id = i.sid GROUP BY i.sid")
+    con.execute("CREATE TABLE vd AS SELECT solution_id AS sid, annotator, md5(string_agg(vote_id "
+                "|| ':' || status || ':' || coalesce(label::VARCHAR, '-'), ',' ORDER BY vote_id)) "
+                "AS digest FROM v GROUP BY ALL")
+    con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
+                "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
+
+
+def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool:
+    """The ``human`` table: per reviewed step the reviewers' majority ``hl`` (-1 none or tie),
+    ``share`` calling it correct, ``reviewers`` and ``tie`` (``human_labels``). False when the
+    reviews are not used (none submitted, or ``human_reviews`` off)."""
+    reviews = con.sql("SELECT r.*, g.n_steps FROM r JOIN lengths g ON g.sid = r.solution_id") \
+        .to_arrow_table()
+    any_reviews = config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0
+    sids, steps, values = [], [], []
+    for review in reviews.to_pylist():  # reviews: a few per reviewed solution
+        labels = review_steps(review, int(review["n_steps"]), config.review_after_first_error)
+        for i, value in enumerate(labels):
+            if value is not None:
+                sids.append(review["solution_id"])
+                steps.append(i)
+                values.append(value)
+    con.register("review_steps", pa.table({"sid": pa.array(sids, pa.string()),
+                                           "step": pa.array(steps, pa.int32()),
+                                           "value": pa.array(values, pa.int8())}))
+    con.execute("""
+        CREATE TABLE human AS
+        SELECT sid, step, CASE WHEN pos > neg THEN 1 WHEN neg > pos THEN 0 ELSE -1 END::TINYINT AS hl,
+               CASE WHEN pos + neg > 0 THEN pos / (pos + neg) END AS share,
+               (pos + neg)::INTEGER AS reviewers, pos + neg > 0 AND pos = neg AS tie
+        FROM (SELECT s.sid, s.step, sum((s.value = 1)::INTEGER)::DOUBLE AS pos,
+                     sum((s.value = 0)::INTEGER)::DOUBLE AS neg
+              FROM review_steps s SEMI JOIN items i ON i.sid = s.sid AND i.step = s.step
+              GROUP BY ALL)""")
+    con.unregister("review_steps")
+    return any_reviews
+
+
+def fit_dawid_skene(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], rule: Any,
+                    clamped: bool) -> dict[str, list]:
+    """Fit EM on the rule's vote patterns counted in SQL; the posteriors go to ``ds_post``;
+    returns the reliabilities (``fit_details``)."""
+    counts = con.sql(rules.pattern_counts_sql(annotators, rule, clamped)).to_arrow_table()
+    cols = rules.columns(annotators, rule.annotators)
+    result = fit_patterns(counts["code"].to_numpy(), counts["n"].to_numpy(), len(cols),
+                          rule.smoothing, rule.max_iter, rule.tol)
+    con.execute("CREATE OR REPLACE TABLE ds_post (code BIGINT, post DOUBLE)")
+    con.register("fitted", pa.table({"code": counts["code"], "post": result.posterior}))
+    con.execute("INSERT INTO ds_post SELECT * FROM fitted")
+    con.unregister("fitted")
+    return fit_details(result, [annotators[c] for c in cols])
+
+
+def decide(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], kind: str, rule: Any,
+           config: ReconcileConfig, human: bool) -> dict[str, list]:
+    """Run one strategy's rule into the ``dec`` table and its review priorities into ``prio``;
+    returns the Dawid-Skene reliabilities ({} for other rules)."""
+    details: dict[str, list] = {}
+    soft = config.soft_scores
+    if kind == "consensus":
+        con.execute(f"CREATE OR REPLACE TABLE roles AS {rules.roles_sql(rules.columns(annotators, rule.mc), rules.columns(annotators, rule.judge))}")  # noqa: E501
+        sql = rules.consensus_sql(annotators, rule, soft)
+    elif kind in ("majority", "unanimous"):
+        sql = rules.weighted_vote_sql(annotators, rule, 1.0 if kind == "unanimous" else rule.min_share,
+                                      soft)
+    else:
+        clamped = human and rule.use_reviews
+        details = fit_dawid_skene(con, annotators, rule, clamped)
+        sql = rules.dawid_skene_sql(annotators, rule, clamped)
+    mc_cols = rules.columns(annotators, MC_MODES)
+    con.execute(f"CREATE OR REPLACE TABLE dec AS {rules.with_human_sql(sql, len(annotators), mc_cols, human)}")
+    con.execute(f"CREATE OR REPLACE TABLE prio AS {rules.priority_sql(len(annotators))}")
+    return details
+
+
+def digest_table(con: duckdb.DuckDBPyConnection, names: Sequence[str], salt: str) -> None:
+    """``dig``: per solution the md5 of ``salt``, its votes by ``names`` and its reviews."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE dig AS
+        SELECT g.sid, md5(? || '|' || coalesce(string_agg(d.annotator || '=' || d.digest, ';'
+                 ORDER BY d.annotator), '') || '|' || coalesce(any_value(r.digest), '')) AS inputs
+        FROM lengths g LEFT JOIN vd d ON d.sid = g.sid AND d.annotator IN {rules.names_in(names)}
+        LEFT JOIN rd r ON r.sid = g.sid GROUP BY g.sid""", [salt])
+
+
+def id_sql(hash_column: str, strategy: str, plain: bool) -> str:
+    """``with_ids``: stable_id("consensus", solution, step, strategy, hash), whose canonical JSON
+    DuckDB writes by concatenation when no part needs escaping (``plain``: every solution id is
+    plain; hashes are hex; the strategy is checked here), else in Python."""
+    if not (plain and re.fullmatch(SAFE_ID, strategy)):
+        return f"py_stable_id(sid, step::INTEGER, {literal(strategy)}, {hash_column})"
+    start, quote_comma, comma_quote = literal('["consensus","'), literal('",'), literal(',"')
+    between, end = literal('","'), literal('"]')
+    return (f"substr(sha256({start} || sid || {quote_comma} || step::VARCHAR || {comma_quote} || "
+            f"{literal(strategy)} || {between} || {hash_column} || {end}), 1, 16)")
+
+
+def plain_ids(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every solution id is written the same by JSON and by concatenation."""
+    return bool(one(con, f"SELECT coalesce(bool_and(regexp_full_match(sid, {literal(SAFE_ID)})), true) "
+                         "FROM lengths")[0])
+
+
+def chain_table(con: duckdb.DuckDBPyConnection, lake: Lake, strategy: str, plain: bool) -> None:
+    """``fix``: rows replacing a current row, with their hash chained to the current row's when
+    their own id is already stored (the inputs returned to ones seen before), and ``dup`` when
+    the chained id is stored too (never written twice). Rows without a current row need none."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE fix AS
+        SELECT d.sid, d.step, g.inputs, c.cur_hash, {id_sql('g.inputs', strategy, plain)} AS plain_id
+        FROM dec d JOIN dig g USING (sid)
+        JOIN cur c ON c.solution_id = d.sid AND c.step_index = d.step AND c.strategy = ?
+        WHERE d.emit AND c.cur_inputs IS DISTINCT FROM g.inputs""", [strategy])
+    if not one(con, "SELECT count(*) FROM fix")[0]:
+        return
+    stored = _stored(lake)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE fix AS
+        SELECT *, {id_sql('hash', strategy, plain)} AS new_id FROM (
+          SELECT sid, step, CASE WHEN s.consensus_id IS NOT NULL
+                                 THEN md5(inputs || '>' || cur_hash) ELSE inputs END AS hash
+          FROM fix f LEFT JOIN (SELECT DISTINCT st.consensus_id FROM {stored} st SEMI JOIN fix
+                                ON st.consensus_id = fix.plain_id) s ON s.consensus_id = f.plain_id)""")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE fix AS
+        SELECT f.sid, f.step, f.hash, s.consensus_id IS NOT NULL AS dup
+        FROM fix f LEFT JOIN (SELECT DISTINCT st.consensus_id FROM {stored} st SEMI JOIN fix
+                              ON st.consensus_id = fix.new_id) s ON s.consensus_id = f.new_id""")
+
+
+def _stored(lake: Lake) -> str:
+    """Every stored consensus id (superseded rows included), read from the files."""
+    if not lake.local:
+        return "(SELECT consensus_id FROM _raw_consensus)"
+    source = catalog.parquet_source(f"{lake.table_dir('consensus')}/*.parquet")
+    return f"(SELECT consensus_id FROM {source})"
+
+
+def rows_sql(annotators: Sequence[str], kind: str, strategy: str, human: bool, chained: bool,
+             plain: bool) -> str:
+    """The new Consensus rows of ``strategy`` (stored schema): emitted steps whose current row
+    was computed from other inputs."""
+    n = len(annotators)
+    names = [f"CASE WHEN u{j} THEN {literal(a)} END" for j, a in enumerate(annotators)]
+    if human:
+        names.append("CASE WHEN n_reviewers > 0 THEN 'human' END")
+    listed = f"list_filter([{', '.join(names)}]::VARCHAR[], lambda x: x IS NOT NULL)"
+    votes = "(" + " + ".join(["0", *[f"u{j}::INTEGER" for j in range(n)]]) + ")::INTEGER"
+    fields = [f"votes := {votes}", "unparsed := unparsed", "skipped := skipped"]
+    if kind == "consensus":
+        who = {role: "CASE " + " ".join(f"WHEN {role}_col = {j} THEN {literal(a)}"
+                                        for j, a in enumerate(annotators)) + " END"
+               for role in ("mc", "judge")}
+        fields += ["mc_first_error := CASE WHEN mc_fe <> -2 THEN mc_fe::BIGINT END",
+                   "judge_first_error := CASE WHEN judge_fe <> -2 THEN judge_fe::BIGINT END",
+                   f"mc_annotator := {who['mc']}", f"judge_annotator := {who['judge']}"]
+    provenance = " ".join(f"WHEN {i} THEN {literal(p)}" for i, p in enumerate(PROVENANCE))
+    fields.append(f"mc_provenance := CASE prov {provenance} END")
+    if human:
+        fields.append("reviewers := n_reviewers")
+    status = " ".join(f"WHEN {i} THEN {literal(s)}" for i, s in enumerate(STATUS_NAMES))
+    hash_column = "coalesce(x.hash, g.inputs)" if chained else "g.inputs"
+    return f"""
+    SELECT {id_sql('inputs_hash', strategy, plain)} AS consensus_id, sid AS solution_id,
+           step::INTEGER AS step_index, {literal(strategy)} AS strategy, status, label, probability,
+           annotators, priority, inputs_hash, details, $created::TIMESTAMPTZ AS created_at
+    FROM (SELECT d.sid, d.step, CASE d.status {status} END AS status,
+                 (CASE WHEN d.label >= 0 THEN d.label END)::TINYINT AS label,
+                 d.probability::DOUBLE AS probability, {listed} AS annotators,
+                 CASE WHEN d.status = 1 AND d.emit THEN p.sol_priority END AS priority,
+                 {hash_column} AS inputs_hash,
+                 to_json(struct_pack(inputs := g.inputs, {', '.join(fields)}))::VARCHAR AS details
+          FROM dec d JOIN dig g USING (sid) JOIN prio p USING (sid)
+          LEFT JOIN cur c ON c.solution_id = d.sid AND c.step_index = d.step
+                         AND c.strategy = {literal(strategy)}
+          {'LEFT JOIN fix x ON x.sid = d.sid AND x.step = d.step' if chained else ''}
+          WHERE d.emit AND c.cur_inputs IS DISTINCT FROM g.inputs
+                {'AND NOT coalesce(x.dup, false)' if chained else ''})"""
+
+
+def write_rows(con: duckdb.DuckDBPyConnection, lake: Lake, sql: str, params: dict) -> int:
+    """Store the rows of ``sql`` as one part file written by DuckDB; rows written."""
+    if not lake.local:  # object stores: the lake's own writer (an atomic PUT)
+        return lake.append_table("consensus", con.sql(sql, params=params).to_arrow_table())
+    copy = (f"COPY ({sql}) TO {{}} (FORMAT parquet, COMPRESSION zstd, "
+            f"ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+    part = lake.publish("consensus", lambda tmp: con.execute(copy.format(literal(tmp)), params))
+    return pq.read_metadata(part).num_rows if part else 0
+
+
+def summarise(con: duckdb.DuckDBPyConnection, name: str, details: dict[str, list]) -> StrategySummary:
+    """``_summarise`` over ``dec``: rows, statuses, solutions kept / disputed, MC provenance."""
+    out = StrategySummary(strategy=name)
+    steps = dict(con.sql("SELECT status, count(*) FROM dec WHERE emit GROUP BY ALL").fetchall())
+    out.steps = {s: int(steps.get(i, 0)) for i, s in enumerate(STATUS_NAMES)}
+    out.rows = sum(out.steps.values())
+    kept, disputed = one(con, "SELECT count(*) FILTER (WHERE NOT d), count(*) FILTER (WHERE d) FROM ("
+                         "SELECT bool_or(status = 1) AS d FROM dec WHERE emit GROUP BY sid)")
+    out.solutions = {"kept": int(kept), "disputed": int(disputed)}
+    prov = dict(con.sql("SELECT prov, count(*) FROM dec WHERE emit AND label >= 0 GROUP BY ALL").fetchall())
+    out.provenance = {p: int(prov.get(i, 0)) for i, p in enumerate(PROVENANCE)}
+    if details:
+        out.reliabilities = [dict(zip(details, values)) for values in zip(*details.values())]
+    return out
+
+
+def count_votes(con: duckdb.DuckDBPyConnection, summary: ReconcileSummary) -> None:
+    counts = one(con, "SELECT count(*), count(*) FILTER (WHERE status = 'labeled'), count(*) FILTER "
+                 "(WHERE status = 'unparsed'), count(*) FILTER (WHERE status = 'skipped'), "
+                 "(SELECT count(*) FROM r) FROM v")
+    summary.votes, summary.labeled, summary.unparsed, summary.skipped, summary.reviews = map(int, counts)
+
+
+def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
+    """The reconcile step over ``lake`` in DuckDB (the caller holds the lake lock)."""
+    created_at = datetime.now(timezone.utc)
+    summary = ReconcileSummary()
+    had_files = bool(lake.files("consensus"))
+    with tempfile.TemporaryDirectory(prefix="stepforge-reconcile-", dir=config.temp_directory) as folder:
+        con = scratch(lake, config, folder)
+        try:
+            annotators = stage(con, lake, config)
+            count_votes(con, summary)
+            if not summary.votes:
+                return ReconcileSummary()
+            build_items(con, annotators)
+            human = build_human(con, config)
+            plain = plain_ids(con)
+            for name in config.strategies:
+                kind, rule = config.rule(name)
+                details = decide(con, annotators, kind, rule, config, human)
+                salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
+                digest_table(con, rules.annotator_names(annotators, kind, rule), salt)
+                chain_table(con, lake, name, plain)
+                chained = one(con, "SELECT count(*) FROM fix")[0] > 0
+                sql = rows_sql(annotators, kind, name, human, chained, plain)
+                params = {"created": created_at}
+                part = summarise(con, name, details)
+                if config.dry_run:
+                    part.written = one(con, f"SELECT count(*) FROM ({sql})", params)[0]
+                else:
+                    part.written = write_rows(con, lake, sql, params)
+                summary.strategies.append(part)
+        finally:
+            con.close()
+    if not config.dry_run and not had_files and lake.files("consensus") and lake.local:
+        try:
+            lake.refresh_catalog()
+        except (OSError, duckdb.Error, catalog.CatalogError):
+            pass  # the data is stored; the next query rebuilds the catalog
+    return summary
+
