@@ -122,6 +122,9 @@ class ReconcileConfig(BaseModel):
         "reaching the gold answer): consensus and majority probabilities use it instead of "
         "their 0/1 label, and the export's soft_labels carry it")
     solution_ids: list[str] | None = Field(None, description="reconcile only these solutions")
+    chunk_votes: int = Field(2_000_000, ge=1, description="votes decided at once: the lake is cut "
+                             "by solution into slices of about this many votes, reconciled one "
+                             "after the other (bounds memory; results do not depend on it)")
     memory_limit: str | None = Field(None, description="DuckDB memory limit while reconciling, "
                                      "e.g. 4GB (default: an eighth of the machine's RAM); "
                                      "beyond it DuckDB spills to temp_directory")

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -87,33 +88,76 @@ def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
     return "step_votes" if duplicates else source
 
 
-def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig) -> list[str]:
-    """Copy the inputs into scratch tables; the voting annotators, sorted (matrix columns)."""
-    con.execute(f"CREATE TABLE v AS SELECT {VOTE_COLUMNS} FROM {votes_source(con, lake)}"
-                f"{vote_filter(config)}")
+STAGED = {  # scratch table -> (query, solution id column), each cut into the same slices
+    "v": ("SELECT {votes} FROM {source}{where}", "solution_id"),
+    "cur": ("SELECT solution_id, step_index, strategy, inputs_hash AS cur_hash, "
+            "json_extract_string(details, '$.inputs') AS cur_inputs FROM consensus "
+            "WHERE strategy IN {strategies}", "solution_id"),
+    "n": ("SELECT solution_id AS sid, len(steps)::INTEGER AS n_steps FROM solutions", "sid"),
+}
+
+
+def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, folder: str) -> int:
+    """Stage the inputs; the number of slices. The votes, current consensus rows and solution
+    lengths are cut by a hash of the solution id into slices of about ``chunk_votes`` votes
+    (Parquet files under ``folder``, written by DuckDB in one pass each), so every later query
+    works on one slice of whole solutions at a time; one slice stays in scratch tables."""
     columns = ", ".join(f'"{n}"' for n in REVIEWS.names)
     con.execute(f"CREATE TABLE r AS SELECT {columns} FROM reviews WHERE {review_filter(config)} "
                 f"AND {'true' if config.human_reviews else 'false'}")
-    con.execute("CREATE TABLE cur AS SELECT solution_id, step_index, strategy, inputs_hash AS "
-                "cur_hash, json_extract_string(details, '$.inputs') AS cur_inputs FROM consensus "
-                f"WHERE strategy IN {in_list(config.strategies)}")
-    names = con.sql("SELECT DISTINCT annotator FROM v").fetchall()
-    return sorted(a for (a,) in names)  # Python's order, as pyarrow's sort in ``vote_matrix``
+    con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
+                "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
+    source = votes_source(con, lake)
+    total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
+    slices = max(1, -(-total // config.chunk_votes))
+    fill = {"votes": VOTE_COLUMNS, "source": source, "where": vote_filter(config),
+            "strategies": in_list(config.strategies)}
+    for table, (query, key) in STAGED.items():
+        sql = query.format(**fill)
+        if slices == 1:
+            con.execute(f"CREATE TABLE {table} AS {sql}")
+            continue
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM ({sql}) WHERE false")  # typed, empty
+        out = literal(os.path.join(folder, table))
+        con.execute(f"COPY (SELECT *, hash({key}) % {slices} AS part FROM ({sql})) TO {out} "
+                    "(FORMAT parquet, PARTITION_BY (part), WRITE_PARTITION_COLUMNS false)")
+    return slices
+
+
+def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int) -> None:
+    """Point the scratch tables ``v``, ``cur`` and ``n`` at slice ``i`` (an empty table when the
+    slice holds no rows)."""
+    if slices == 1:
+        return
+    for table in STAGED:
+        part = os.path.join(folder, table, f"part={i}")
+        files = sorted(os.listdir(part)) if os.path.isdir(part) else []
+        if files:
+            source = catalog.parquet_source(os.path.join(part, "*.parquet")).replace(
+                ", filename = true", "")
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+        else:
+            con.execute(f"DELETE FROM {table}")
+
+
+def annotators_of(con: duckdb.DuckDBPyConnection, folder: str, slices: int) -> list[str]:
+    """The voting annotators, sorted as Python sorts (``VoteMatrix`` columns)."""
+    source = "v" if slices == 1 else catalog.parquet_source(
+        os.path.join(folder, "v", "*", "*.parquet")).replace(", filename = true", "")
+    return sorted(a for (a,) in con.sql(f"SELECT DISTINCT annotator FROM {source}").fetchall())
 
 
 def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> None:
     """``items`` (the vote matrix), ``lengths`` (steps per solution: the highest voted step + 1,
-    or the solution's own length when longer) and the vote digests of every (solution,
-    annotator) and review digests of every solution (what a row's ``inputs_hash`` covers)."""
-    con.execute(f"CREATE TABLE items AS {rules.items_sql(annotators)}")
-    con.execute("CREATE TABLE lengths AS SELECT i.sid, greatest(max(i.step) + 1, "
-                "coalesce(any_value(len(s.steps)), 0))::INTEGER AS n_steps FROM items i "
-                "LEFT JOIN solutions s ON s.solution_id = i.sid GROUP BY i.sid")
-    con.execute("CREATE TABLE vd AS SELECT solution_id AS sid, annotator, md5(string_agg(vote_id "
-                "|| ':' || status || ':' || coalesce(label::VARCHAR, '-'), ',' ORDER BY vote_id)) "
-                "AS digest FROM v GROUP BY ALL")
-    con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
-                "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
+    or the solution's own length when longer) and ``vd``, the vote digest of every (solution,
+    annotator) (what a row's ``inputs_hash`` covers, with the review digests ``rd``)."""
+    con.execute(f"CREATE OR REPLACE TABLE items AS {rules.items_sql(annotators)}")
+    con.execute("CREATE OR REPLACE TABLE lengths AS SELECT i.sid, greatest(max(i.step) + 1, "
+                "coalesce(any_value(n.n_steps), 0))::INTEGER AS n_steps FROM items i "
+                "LEFT JOIN n ON n.sid = i.sid GROUP BY i.sid")
+    con.execute("CREATE OR REPLACE TABLE vd AS SELECT solution_id AS sid, annotator, "
+                "md5(string_agg(vote_id || ':' || status || ':' || coalesce(label::VARCHAR, '-'), ',' "
+                "ORDER BY vote_id)) AS digest FROM v GROUP BY ALL")
 
 
 def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool:
@@ -135,7 +179,7 @@ def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool
                                            "step": pa.array(steps, pa.int32()),
                                            "value": pa.array(values, pa.int8())}))
     con.execute("""
-        CREATE TABLE human AS
+        CREATE OR REPLACE TABLE human AS
         SELECT sid, step, CASE WHEN pos > neg THEN 1 WHEN neg > pos THEN 0 ELSE -1 END::TINYINT AS hl,
                CASE WHEN pos + neg > 0 THEN pos / (pos + neg) END AS share,
                (pos + neg)::INTEGER AS reviewers, pos + neg > 0 AND pos = neg AS tie
@@ -147,41 +191,48 @@ def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool
     return any_reviews
 
 
-def fit_dawid_skene(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], rule: Any,
-                    clamped: bool) -> dict[str, list]:
-    """Fit EM on the rule's vote patterns counted in SQL; the posteriors go to ``ds_post``;
-    returns the reliabilities (``fit_details``)."""
-    counts = con.sql(rules.pattern_counts_sql(annotators, rule, clamped)).to_arrow_table()
+Fit = tuple[pa.Table, dict[str, list]]  # Dawid-Skene: (code -> posterior, reliabilities)
+
+
+def count_patterns(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], rule: Any,
+                   clamped: bool, into: dict[int, int]) -> None:
+    """Add this slice's (votes, clamp) pattern counts of a Dawid-Skene rule to ``into``."""
+    counts = con.sql(rules.pattern_counts_sql(annotators, rule, clamped)).fetchall()
+    for code, n in counts:
+        into[code] = into.get(code, 0) + n
+
+
+def fit_dawid_skene(annotators: Sequence[str], rule: Any, counts: dict[int, int]) -> Fit:
+    """Fit EM on the rule's pattern counts over every slice: posteriors per pattern code and the
+    reliabilities (``fit_details``)."""
     cols = rules.columns(annotators, rule.annotators)
-    result = fit_patterns(counts["code"].to_numpy(), counts["n"].to_numpy(), len(cols),
+    codes = np.array(sorted(counts), dtype=np.int64)
+    result = fit_patterns(codes, np.array([counts[c] for c in codes], dtype=np.int64), len(cols),
                           rule.smoothing, rule.max_iter, rule.tol)
-    con.execute("CREATE OR REPLACE TABLE ds_post (code BIGINT, post DOUBLE)")
-    con.register("fitted", pa.table({"code": counts["code"], "post": result.posterior}))
-    con.execute("INSERT INTO ds_post SELECT * FROM fitted")
-    con.unregister("fitted")
-    return fit_details(result, [annotators[c] for c in cols])
+    posteriors = pa.table({"code": pa.array(codes, pa.int64()), "post": result.posterior})
+    return posteriors, fit_details(result, [annotators[c] for c in cols])
 
 
 def decide(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], kind: str, rule: Any,
-           config: ReconcileConfig, human: bool) -> dict[str, list]:
-    """Run one strategy's rule into the ``dec`` table and its review priorities into ``prio``;
-    returns the Dawid-Skene reliabilities ({} for other rules)."""
-    details: dict[str, list] = {}
+           config: ReconcileConfig, human: bool, fit: Fit | None) -> None:
+    """Run one strategy's rule into the ``dec`` table and its review priorities into ``prio``
+    (``fit``: the Dawid-Skene fit of a dawid-skene rule)."""
     soft = config.soft_scores
     if kind == "consensus":
-        con.execute(f"CREATE OR REPLACE TABLE roles AS {rules.roles_sql(rules.columns(annotators, rule.mc), rules.columns(annotators, rule.judge))}")  # noqa: E501
+        roles = rules.roles_sql(rules.columns(annotators, rule.mc), rules.columns(annotators, rule.judge))
+        con.execute(f"CREATE OR REPLACE TABLE roles AS {roles}")
         sql = rules.consensus_sql(annotators, rule, soft)
     elif kind in ("majority", "unanimous"):
         sql = rules.weighted_vote_sql(annotators, rule, 1.0 if kind == "unanimous" else rule.min_share,
                                       soft)
     else:
-        clamped = human and rule.use_reviews
-        details = fit_dawid_skene(con, annotators, rule, clamped)
-        sql = rules.dawid_skene_sql(annotators, rule, clamped)
+        con.register("ds_post", fit[0])
+        sql = rules.dawid_skene_sql(annotators, rule, human and rule.use_reviews)
     mc_cols = rules.columns(annotators, MC_MODES)
     con.execute(f"CREATE OR REPLACE TABLE dec AS {rules.with_human_sql(sql, len(annotators), mc_cols, human)}")
     con.execute(f"CREATE OR REPLACE TABLE prio AS {rules.priority_sql(len(annotators))}")
-    return details
+    if kind == "dawid-skene":
+        con.unregister("ds_post")
 
 
 def digest_table(con: duckdb.DuckDBPyConnection, names: Sequence[str], salt: str) -> None:
@@ -316,42 +367,91 @@ def summarise(con: duckdb.DuckDBPyConnection, name: str, details: dict[str, list
 
 
 def count_votes(con: duckdb.DuckDBPyConnection, summary: ReconcileSummary) -> None:
+    """Add the staged slice's votes by status to ``summary``."""
     counts = one(con, "SELECT count(*), count(*) FILTER (WHERE status = 'labeled'), count(*) FILTER "
-                 "(WHERE status = 'unparsed'), count(*) FILTER (WHERE status = 'skipped'), "
-                 "(SELECT count(*) FROM r) FROM v")
-    summary.votes, summary.labeled, summary.unparsed, summary.skipped, summary.reviews = map(int, counts)
+                 "(WHERE status = 'unparsed'), count(*) FILTER (WHERE status = 'skipped') FROM v")
+    for key, n in zip(("votes", "labeled", "unparsed", "skipped"), counts):
+        setattr(summary, key, getattr(summary, key) + int(n))
+
+
+def merge(total: ReconcileSummary, name: str, part: StrategySummary) -> None:
+    """Add one slice's strategy summary to the total (solutions never span slices)."""
+    into = next((s for s in total.strategies if s.strategy == name), None)
+    if into is None:
+        total.strategies.append(part)
+        return
+    into.rows += part.rows
+    into.written += part.written
+    for field in ("steps", "solutions", "provenance"):
+        mine = getattr(into, field)
+        for k, v in getattr(part, field).items():
+            mine[k] = mine.get(k, 0) + v
+
+
+def save(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
+    for table in ("items", "lengths", "vd", "human"):
+        con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}-{i}.parquet'))} "
+                    "(FORMAT parquet)")
+
+
+def load(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
+    for table in ("items", "lengths", "vd", "human"):
+        path = os.path.join(folder, f"{table}-{i}.parquet")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(path)})")
+        os.unlink(path)
 
 
 def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
-    """The reconcile step over ``lake`` in DuckDB (the caller holds the lake lock)."""
+    """The reconcile step over ``lake`` in DuckDB, slice by slice (the caller holds the lake
+    lock). Pass 1 builds each slice's vote matrix and counts the Dawid-Skene patterns; EM is fitted
+    once over every slice; pass 2 decides every strategy and writes the rows of each slice."""
     created_at = datetime.now(timezone.utc)
     summary = ReconcileSummary()
     had_files = bool(lake.files("consensus"))
     with tempfile.TemporaryDirectory(prefix="stepforge-reconcile-", dir=config.temp_directory) as folder:
         con = scratch(lake, config, folder)
         try:
-            annotators = stage(con, lake, config)
-            count_votes(con, summary)
-            if not summary.votes:
-                return ReconcileSummary()
-            build_items(con, annotators)
-            human = build_human(con, config)
-            plain = plain_ids(con)
-            for name in config.strategies:
-                kind, rule = config.rule(name)
-                details = decide(con, annotators, kind, rule, config, human)
-                salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
-                digest_table(con, rules.annotator_names(annotators, kind, rule), salt)
-                chain_table(con, lake, name, plain)
-                chained = one(con, "SELECT count(*) FROM fix")[0] > 0
-                sql = rows_sql(annotators, kind, name, human, chained, plain)
-                params = {"created": created_at}
-                part = summarise(con, name, details)
-                if config.dry_run:
-                    part.written = one(con, f"SELECT count(*) FROM ({sql})", params)[0]
-                else:
-                    part.written = write_rows(con, lake, sql, params)
-                summary.strategies.append(part)
+            slices = stage(con, lake, config, folder)
+            annotators = annotators_of(con, folder, slices)
+            if not annotators:
+                return summary
+            any_reviews = config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0
+            ds = {name: rule for name in config.strategies
+                  for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
+            counts: dict[str, dict[int, int]] = {name: {} for name in ds}
+            for i in range(slices):  # pass 1: vote matrices and pattern counts
+                open_slice(con, folder, slices, i)
+                count_votes(con, summary)
+                build_items(con, annotators)
+                build_human(con, config)
+                for name, rule in ds.items():
+                    count_patterns(con, annotators, rule, any_reviews and rule.use_reviews, counts[name])
+                if slices > 1:
+                    save(con, folder, i)
+            fits = {name: fit_dawid_skene(annotators, rule, counts[name]) for name, rule in ds.items()}
+            for i in range(slices):  # pass 2: decisions and rows
+                if slices > 1:
+                    open_slice(con, folder, slices, i)
+                    load(con, folder, i)
+                plain = plain_ids(con)
+                for name in config.strategies:
+                    kind, rule = config.rule(name)
+                    fit = fits.get(name)
+                    details = fit[1] if fit else {}
+                    decide(con, annotators, kind, rule, config, any_reviews, fit)
+                    salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
+                    digest_table(con, rules.annotator_names(annotators, kind, rule), salt)
+                    chain_table(con, lake, name, plain)
+                    chained = one(con, "SELECT count(*) FROM fix")[0] > 0
+                    sql = rows_sql(annotators, kind, name, any_reviews, chained, plain)
+                    params = {"created": created_at}
+                    part = summarise(con, name, details)
+                    if config.dry_run:
+                        part.written = one(con, f"SELECT count(*) FROM ({sql})", params)[0]
+                    else:
+                        part.written = write_rows(con, lake, sql, params)
+                    merge(summary, name, part)
+            summary.reviews = one(con, "SELECT count(*) FROM r")[0]
         finally:
             con.close()
     if not config.dry_run and not had_files and lake.files("consensus") and lake.local:
@@ -360,4 +460,3 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
         except (OSError, duckdb.Error, catalog.CatalogError):
             pass  # the data is stored; the next query rebuilds the catalog
     return summary
-

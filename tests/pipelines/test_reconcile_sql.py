@@ -94,7 +94,7 @@ def assert_same_rows(got: pa.Table, expected: pa.Table, where: str) -> None:
 def test_set_based_reconcile_equals_the_in_memory_reference(tmp_path, seed):
     rng = np.random.default_rng(seed)
     config = ReconcileConfig(
-        strategies=STRATEGIES,
+        strategies=STRATEGIES, chunk_votes=int(rng.integers(30, 400)),
         variants={"judge-heavy": {"kind": "majority", "settings": {"weights": {"judge": 2}}},
                   "drop": {"kind": "consensus", "settings": {"after_first_error": "drop"}},
                   "ds-no-reviews": {"kind": "dawid-skene", "settings": {"use_reviews": False}}},
@@ -133,7 +133,7 @@ def test_summary_and_dawid_skene_reliabilities_match(tmp_path):
     votes = random_votes(rng, 30)
     lake.append("step_votes", votes)
     lake.append("reviews", random_reviews(rng, sorted({v.solution_id for v in votes}), 8))
-    config = ReconcileConfig(strategies=["consensus", "dawid-skene"], dry_run=True)
+    config = ReconcileConfig(strategies=["consensus", "dawid-skene"], chunk_votes=50, dry_run=True)
     _, expected = reconcile_arrays(*read_inputs(lake, config), config)
     got = reconcile(lake, config)
     assert (got.votes, got.labeled, got.unparsed, got.skipped, got.reviews) == (
