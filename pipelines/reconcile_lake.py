@@ -308,18 +308,16 @@ def rows_sql(annotators: Sequence[str], kind: str, strategy: str, human: bool, c
         names.append("CASE WHEN n_reviewers > 0 THEN 'human' END")
     listed = f"list_filter([{', '.join(names)}]::VARCHAR[], lambda x: x IS NOT NULL)"
     votes = "(" + " + ".join(["0", *[f"u{j}::INTEGER" for j in range(n)]]) + ")::INTEGER"
-    fields = [f"votes := {votes}", "unparsed := unparsed", "skipped := skipped"]
+    fields = [("votes", votes, "int"), ("unparsed", "unparsed", "int"), ("skipped", "skipped", "int")]
     if kind == "consensus":
-        who = {role: "CASE " + " ".join(f"WHEN {role}_col = {j} THEN {literal(a)}"
-                                        for j, a in enumerate(annotators)) + " END"
-               for role in ("mc", "judge")}
-        fields += ["mc_first_error := CASE WHEN mc_fe <> -2 THEN mc_fe::BIGINT END",
-                   "judge_first_error := CASE WHEN judge_fe <> -2 THEN judge_fe::BIGINT END",
-                   f"mc_annotator := {who['mc']}", f"judge_annotator := {who['judge']}"]
-    provenance = " ".join(f"WHEN {i} THEN {literal(p)}" for i, p in enumerate(PROVENANCE))
-    fields.append(f"mc_provenance := CASE prov {provenance} END")
+        for role in ("mc", "judge"):
+            fields.append((f"{role}_first_error", f"CASE WHEN {role}_fe <> -2 THEN {role}_fe::BIGINT END",
+                           "int?"))
+        for role in ("mc", "judge"):
+            fields.append((f"{role}_annotator", (f"{role}_col", annotators), "name"))
+    fields.append(("mc_provenance", ("prov", PROVENANCE), "name"))
     if human:
-        fields.append("reviewers := n_reviewers")
+        fields.append(("reviewers", "n_reviewers", "int"))
     status = " ".join(f"WHEN {i} THEN {literal(s)}" for i, s in enumerate(STATUS_NAMES))
     hash_column = "coalesce(x.hash, g.inputs)" if chained else "g.inputs"
     return f"""
@@ -331,7 +329,7 @@ def rows_sql(annotators: Sequence[str], kind: str, strategy: str, human: bool, c
                  d.probability::DOUBLE AS probability, {listed} AS annotators,
                  CASE WHEN d.status = 1 AND d.emit THEN p.sol_priority END AS priority,
                  {hash_column} AS inputs_hash,
-                 to_json(struct_pack(inputs := g.inputs, {', '.join(fields)}))::VARCHAR AS details
+                 {details_sql(fields)} AS details
           FROM dec d JOIN dig g USING (sid) JOIN prio p USING (sid)
           LEFT JOIN cur c ON c.solution_id = d.sid AND c.step_index = d.step
                          AND c.strategy = {literal(strategy)}
@@ -340,13 +338,27 @@ def rows_sql(annotators: Sequence[str], kind: str, strategy: str, human: bool, c
                 {'AND NOT coalesce(x.dup, false)' if chained else ''})"""
 
 
+def details_sql(fields: list[tuple[str, Any, str]]) -> str:
+    """The ``details`` JSON of a row: its inputs digest then ``fields`` (key, expression, kind:
+    ``int``, ``int?`` (nullable) or ``name`` (a code column and the names its codes index))."""
+    def value(expr: Any, kind: str) -> str:
+        if kind != "name":
+            return expr
+        column, names = expr
+        whens = " ".join(f"WHEN {i} THEN {literal(n)}" for i, n in enumerate(names))
+        return f"CASE {column} {whens} END"
+
+    packed = ", ".join(f"{key} := {value(expr, kind)}" for key, expr, kind in fields)
+    return f"to_json(struct_pack(inputs := g.inputs, {packed}))::VARCHAR"
+
+
 def write_rows(con: duckdb.DuckDBPyConnection, lake: Lake, sql: str, params: dict) -> int:
     """Store the rows of ``sql`` as one part file written by DuckDB; rows written."""
     if not lake.local:  # object stores: the lake's own writer (an atomic PUT)
         return lake.append_table("consensus", con.sql(sql, params=params).to_arrow_table())
-    copy = (f"COPY ({sql}) TO {{}} (FORMAT parquet, COMPRESSION zstd, "
-            f"ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
-    part = lake.publish("consensus", lambda tmp: con.execute(copy.format(literal(tmp)), params))
+    options = f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+    part = lake.publish("consensus", lambda tmp: con.execute(
+        f"COPY ({sql}) TO {literal(tmp)} {options}", params))
     return pq.read_metadata(part).num_rows if part else 0
 
 

@@ -146,10 +146,13 @@ def test_summary_and_dawid_skene_reliabilities_match(tmp_path):
 
 
 def test_ids_needing_json_escapes_match(tmp_path):
-    """Solution ids and strategy names JSON escapes (quotes, accents) take the Python id path."""
+    """Solution ids, strategy and annotator names that JSON escapes (quotes, accents) take the
+    Python id path and DuckDB's JSON writer."""
     rng = np.random.default_rng(11)
-    votes = [v.model_copy(update={"solution_id": v.solution_id + ('-é"' if i % 2 else "")})
+    votes = [v.model_copy(update={"solution_id": v.solution_id + ('-é"' if i % 2 else ""),
+                                  "annotator": v.annotator + (' "é"' if v.annotator == "spark" else "")})
              for i, v in enumerate(random_votes(rng, 8))]
+    assert any("é" in v.annotator for v in votes)
     config = ReconcileConfig(strategies=["majority", "vote é"],
                              variants={"vote é": {"kind": "majority", "settings": {}}})
     for name in ("ref", "new"):
