@@ -91,13 +91,14 @@ def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
 STAGED = {  # scratch table -> (query, solution id column), each cut into the same slices
     "v": ("SELECT {votes} FROM {source}{where}", "solution_id"),
     "cur": ("SELECT solution_id, step_index, strategy, inputs_hash AS cur_hash, "
-            "json_extract_string(details, '$.inputs') AS cur_inputs FROM consensus "
+            "json_extract_string(details, '$.inputs') AS cur_inputs{stored} FROM {consensus} "
             "WHERE strategy IN {strategies}", "solution_id"),
     "n": ("SELECT solution_id AS sid, len(steps)::INTEGER AS n_steps FROM solutions", "sid"),
 }
 
 
-def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, folder: str) -> int:
+def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, folder: str,
+          raw: bool) -> int:
     """Stage the inputs; the number of slices. The votes, current consensus rows and solution
     lengths are cut by a hash of the solution id into slices of about ``chunk_votes`` votes
     (Parquet files under ``folder``, written by DuckDB in one pass each), so every later query
@@ -111,7 +112,11 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
     total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
     slices = max(1, -(-total // config.chunk_votes))
     fill = {"votes": VOTE_COLUMNS, "source": source, "where": vote_filter(config),
-            "strategies": in_list(config.strategies)}
+            "strategies": in_list(config.strategies), "consensus": "consensus", "stored": ""}
+    if raw:  # every stored row: each slice picks its current rows (``current``)
+        fill["consensus"] = catalog.typed_source(TABLES["consensus"], catalog.parquet_source(
+            f"{lake.table_dir('consensus')}/*.parquet"))
+        fill["stored"] = ", consensus_id, created_at, filename"
     for table, (query, key) in STAGED.items():
         sql = query.format(**fill)
         if slices == 1:
@@ -138,6 +143,27 @@ def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int)
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
         else:
             con.execute(f"DELETE FROM {table}")
+
+
+def stored_rows(lake: Lake) -> bool:
+    """Whether ``cur`` is staged from every stored consensus row (local files), so that the
+    consensus view's two windows run per slice (``current``), not over the whole table."""
+    return lake.local and bool(lake.files("consensus"))
+
+
+CURRENT_SQL = """
+CREATE OR REPLACE TABLE cur AS
+SELECT solution_id, step_index, strategy, cur_hash, cur_inputs
+FROM (SELECT * FROM cur QUALIFY row_number() OVER (PARTITION BY consensus_id ORDER BY filename) = 1)
+QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, strategy
+                           ORDER BY created_at DESC NULLS LAST, filename DESC, consensus_id DESC) = 1
+"""
+
+
+def current(con: duckdb.DuckDBPyConnection) -> None:
+    """``cur`` of the slice: the consensus view's rows (first copy of an id, then the latest row
+    per solution, step and strategy), as ``store.catalog.table_view_sql`` picks them."""
+    con.execute(CURRENT_SQL)
 
 
 def annotators_of(con: duckdb.DuckDBPyConnection, folder: str, slices: int) -> list[str]:
@@ -423,7 +449,8 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     with tempfile.TemporaryDirectory(prefix="stepforge-reconcile-", dir=config.temp_directory) as folder:
         con = scratch(lake, config, folder)
         try:
-            slices = stage(con, lake, config, folder)
+            raw = stored_rows(lake)
+            slices = stage(con, lake, config, folder, raw)
             annotators = annotators_of(con, folder, slices)
             if not annotators:
                 return summary
@@ -433,6 +460,8 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
             counts: dict[str, dict[int, int]] = {name: {} for name in ds}
             for i in range(slices):  # pass 1: vote matrices and pattern counts
                 open_slice(con, folder, slices, i)
+                if slices == 1 and raw:
+                    current(con)
                 count_votes(con, summary)
                 build_items(con, annotators)
                 build_human(con, config)
@@ -445,6 +474,8 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
                 if slices > 1:
                     open_slice(con, folder, slices, i)
                     load(con, folder, i)
+                    if raw:
+                        current(con)
                 plain = plain_ids(con)
                 for name in config.strategies:
                     kind, rule = config.rule(name)

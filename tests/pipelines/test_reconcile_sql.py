@@ -179,3 +179,6 @@ def test_votes_stored_twice_count_once(tmp_path):
     assert_same_rows(consensus_rows(Lake(tmp_path / "new")), consensus_rows(Lake(tmp_path / "ref")), "dups")
     reconcile(Lake(tmp_path / "once"), config)
     assert_same_rows(consensus_rows(Lake(tmp_path / "new")), consensus_rows(Lake(tmp_path / "once")), "once")
+    new = Lake(tmp_path / "new")  # consensus rows stored twice are still current: nothing to add
+    new._write("consensus", new.read("consensus"))
+    assert sum(s.written for s in reconcile(new, config).strategies) == 0
