@@ -129,12 +129,13 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
     return slices
 
 
-def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int) -> None:
-    """Point the scratch tables ``v``, ``cur`` and ``n`` at slice ``i`` (an empty table when the
-    slice holds no rows)."""
+def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int,
+               tables: Sequence[str]) -> None:
+    """Load slice ``i`` of the staged ``tables`` (of ``v``, ``cur``, ``n``) into the scratch
+    tables of those names (empty when the slice holds no rows)."""
     if slices == 1:
         return
-    for table in STAGED:
+    for table in tables:
         part = os.path.join(folder, table, f"part={i}")
         files = sorted(os.listdir(part)) if os.path.isdir(part) else []
         if files:
@@ -261,14 +262,22 @@ def decide(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], kind: str,
         con.unregister("ds_post")
 
 
-def digest_table(con: duckdb.DuckDBPyConnection, names: Sequence[str], salt: str) -> None:
-    """``dig``: per solution the md5 of ``salt``, its votes by ``names`` and its reviews."""
-    con.execute(f"""
-        CREATE OR REPLACE TABLE dig AS
-        SELECT g.sid, md5(? || '|' || coalesce(string_agg(d.annotator || '=' || d.digest, ';'
-                 ORDER BY d.annotator), '') || '|' || coalesce(any_value(r.digest), '')) AS inputs
-        FROM lengths g LEFT JOIN vd d ON d.sid = g.sid AND d.annotator IN {rules.names_in(names)}
-        LEFT JOIN rd r ON r.sid = g.sid GROUP BY g.sid""", [salt])
+def digest_table(con: duckdb.DuckDBPyConnection, names: Sequence[str], salt: str,
+                 aggregated: dict[frozenset[str], str]) -> None:
+    """``dig``: per solution the md5 of ``salt``, its votes by ``names`` and its reviews. The
+    per-solution concatenation of vote digests is built once per annotator set and slice
+    (``aggregated``: set -> its table), as strategies often read the same annotators."""
+    key = frozenset(names)
+    if key not in aggregated:
+        aggregated[key] = f"va{len(aggregated)}"
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {aggregated[key]} AS
+            SELECT g.sid, coalesce(string_agg(d.annotator || '=' || d.digest, ';' ORDER BY d.annotator), '')
+                   AS votes, coalesce(any_value(r.digest), '') AS reviews
+            FROM lengths g LEFT JOIN vd d ON d.sid = g.sid AND d.annotator IN {rules.names_in(sorted(key))}
+            LEFT JOIN rd r ON r.sid = g.sid GROUP BY g.sid""")
+    con.execute(f"CREATE OR REPLACE TABLE dig AS SELECT sid, md5(? || '|' || votes || '|' || reviews) "
+                f"AS inputs FROM {aggregated[key]}", [salt])
 
 
 def id_sql(hash_column: str, strategy: str, plain: bool) -> str:
@@ -459,7 +468,7 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
                   for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
             counts: dict[str, dict[int, int]] = {name: {} for name in ds}
             for i in range(slices):  # pass 1: vote matrices and pattern counts
-                open_slice(con, folder, slices, i)
+                open_slice(con, folder, slices, i, ("v", "n"))
                 if slices == 1 and raw:
                     current(con)
                 count_votes(con, summary)
@@ -472,18 +481,19 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
             fits = {name: fit_dawid_skene(annotators, rule, counts[name]) for name, rule in ds.items()}
             for i in range(slices):  # pass 2: decisions and rows
                 if slices > 1:
-                    open_slice(con, folder, slices, i)
+                    open_slice(con, folder, slices, i, ("cur",))
                     load(con, folder, i)
                     if raw:
                         current(con)
                 plain = plain_ids(con)
+                aggregated: dict[frozenset[str], str] = {}
                 for name in config.strategies:
                     kind, rule = config.rule(name)
                     fit = fits.get(name)
                     details = fit[1] if fit else {}
                     decide(con, annotators, kind, rule, config, any_reviews, fit)
                     salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
-                    digest_table(con, rules.annotator_names(annotators, kind, rule), salt)
+                    digest_table(con, rules.annotator_names(annotators, kind, rule), salt, aggregated)
                     chain_table(con, lake, name, plain)
                     chained = one(con, "SELECT count(*) FROM fix")[0] > 0
                     sql = rows_sql(annotators, kind, name, any_reviews, chained, plain)
