@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines.commands.reconcile import describe
-from pipelines.reconcile import ReconcileConfig, reconcile_arrays
+from pipelines.reconcile import ReconcileConfig
+from pipelines.reconcile_reference import reconcile_arrays
 
 
 def _votes(rows):

@@ -16,9 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.reconcile import (
-    ReconcileConfig, changed_rows, read_inputs, reconcile, reconcile_arrays,
-)
+from pipelines.reconcile import ReconcileConfig, reconcile
+from pipelines.reconcile_reference import changed_rows, read_inputs, reconcile_arrays
 from schemas import Review, StepVote
 from store.lake import Lake
 
