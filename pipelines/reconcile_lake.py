@@ -1,22 +1,22 @@
 """Reconcile a lake of any size as set-based DuckDB queries, in bounded memory.
 
-The inputs (votes, submitted reviews, solution lengths, the current consensus rows) are copied
-once into a scratch DuckDB file whose ``memory_limit`` and ``temp_directory`` come from the config,
-so DuckDB spills to disk instead of growing. The vote matrix becomes the ``items`` table (one row
-per voted step, a column group per annotator), each strategy's rule runs as one query over it
-(``pipelines.reconcile_sql``), submitted reviews override it, and the changed rows are written by
-DuckDB ``COPY ... TO`` under the lake's part-file convention (hidden temporary name, fsync, rename),
-one part file per strategy. Nothing is held per vote or per step in Python: reviews are walked in
-Python (a few per solution reviewed), and Dawid-Skene fits its EM on the distinct vote patterns
-counted in SQL (``annotators.dawid_skene.fit_patterns``).
+The inputs are staged once and cut into slices of whole solutions (``pipelines.reconcile_stage``).
+Pass 1 builds each slice's vote matrix, the ``items`` table (one row per voted step, a column
+group per annotator), and counts its Dawid-Skene vote patterns; EM is fitted once on the counts
+(``annotators.dawid_skene.fit_patterns``). Pass 2 runs each strategy's rule as one query per
+slice (``pipelines.reconcile_sql``), applies submitted reviews, keeps the rows whose current row
+was computed from other inputs and writes them with DuckDB ``COPY ... TO`` under the lake's
+part-file convention (hidden temporary name, fsync, rename), one part file per strategy and
+slice. Nothing is held per vote or per step in Python (reviews are walked in Python: a few per
+reviewed solution).
 
-Rows, ids and summaries equal those of the in-memory numpy path (``reconcile_arrays``), kept as
-the reference: tests/pipelines/test_reconcile_sql.py compares them on random lakes.
+Rows, ids and summaries equal those of the in-memory numpy path
+(``pipelines.reconcile_reference``): tests/pipelines/test_reconcile_sql.py compares them on random
+lakes.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from datetime import datetime, timezone
@@ -33,145 +33,16 @@ from annotators.dawid_skene import fit_details, fit_patterns
 from annotators.mc.config import MODES as MC_MODES
 from pipelines import reconcile_sql as rules
 from pipelines.reconcile import (
-    PROVENANCE, VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
-    review_filter, vote_filter,
+    PROVENANCE, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
 )
-from schemas.ids import stable_id
-from schemas.tables import REVIEWS, TABLES
+from pipelines.reconcile_stage import (
+    annotators_of, current, load, one, open_slice, save, scratch, stage, stored_rows,
+)
 from store import catalog
 from store.lake import ROW_GROUP_ROWS, Lake
-from store.sql import in_list, literal
+from store.sql import literal
 
 SAFE_ID = r"^[A-Za-z0-9_.:@+\-]*$"  # ids DuckDB's json_array writes as Python's canonical_json
-
-
-def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple:
-    """The first row of a query's result."""
-    return con.sql(sql, params=params).fetchall()[0]
-
-
-def default_memory_limit() -> str:
-    """An eighth of the machine's RAM (at least 1 GB): DuckDB spills to disk beyond it."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 << 30
-    return f"{max(1 << 30, total // 8) >> 20}MB"
-
-
-def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPyConnection:
-    """A DuckDB file in ``folder`` holding the lake's views, memory-limited and spilling."""
-    con = catalog.setup(duckdb.connect(":memory:"))
-    con.execute(f"SET memory_limit = {literal(config.memory_limit or default_memory_limit())}")
-    con.execute(f"SET temp_directory = {literal(os.path.join(folder, 'spill'))}")
-    con.execute("SET preserve_insertion_order = false")
-    if not lake.local:  # remote roots: the views read Arrow datasets registered by name
-        for table in TABLES:
-            if lake.files(table):
-                con.register(f"_raw_{table}", lake._dataset(table, lake.files(table)))
-    catalog.create_views(con, lake.views())
-    con.create_function("py_stable_id", lambda s, i, g, h: stable_id("consensus", s, i, g, h),
-                        ["VARCHAR", "INTEGER", "VARCHAR", "VARCHAR"], "VARCHAR")
-    return con
-
-
-def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
-    """Where to read the votes: their files directly when no vote id is stored twice (the usual
-    case: appends skip stored ids), else the ``step_votes`` view, which drops the duplicates
-    (two racing appenders may both write a vote) at the cost of a window over every vote."""
-    if not lake.files("step_votes"):
-        return "step_votes"
-    raw = "_raw_step_votes" if not lake.local else catalog.parquet_source(
-        f"{lake.table_dir('step_votes')}/*.parquet")
-    source = catalog.typed_source(TABLES["step_votes"], raw)
-    duplicates = one(con, f"SELECT count(*) - count(DISTINCT vote_id) FROM {source}")[0]
-    return "step_votes" if duplicates else source
-
-
-STAGED = {  # scratch table -> (query, solution id column), each cut into the same slices
-    "v": ("SELECT {votes} FROM {source}{where}", "solution_id"),
-    "cur": ("SELECT solution_id, step_index, strategy, inputs_hash AS cur_hash, "
-            "json_extract_string(details, '$.inputs') AS cur_inputs{stored} FROM {consensus} "
-            "WHERE strategy IN {strategies}", "solution_id"),
-    "n": ("SELECT solution_id AS sid, len(steps)::INTEGER AS n_steps FROM solutions", "sid"),
-}
-
-
-def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, folder: str,
-          raw: bool) -> int:
-    """Stage the inputs; the number of slices. The votes, current consensus rows and solution
-    lengths are cut by a hash of the solution id into slices of about ``chunk_votes`` votes
-    (Parquet files under ``folder``, written by DuckDB in one pass each), so every later query
-    works on one slice of whole solutions at a time; one slice stays in scratch tables."""
-    columns = ", ".join(f'"{n}"' for n in REVIEWS.names)
-    con.execute(f"CREATE TABLE r AS SELECT {columns} FROM reviews WHERE {review_filter(config)} "
-                f"AND {'true' if config.human_reviews else 'false'}")
-    con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
-                "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
-    source = votes_source(con, lake)
-    total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
-    slices = max(1, -(-total // config.chunk_votes))
-    fill = {"votes": VOTE_COLUMNS, "source": source, "where": vote_filter(config),
-            "strategies": in_list(config.strategies), "consensus": "consensus", "stored": ""}
-    if raw:  # every stored row: each slice picks its current rows (``current``)
-        fill["consensus"] = catalog.typed_source(TABLES["consensus"], catalog.parquet_source(
-            f"{lake.table_dir('consensus')}/*.parquet"))
-        fill["stored"] = ", consensus_id, created_at, filename"
-    for table, (query, key) in STAGED.items():
-        sql = query.format(**fill)
-        if slices == 1:
-            con.execute(f"CREATE TABLE {table} AS {sql}")
-            continue
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM ({sql}) WHERE false")  # typed, empty
-        out = literal(os.path.join(folder, table))
-        con.execute(f"COPY (SELECT *, hash({key}) % {slices} AS part FROM ({sql})) TO {out} "
-                    "(FORMAT parquet, PARTITION_BY (part), WRITE_PARTITION_COLUMNS false)")
-    return slices
-
-
-def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int,
-               tables: Sequence[str]) -> None:
-    """Load slice ``i`` of the staged ``tables`` (of ``v``, ``cur``, ``n``) into the scratch
-    tables of those names (empty when the slice holds no rows)."""
-    if slices == 1:
-        return
-    for table in tables:
-        part = os.path.join(folder, table, f"part={i}")
-        files = sorted(os.listdir(part)) if os.path.isdir(part) else []
-        if files:
-            source = catalog.parquet_source(os.path.join(part, "*.parquet")).replace(
-                ", filename = true", "")
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-        else:
-            con.execute(f"DELETE FROM {table}")
-
-
-def stored_rows(lake: Lake) -> bool:
-    """Whether ``cur`` is staged from every stored consensus row (local files), so that the
-    consensus view's two windows run per slice (``current``), not over the whole table."""
-    return lake.local and bool(lake.files("consensus"))
-
-
-CURRENT_SQL = """
-CREATE OR REPLACE TABLE cur AS
-SELECT solution_id, step_index, strategy, cur_hash, cur_inputs
-FROM (SELECT * FROM cur QUALIFY row_number() OVER (PARTITION BY consensus_id ORDER BY filename) = 1)
-QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, strategy
-                           ORDER BY created_at DESC NULLS LAST, filename DESC, consensus_id DESC) = 1
-"""
-
-
-def current(con: duckdb.DuckDBPyConnection) -> None:
-    """``cur`` of the slice: the consensus view's rows (first copy of an id, then the latest row
-    per solution, step and strategy), as ``store.catalog.table_view_sql`` picks them."""
-    con.execute(CURRENT_SQL)
-
-
-def annotators_of(con: duckdb.DuckDBPyConnection, folder: str, slices: int) -> list[str]:
-    """The voting annotators, sorted as Python sorts (``VoteMatrix`` columns)."""
-    source = "v" if slices == 1 else catalog.parquet_source(
-        os.path.join(folder, "v", "*", "*.parquet")).replace(", filename = true", "")
-    return sorted(a for (a,) in con.sql(f"SELECT DISTINCT annotator FROM {source}").fetchall())
 
 
 def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> None:
@@ -433,19 +304,6 @@ def merge(total: ReconcileSummary, name: str, part: StrategySummary) -> None:
         mine = getattr(into, field)
         for k, v in getattr(part, field).items():
             mine[k] = mine.get(k, 0) + v
-
-
-def save(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
-    for table in ("items", "lengths", "vd", "human"):
-        con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}-{i}.parquet'))} "
-                    "(FORMAT parquet)")
-
-
-def load(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
-    for table in ("items", "lengths", "vd", "human"):
-        path = os.path.join(folder, f"{table}-{i}.parquet")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(path)})")
-        os.unlink(path)
 
 
 def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
