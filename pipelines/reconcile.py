@@ -110,6 +110,8 @@ class ReconcileConfig(BaseModel):
     chunk_votes: int = Field(2_000_000, ge=1, description="votes decided at once: the lake is cut "
                              "by solution into slices of about this many votes, reconciled one "
                              "after the other (bounds memory; results do not depend on it)")
+    workers: int | None = Field(None, ge=1, description="slices reconciled at once, each on its own "
+                                "DuckDB with its share of memory_limit (default: one per CPU core)")
     memory_limit: str | None = Field(None, description="DuckDB memory limit while reconciling, "
                                      "e.g. 4GB (default: an eighth of the machine's RAM); "
                                      "beyond it DuckDB spills to temp_directory")

@@ -17,10 +17,13 @@ lakes.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import duckdb
 import numpy as np
@@ -36,12 +39,13 @@ from pipelines.reconcile import (
     PROVENANCE, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
 )
 from pipelines.reconcile_stage import (
-    annotators_of, current, load, one, open_slice, save, scratch, stage, stored_rows,
+    annotators_of, current, load, one, open_slice, save, scratch, slice_connection, stage, stored_rows,
 )
 from store import catalog
 from store.lake import ROW_GROUP_ROWS, Lake
 from store.sql import literal
 
+T = TypeVar("T")
 SAFE_ID = r"^[A-Za-z0-9_.:@+\-]*$"  # ids DuckDB's json_array writes as Python's canonical_json
 
 
@@ -284,6 +288,11 @@ def summarise(con: duckdb.DuckDBPyConnection, name: str, details: dict[str, list
     return out
 
 
+def count_votes_from(total: ReconcileSummary, part: ReconcileSummary) -> None:
+    for key in ("votes", "labeled", "unparsed", "skipped"):
+        setattr(total, key, getattr(total, key) + getattr(part, key))
+
+
 def count_votes(con: duckdb.DuckDBPyConnection, summary: ReconcileSummary) -> None:
     """Add the staged slice's votes by status to ``summary``."""
     counts = one(con, "SELECT count(*), count(*) FILTER (WHERE status = 'labeled'), count(*) FILTER "
@@ -300,17 +309,100 @@ def merge(total: ReconcileSummary, name: str, part: StrategySummary) -> None:
         return
     into.rows += part.rows
     into.written += part.written
-    for field in ("steps", "solutions", "provenance"):
-        mine = getattr(into, field)
-        for k, v in getattr(part, field).items():
+    for counted in ("steps", "solutions", "provenance"):
+        mine = getattr(into, counted)
+        for k, v in getattr(part, counted).items():
             mine[k] = mine.get(k, 0) + v
+
+
+@dataclass
+class Run:
+    """What every slice of one reconcile shares."""
+
+    lake: Lake
+    config: ReconcileConfig
+    folder: str
+    slices: int
+    annotators: list[str]
+    raw: bool
+    any_reviews: bool
+    created_at: datetime
+    ds: dict[str, Any] = field(default_factory=dict)      # dawid-skene strategy -> rule
+    fits: dict[str, Fit] = field(default_factory=dict)
+
+
+def pass_one(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> tuple[ReconcileSummary, dict]:
+    """Slice ``i``'s vote matrix (kept for pass 2), its votes by status and its Dawid-Skene
+    pattern counts."""
+    open_slice(con, run.folder, run.slices, i, ("v", "n"))
+    if run.slices == 1 and run.raw:
+        current(con)
+    votes = ReconcileSummary()
+    count_votes(con, votes)
+    build_items(con, run.annotators)
+    build_human(con, run.config)
+    counts: dict[str, dict[int, int]] = {name: {} for name in run.ds}
+    for name, rule in run.ds.items():
+        count_patterns(con, run.annotators, rule, run.any_reviews and rule.use_reviews, counts[name])
+    if run.slices > 1:
+        save(con, run.folder, i)
+    return votes, counts
+
+
+def pass_two(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> list[StrategySummary]:
+    """Every strategy over slice ``i``: decisions, then the changed rows written."""
+    if run.slices > 1:
+        open_slice(con, run.folder, run.slices, i, ("cur",))
+        load(con, run.folder, i)
+        if run.raw:
+            current(con)
+    plain = plain_ids(con)
+    aggregated: dict[frozenset[str], str] = {}
+    parts = []
+    for name in run.config.strategies:
+        kind, rule = run.config.rule(name)
+        fit = run.fits.get(name)
+        details = fit[1] if fit else {}
+        decide(con, run.annotators, kind, rule, run.config, run.any_reviews, fit)
+        salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
+        digest_table(con, rules.annotator_names(run.annotators, kind, rule), salt, aggregated)
+        chain_table(con, run.lake, name, plain)
+        chained = one(con, "SELECT count(*) FROM fix")[0] > 0
+        sql = rows_sql(run.annotators, kind, name, run.any_reviews, chained, plain)
+        params = {"created": run.created_at}
+        part = summarise(con, name, details)
+        if run.config.dry_run:
+            part.written = one(con, f"SELECT count(*) FROM ({sql})", params)[0]
+        else:
+            part.written = write_rows(con, run.lake, sql, params)
+        parts.append(part)
+    return parts
+
+
+def each_slice(run: Run, con: duckdb.DuckDBPyConnection, step: Callable[..., T]) -> list[T]:
+    """``step(run, con, i)`` for every slice, in slice order. Several slices run at once on
+    worker threads (``workers``), each with its own DuckDB (its share of the memory limit, one
+    thread): DuckDB releases the GIL, and whole slices in parallel keep the cores busier than
+    DuckDB's own threads do on small queries. One slice, one worker or a remote lake: in turn."""
+    workers = min(run.config.workers or os.cpu_count() or 1, run.slices)
+    if workers <= 1 or not run.lake.local:
+        return [step(run, con, i) for i in range(run.slices)]
+
+    def on_worker(i: int) -> T:
+        worker = slice_connection(run.config, run.folder, workers, i)
+        try:
+            return step(run, worker, i)
+        finally:
+            worker.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(on_worker, range(run.slices)))
 
 
 def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     """The reconcile step over ``lake`` in DuckDB, slice by slice (the caller holds the lake
     lock). Pass 1 builds each slice's vote matrix and counts the Dawid-Skene patterns; EM is fitted
     once over every slice; pass 2 decides every strategy and writes the rows of each slice."""
-    created_at = datetime.now(timezone.utc)
     summary = ReconcileSummary()
     had_files = bool(lake.files("consensus"))
     with tempfile.TemporaryDirectory(prefix="stepforge-reconcile-", dir=config.temp_directory) as folder:
@@ -321,47 +413,22 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
             annotators = annotators_of(con, folder, slices)
             if not annotators:
                 return summary
-            any_reviews = config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0
-            ds = {name: rule for name in config.strategies
-                  for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
-            counts: dict[str, dict[int, int]] = {name: {} for name in ds}
-            for i in range(slices):  # pass 1: vote matrices and pattern counts
-                open_slice(con, folder, slices, i, ("v", "n"))
-                if slices == 1 and raw:
-                    current(con)
-                count_votes(con, summary)
-                build_items(con, annotators)
-                build_human(con, config)
-                for name, rule in ds.items():
-                    count_patterns(con, annotators, rule, any_reviews and rule.use_reviews, counts[name])
-                if slices > 1:
-                    save(con, folder, i)
-            fits = {name: fit_dawid_skene(annotators, rule, counts[name]) for name, rule in ds.items()}
-            for i in range(slices):  # pass 2: decisions and rows
-                if slices > 1:
-                    open_slice(con, folder, slices, i, ("cur",))
-                    load(con, folder, i)
-                    if raw:
-                        current(con)
-                plain = plain_ids(con)
-                aggregated: dict[frozenset[str], str] = {}
-                for name in config.strategies:
-                    kind, rule = config.rule(name)
-                    fit = fits.get(name)
-                    details = fit[1] if fit else {}
-                    decide(con, annotators, kind, rule, config, any_reviews, fit)
-                    salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
-                    digest_table(con, rules.annotator_names(annotators, kind, rule), salt, aggregated)
-                    chain_table(con, lake, name, plain)
-                    chained = one(con, "SELECT count(*) FROM fix")[0] > 0
-                    sql = rows_sql(annotators, kind, name, any_reviews, chained, plain)
-                    params = {"created": created_at}
-                    part = summarise(con, name, details)
-                    if config.dry_run:
-                        part.written = one(con, f"SELECT count(*) FROM ({sql})", params)[0]
-                    else:
-                        part.written = write_rows(con, lake, sql, params)
-                    merge(summary, name, part)
+            run = Run(lake, config, folder, slices, annotators, raw,
+                      config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0,
+                      datetime.now(timezone.utc))
+            run.ds = {name: rule for name in config.strategies
+                      for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
+            counts: dict[str, dict[int, int]] = {name: {} for name in run.ds}
+            for votes, slice_counts in each_slice(run, con, pass_one):
+                count_votes_from(summary, votes)
+                for name, found in slice_counts.items():
+                    for code, n in found.items():
+                        counts[name][code] = counts[name].get(code, 0) + n
+            run.fits = {name: fit_dawid_skene(annotators, rule, counts[name])
+                        for name, rule in run.ds.items()}
+            for parts in each_slice(run, con, pass_two):
+                for part in parts:
+                    merge(summary, part.strategy, part)
             summary.reviews = one(con, "SELECT count(*) FROM r")[0]
         finally:
             con.close()

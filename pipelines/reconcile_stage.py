@@ -9,6 +9,7 @@ partitioned ``COPY``), so every later query holds one slice of whole solutions a
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Sequence
 
 import duckdb
@@ -51,6 +52,33 @@ def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPy
     return con
 
 
+def memory_bytes(text: str) -> int:
+    """Bytes of a DuckDB memory size such as ``4GB``, ``512MiB`` or ``3.5 GB``."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?I?B?)\s*", text.upper())
+    if not match:
+        raise ValueError(f"reconcile.memory_limit: {text!r} is not a size such as 4GB")
+    unit = match.group(2).rstrip("B")
+    power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}[unit.rstrip("I")]
+    return int(float(match.group(1)) * (1024 if "I" in unit else 1000) ** power)
+
+
+def slice_connection(config: ReconcileConfig, folder: str, workers: int, i: int) -> duckdb.DuckDBPyConnection:
+    """A worker's own DuckDB for one slice: its share of the memory limit, one thread per core it
+    has, its own spill folder, and the staged reviews (``r``, ``rd``)."""
+    con = catalog.setup(duckdb.connect(":memory:"))
+    share = memory_bytes(config.memory_limit or default_memory_limit()) // workers
+    con.execute(f"SET memory_limit = '{max(share >> 20, 256)}MB'")
+    con.execute(f"SET threads = {max(1, (os.cpu_count() or 1) // workers)}")
+    con.execute(f"SET temp_directory = {literal(os.path.join(folder, f'spill-{i}'))}")
+    con.execute("SET preserve_insertion_order = false")
+    con.create_function("py_stable_id", lambda s, i, g, h: stable_id("consensus", s, i, g, h),
+                        ["VARCHAR", "INTEGER", "VARCHAR", "VARCHAR"], "VARCHAR")
+    for table in ("r", "rd"):
+        path = literal(os.path.join(folder, f"{table}.parquet"))
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({path})")
+    return con
+
+
 def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
     """Where to read the votes: their files directly when no vote id is stored twice (the usual
     case: appends skip stored ids), else the ``step_votes`` view, which drops the duplicates
@@ -84,6 +112,8 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
                 f"AND {'true' if config.human_reviews else 'false'}")
     con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
                 "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
+    for table in ("r", "rd"):  # for the slices' own connections (``slice_connection``)
+        con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}.parquet'))} (FORMAT parquet)")
     source = votes_source(con, lake)
     total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
     slices = max(1, -(-total // config.chunk_votes))
@@ -98,7 +128,8 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
         if slices == 1:
             con.execute(f"CREATE TABLE {table} AS {sql}")
             continue
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM ({sql}) WHERE false")  # typed, empty
+        empty = literal(os.path.join(folder, f"{table}-empty.parquet"))  # its columns, no rows
+        con.execute(f"COPY (SELECT * FROM ({sql}) WHERE false) TO {empty} (FORMAT parquet)")
         out = literal(os.path.join(folder, table))
         con.execute(f"COPY (SELECT *, hash({key}) % {slices} AS part FROM ({sql})) TO {out} "
                     "(FORMAT parquet, PARTITION_BY (part), WRITE_PARTITION_COLUMNS false)")
@@ -114,12 +145,9 @@ def open_slice(con: duckdb.DuckDBPyConnection, folder: str, slices: int, i: int,
     for table in tables:
         part = os.path.join(folder, table, f"part={i}")
         files = sorted(os.listdir(part)) if os.path.isdir(part) else []
-        if files:
-            source = catalog.parquet_source(os.path.join(part, "*.parquet")).replace(
-                ", filename = true", "")
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-        else:
-            con.execute(f"DELETE FROM {table}")
+        glob = os.path.join(part, "*.parquet") if files else os.path.join(folder, f"{table}-empty.parquet")
+        source = catalog.parquet_source(glob).replace(", filename = true", "")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
 
 
 def stored_rows(lake: Lake) -> bool:

@@ -93,7 +93,7 @@ def assert_same_rows(got: pa.Table, expected: pa.Table, where: str) -> None:
 def test_set_based_reconcile_equals_the_in_memory_reference(tmp_path, seed):
     rng = np.random.default_rng(seed)
     config = ReconcileConfig(
-        strategies=STRATEGIES, chunk_votes=int(rng.integers(30, 400)),
+        strategies=STRATEGIES, chunk_votes=int(rng.integers(30, 400)), workers=1 + seed % 2,
         variants={"judge-heavy": {"kind": "majority", "settings": {"weights": {"judge": 2}}},
                   "drop": {"kind": "consensus", "settings": {"after_first_error": "drop"}},
                   "ds-no-reviews": {"kind": "dawid-skene", "settings": {"use_reviews": False}}},
