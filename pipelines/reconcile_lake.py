@@ -62,13 +62,11 @@ def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> No
                 "ORDER BY vote_id)) AS digest FROM v GROUP BY ALL")
 
 
-def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool:
+def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
     """The ``human`` table: per reviewed step the reviewers' majority ``hl`` (-1 none or tie),
-    ``share`` calling it correct, ``reviewers`` and ``tie`` (``human_labels``). False when the
-    reviews are not used (none submitted, or ``human_reviews`` off)."""
+    ``share`` calling it correct, ``reviewers`` and ``tie`` (``human_labels``)."""
     reviews = con.sql("SELECT r.*, g.n_steps FROM r JOIN lengths g ON g.sid = r.solution_id") \
         .to_arrow_table()
-    any_reviews = config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0
     sids, steps, values = [], [], []
     for review in reviews.to_pylist():  # reviews: a few per reviewed solution
         labels = review_steps(review, int(review["n_steps"]), config.review_after_first_error)
@@ -90,7 +88,6 @@ def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> bool
               FROM review_steps s SEMI JOIN items i ON i.sid = s.sid AND i.step = s.step
               GROUP BY ALL)""")
     con.unregister("review_steps")
-    return any_reviews
 
 
 Fit = tuple[pa.Table, dict[str, list]]  # Dawid-Skene: (code -> posterior, reliabilities)
