@@ -11,6 +11,7 @@ disputed solutions to review first. Data comes from the catalog's analytics view
 from __future__ import annotations
 
 import html
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,9 +47,18 @@ class ReportData:
     swings: list[dict] = field(default_factory=list)  # strategies human reviews moved > 20 points
 
 
-def gather(lake: Lake, gold: str | None = None) -> ReportData:
+def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None) -> ReportData:
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
-    soft labels are checked against human reviews and the ``gold`` file when given."""
+    soft labels are checked against human reviews and the ``gold`` file when given. Every query
+    is a DuckDB aggregate returning a small table; DuckDB stays under ``memory_limit`` (default:
+    an eighth of RAM, as reconcile) and spills to a temporary folder removed afterwards."""
+    from pipelines.reconcile_chunks import default_memory_limit
+
+    with tempfile.TemporaryDirectory(prefix="stepforge-report-") as spill:
+        return _gather(lake.limited(memory_limit or default_memory_limit(), spill), gold)
+
+
+def _gather(lake: Lake, gold: str | None) -> ReportData:
     data = ReportData(lake=lake.uri)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()

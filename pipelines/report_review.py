@@ -81,32 +81,31 @@ def focus_step(details: str | None, first_step: int) -> int:
 
 def review_swings(lake: Lake) -> list[dict]:
     """Per strategy: the kept share before the first human review and now, when they differ by
-    more than ``SWING_POINTS`` points (local and remote lakes: reads the consensus history)."""
-    import duckdb
-    import pyarrow.parquet as pq
+    more than ``SWING_POINTS`` points (local and remote lakes: reads the consensus history).
 
+    The history (every consensus row ever written) is aggregated by DuckDB over the part files:
+    the latest status per (strategy, solution, step) before the first review, then kept
+    solutions per strategy; only one row per strategy comes back."""
     first = lake.query("SELECT min(created_at) AS t, count(DISTINCT solution_id) AS n "
                        "FROM reviews WHERE status = 'submitted'").to_pylist()[0]
-    files = lake.files("consensus")
-    if first["t"] is None or not files:
+    if first["t"] is None or not lake.files("consensus"):
         return []
-    history = pq.read_table(files, filesystem=lake.fs,
-                            columns=["solution_id", "step_index", "strategy", "status", "created_at"])
     now = {r["strategy"]: r for r in lake.query(
         "SELECT strategy, solutions, kept, kept_share FROM retention").to_pylist()}
-    con = duckdb.connect()
-    con.register("history", history)
-    before = con.execute("""
+    before = lake.query(f"""
         WITH latest AS (
-          SELECT * FROM history WHERE created_at < ?
-          QUALIFY row_number() OVER (PARTITION BY strategy, solution_id, step_index
-                                     ORDER BY created_at DESC) = 1),
+          SELECT strategy, solution_id, step_index, arg_max(status, created_at) AS status
+          FROM (SELECT strategy, solution_id, step_index, status, created_at
+                FROM {lake.history_source("consensus")})
+          WHERE created_at < (SELECT min(created_at) FROM reviews WHERE status = 'submitted')
+          GROUP BY strategy, solution_id, step_index),
         sol AS (SELECT strategy, solution_id, bool_and(status IN ('agreed', 'human')) AS kept
-                FROM latest GROUP BY ALL)
+                FROM latest GROUP BY strategy, solution_id)
         SELECT strategy, count(*) AS solutions, count(*) FILTER (WHERE kept) AS kept
-        FROM sol GROUP BY strategy""", [first["t"]]).fetchall()
+        FROM sol GROUP BY strategy ORDER BY strategy""").to_pylist()
     swings = []
-    for strategy, solutions, kept in before:
+    for row in before:
+        strategy, solutions, kept = row["strategy"], row["solutions"], row["kept"]
         if strategy not in now or not solutions:
             continue
         old, new = 100.0 * kept / solutions, 100.0 * (now[strategy]["kept_share"] or 0.0)

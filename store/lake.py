@@ -14,6 +14,7 @@ through an in-memory DuckDB over Arrow datasets.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -107,6 +108,7 @@ class Lake:
         self.uri: str = str(self.root) if self.local else given
         self._id_cache: dict[str, dict[str, pa.Array]] = {}  # table -> file -> its ids
         self._lock = threading.Lock()
+        self.settings: dict[str, str] = {}  # DuckDB settings of every connection (see limited)
 
     def __repr__(self) -> str:
         where = self.root if self.local else f"{self.fs.type_name}://{self.root}"
@@ -312,6 +314,15 @@ class Lake:
         return catalog.view_statements({t: f"_raw_{t}" for t in TABLES if self.files(t)},
                                        filename=False)
 
+    def limited(self, memory_limit: str, temp_directory: str) -> Lake:
+        """The same lake whose DuckDB connections stay under ``memory_limit`` (e.g. ``2GB``) and
+        spill to ``temp_directory``: for queries whose intermediate state grows with the lake
+        (window functions and joins over every vote). This object is left as it is."""
+        clone = copy.copy(self)
+        clone.settings = {**self.settings, "memory_limit": memory_limit,
+                          "temp_directory": temp_directory}
+        return clone
+
     def refresh_catalog(self) -> Path:
         """Rebuild the catalog file's views (cheap: views only); returns its path."""
         if not self.local:
@@ -329,6 +340,9 @@ class Lake:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection holding the lake's views: the catalog file opened read-only
         (rebuilt first when missing or stale), else an in-memory copy of the views."""
+        return catalog.apply_settings(self._connect(), self.settings)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         views = self.views()
         if not self.local:
             files = {t: self.files(t) for t in TABLES}
@@ -345,6 +359,16 @@ class Lake:
         except (catalog.CatalogBusy, OSError, duckdb.IOException) as exc:
             log.info("catalog %s unavailable (%s); using in-memory views", self.catalog_path, exc)
         return catalog.memory_catalog(views)
+
+    def history_source(self, table: str) -> str:
+        """A FROM expression over every stored row of ``table`` (superseded and duplicate rows
+        included), for queries on connections from ``connect`` (no files: a typed empty one)."""
+        spec = self.spec(table)
+        if not self.files(table):
+            return f"({catalog.empty_view_sql(spec.schema)})"
+        if self.local:
+            return catalog.parquet_source(f"{self.table_dir(table)}/*.parquet")
+        return f"_raw_{table}"
 
     def query(self, sql: str) -> pa.Table:
         """Run read-only SQL over the lake's views; the last statement's result as Arrow."""
