@@ -26,14 +26,19 @@ SELECT count(DISTINCT problem_id)::BIGINT AS problems,
 FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
 
 # the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
+# (as annotator_labels picks it; the JSON is read per vote before the window, so the window
+# sorts a few narrow columns and nothing joins the votes back to themselves)
 VOTES_SQL = """
-SELECT a.annotator, a.status, a.solution_id, s.problem_id,
-       CASE WHEN a.status = 'skipped'
-            THEN coalesce(json_extract_string(v.details, '$.skip_kind'), 'other') END AS skip_kind,
-       v.rollouts, coalesce(try_cast(json_extract(v.details, '$.truncated_rollouts') AS BIGINT), 0)
-       AS truncated
-FROM annotator_labels a JOIN step_votes v USING (vote_id)
-LEFT JOIN solutions s ON s.solution_id = a.solution_id"""
+SELECT annotator, status, solution_id, skip_kind, rollouts, truncated
+FROM (SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
+             CASE WHEN status = 'skipped'
+                  THEN coalesce(json_extract_string(details, '$.skip_kind'), 'other') END
+             AS skip_kind,
+             coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0)
+             AS truncated
+      FROM step_votes)
+QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
+    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1"""
 
 ANNOTATORS_SQL = f"""
 WITH v AS ({VOTES_SQL})
@@ -44,12 +49,15 @@ SELECT annotator, count(*)::BIGINT AS votes,
        sum(rollouts)::BIGINT AS rollouts, sum(truncated)::BIGINT AS truncated
 FROM v GROUP BY annotator ORDER BY annotator"""
 
+# only the skipped votes meet the solutions (for their problems)
 SKIPS_SQL = f"""
 WITH v AS ({VOTES_SQL})
-SELECT annotator, skip_kind, count(*)::BIGINT AS votes,
-       count(DISTINCT solution_id)::BIGINT AS solutions,
-       count(DISTINCT problem_id)::BIGINT AS problems
-FROM v WHERE status = 'skipped' GROUP BY ALL ORDER BY annotator, votes DESC, skip_kind"""
+SELECT v.annotator, v.skip_kind, count(*)::BIGINT AS votes,
+       count(DISTINCT v.solution_id)::BIGINT AS solutions,
+       count(DISTINCT s.problem_id)::BIGINT AS problems
+FROM v LEFT JOIN solutions s ON s.solution_id = v.solution_id
+WHERE v.status = 'skipped' GROUP BY v.annotator, v.skip_kind
+ORDER BY v.annotator, votes DESC, v.skip_kind"""
 
 
 @dataclass

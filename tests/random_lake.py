@@ -16,8 +16,9 @@ ANNOTATORS = ("judge", "mc-binary", "mc-soft", "small-judge")
 
 def random_lake(lake, seed: int):
     """Solutions of 1-8 steps (a few voted on but missing from ``solutions``); per step each
-    annotator votes or not, labeled / unparsed / skipped, some re-voted later under another
-    config; spark only fails to parse; reviews by first error or step labels, some drafts."""
+    annotator votes or not, labeled / unparsed / skipped (with a skip kind or none), some
+    re-voted later under another config; mc-binary with rollouts, some truncated; spark only
+    fails to parse; reviews by first error or step labels, some drafts."""
     rng = np.random.default_rng(seed)
     problem = Problem(question=f"q{seed}", reference_answer="1")
     sols = [Solution(problem_id=problem.problem_id, generator="g", text=f"t{seed}-{k}",
@@ -36,9 +37,14 @@ def random_lake(lake, seed: int):
                     label = int(rng.random() < 0.6) if status == "labeled" else None
                     score = (None if label is None or rng.random() < 0.1
                              else float(np.clip(label * 0.5 + rng.random() * 0.5, 0, 1)))
+                    kind = str(rng.choice(["unsolvable", "truncated", "-"]))
+                    details = ({"skip_kind": kind} if status == "skipped" and kind != "-" else
+                               {"truncated_rollouts": int(rng.integers(0, 3))}
+                               if name == "mc-binary" else {})
                     votes.append(StepVote(solution_id=s.solution_id, step_index=i, annotator=name,
                                           annotator_version="1", config_hash=config, status=status,
-                                          label=label, score=score,
+                                          label=label, score=score, details=details,
+                                          rollouts=4 if name == "mc-binary" else 0,
                                           created_at=T0 + timedelta(seconds=t)))
             if rng.random() < 0.1:
                 votes.append(StepVote(solution_id=s.solution_id, step_index=i, annotator="spark",
