@@ -45,17 +45,18 @@ def dispute_reason(details: str | None, disputed_steps: int) -> str:
 
 def review_first(lake: Lake, limit: int = 15) -> list[dict]:
     """Disputed solutions, highest review priority first (then most disputed steps), one row per
-    solution: its strategies, priority, the problem and the step in question as snippets, why."""
+    solution: its strategies, priority, the problem and the step in question as snippets, why
+    (from the details of its first disputed step, so the same lake always gives the same words)."""
     rows = lake.query(f"""
         WITH d AS (
           SELECT solution_id, strategy, max(priority) AS priority, count(*) AS disputed_steps,
-                 min(step_index) AS first_step, any_value(details) AS details
+                 min(step_index) AS first_step, arg_min(details, step_index) AS details
           FROM consensus WHERE status = 'disputed' GROUP BY solution_id, strategy),
         s AS (
           SELECT solution_id, max(priority) AS priority, max(disputed_steps) AS disputed_steps,
                  min(first_step) AS first_step, string_agg(strategy, ', ' ORDER BY strategy) AS strategies,
                  coalesce(any_value(details) FILTER (WHERE strategy = 'consensus'),
-                          any_value(details)) AS details
+                          arg_min(details, strategy)) AS details
           FROM d GROUP BY solution_id)
         SELECT s.*, p.question, so.steps
         FROM s LEFT JOIN solutions so USING (solution_id) LEFT JOIN problems p USING (problem_id)
