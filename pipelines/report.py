@@ -11,7 +11,6 @@ disputed solutions to review first. Data comes from the catalog's analytics view
 from __future__ import annotations
 
 import html
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipelines.bounded import bounded
 from pipelines.calibration import calibration
 from pipelines.report_model import model_stats
 from store.lake import Lake
@@ -53,10 +53,8 @@ def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None)
     soft labels are checked against human reviews and the ``gold`` file when given. Every query
     is a DuckDB aggregate returning a small table; DuckDB stays under ``memory_limit`` (default:
     an eighth of RAM, as reconcile) and spills to a temporary folder removed afterwards."""
-    from pipelines.reconcile_chunks import default_memory_limit
-
-    with tempfile.TemporaryDirectory(prefix="stepforge-report-") as spill:
-        return _gather(lake.limited(memory_limit or default_memory_limit(), spill), gold)
+    with bounded(lake, memory_limit) as limited:
+        return _gather(limited, gold)
 
 
 def _gather(lake: Lake, gold: str | None) -> ReportData:

@@ -363,12 +363,13 @@ class Lake:
     def history_source(self, table: str) -> str:
         """A FROM expression over every stored row of ``table`` (superseded and duplicate rows
         included), for queries on connections from ``connect`` (no files: a typed empty one)."""
-        spec = self.spec(table)
+        empty = catalog.empty_view_sql(self.spec(table).schema)
         if not self.files(table):
-            return f"({catalog.empty_view_sql(spec.schema)})"
-        if self.local:
-            return catalog.parquet_source(f"{self.table_dir(table)}/*.parquet")
-        return f"_raw_{table}"
+            return f"({empty})"
+        source = (catalog.parquet_source(f"{self.table_dir(table)}/*.parquet") if self.local
+                  else f"_raw_{table}")
+        # files written before a column was added lack it: the typed empty row brings it
+        return f"({empty} UNION ALL BY NAME SELECT * FROM {source})"
 
     def query(self, sql: str) -> pa.Table:
         """Run read-only SQL over the lake's views; the last statement's result as Arrow."""
