@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.review_labels import review_labels_sql
+from store.analytics import COUNTING_VOTE
 from store.lake import Lake
 
 GoldSteps = dict[tuple[str, int], int]  # (solution_id, step_index) -> 1 correct / 0 wrong
@@ -72,10 +73,13 @@ def bins_sql(bins: int) -> str:
       UNION ALL
       SELECT solution_id, step_index, label FROM ({review_gold_sql()}) r
       ANTI JOIN file_gold f USING (solution_id, step_index)),
+    counting AS (  -- annotator_labels' rule, applied to the votes on gold steps only
+      SELECT v.annotator, v.status, v.label, v.score, g.label AS truth
+      FROM step_votes v JOIN gold g USING (solution_id, step_index)
+      QUALIFY {COUNTING_VOTE}),
     scored AS (
-      SELECT a.annotator, a.score::DOUBLE AS score, g.label AS truth
-      FROM annotator_labels a JOIN gold g USING (solution_id, step_index)
-      WHERE a.label IS NOT NULL AND a.score IS NOT NULL)
+      SELECT annotator, score::DOUBLE AS score, truth FROM counting
+      WHERE status = 'labeled' AND label IS NOT NULL AND score IS NOT NULL)
     SELECT annotator,
            CASE WHEN isnan(score) THEN -1 ELSE least(trunc(score * {int(bins)}), {int(bins) - 1})
            END::BIGINT AS bin,

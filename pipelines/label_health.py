@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotators.mc.config import MODES as MC_MODES
+from store.analytics import COUNTING_VOTE
 from store.lake import Lake
 
 POLICY_SQL = """
@@ -28,7 +29,7 @@ FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
 # the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
 # (as annotator_labels picks it; the JSON is read per vote before the window, so the window
 # sorts a few narrow columns and nothing joins the votes back to themselves)
-VOTES_SQL = """
+VOTES_SQL = f"""
 SELECT annotator, status, solution_id, skip_kind, rollouts, truncated
 FROM (SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
              CASE WHEN status = 'skipped'
@@ -37,8 +38,7 @@ FROM (SELECT solution_id, step_index, annotator, status, created_at, vote_id, ro
              coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0)
              AS truncated
       FROM step_votes)
-QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
-    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1"""
+QUALIFY {COUNTING_VOTE}"""
 
 ANNOTATORS_SQL = f"""
 WITH v AS ({VOTES_SQL})

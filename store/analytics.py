@@ -26,12 +26,14 @@ from store.sql import in_list
 
 # The vote that counts per (solution, step, annotator): the latest labeled one, else the
 # latest vote (then label is NULL). Unparsed and skipped votes never carry a label.
-ANNOTATOR_LABELS = """
+COUNTING_VOTE = """row_number() OVER (PARTITION BY solution_id, step_index, annotator
+    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1"""
+
+ANNOTATOR_LABELS = f"""
 SELECT solution_id, step_index, annotator, annotator_version, config_hash, model, status,
        CASE WHEN status = 'labeled' THEN label END AS label, score, vote_id, created_at
 FROM step_votes
-QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
-    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1
+QUALIFY {COUNTING_VOTE}
 """
 
 # One row per (solution_id, step_index): annotator -> label / score / status maps and counts.
