@@ -9,12 +9,19 @@ from typing import Iterator
 
 from store.lake import Lake
 
+CAP_MB = 4096  # DuckDB's share of the summaries' 6 GB budget, on machines of any size
+
+
+def summary_memory_limit() -> str:
+    """An eighth of RAM, as reconcile (``default_memory_limit``), at most ``CAP_MB``."""
+    from pipelines.reconcile_chunks import default_memory_limit
+
+    return f"{min(int(default_memory_limit().removesuffix('MB')), CAP_MB)}MB"
+
 
 @contextmanager
 def bounded(lake: Lake, memory_limit: str | None = None) -> Iterator[Lake]:
-    """``lake`` limited to ``memory_limit`` (default: an eighth of RAM, as reconcile) with a
-    spill folder that lives as long as the block."""
-    from pipelines.reconcile_chunks import default_memory_limit
-
+    """``lake`` limited to ``memory_limit`` (default ``summary_memory_limit()``) with a spill
+    folder that lives as long as the block."""
     with tempfile.TemporaryDirectory(prefix="stepforge-spill-") as spill:
-        yield lake.limited(memory_limit or default_memory_limit(), spill)
+        yield lake.limited(memory_limit or summary_memory_limit(), spill)

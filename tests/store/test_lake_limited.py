@@ -28,3 +28,13 @@ def test_bounded_removes_its_spill_folder(lake) -> None:
         folder = Path(limited.settings["temp_directory"])
         assert folder.is_dir() and limited.settings["memory_limit"] == "256MB"
     assert not folder.exists()
+
+
+def test_the_summaries_default_limit_is_capped(monkeypatch) -> None:
+    import pipelines.reconcile_chunks as chunks
+    from pipelines.bounded import summary_memory_limit
+
+    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "8192MB")
+    assert summary_memory_limit() == "4096MB"
+    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "2048MB")
+    assert summary_memory_limit() == "2048MB"
