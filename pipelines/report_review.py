@@ -57,11 +57,13 @@ def review_first(lake: Lake, limit: int = 15) -> list[dict]:
                  min(first_step) AS first_step, string_agg(strategy, ', ' ORDER BY strategy) AS strategies,
                  coalesce(any_value(details) FILTER (WHERE strategy = 'consensus'),
                           arg_min(details, strategy)) AS details
-          FROM d GROUP BY solution_id)
-        SELECT s.*, p.question, so.steps
-        FROM s LEFT JOIN solutions so USING (solution_id) LEFT JOIN problems p USING (problem_id)
-        ORDER BY s.priority DESC NULLS LAST, s.disputed_steps DESC, s.solution_id
-        LIMIT {int(limit)}""").to_pylist()
+          FROM d GROUP BY solution_id),
+        top AS (  -- the first ``limit`` before any text is read: only they meet the solutions
+          SELECT * FROM s ORDER BY priority DESC NULLS LAST, disputed_steps DESC, solution_id
+          LIMIT {int(limit)})
+        SELECT top.*, p.question, so.steps
+        FROM top LEFT JOIN solutions so USING (solution_id) LEFT JOIN problems p USING (problem_id)
+        ORDER BY top.priority DESC NULLS LAST, top.disputed_steps DESC, top.solution_id""").to_pylist()
     for r in rows:
         r["problem"] = snippet(r.pop("question"))
         at = focus_step(r["details"], r["first_step"])
