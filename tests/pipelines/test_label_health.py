@@ -109,8 +109,9 @@ FROM v WHERE status = 'skipped' GROUP BY ALL ORDER BY annotator, votes DESC, ski
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_health_numbers_equal_the_joined_votes(lake, seed) -> None:
-    """The per-annotator and skip numbers equal those of the former query, which joined
-    annotator_labels back to step_votes (kept above as the reference)."""
+    """The per-annotator and skip numbers (now one pass over the votes) equal those of the
+    former two queries, which each joined annotator_labels back to step_votes (kept above as
+    the reference)."""
     random_lake(lake, seed)
     health = gather_health(lake)
     assert health.annotators == lake.query(OLD_ANNOTATORS_SQL).to_pylist()
