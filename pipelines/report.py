@@ -52,7 +52,7 @@ def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None)
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
     soft labels are checked against human reviews and the ``gold`` file when given. Every query
     is a DuckDB aggregate returning a small table; DuckDB stays under ``memory_limit`` (default:
-    an eighth of RAM, as reconcile) and spills to a temporary folder removed afterwards."""
+    an eighth of RAM, at most 4 GB: ``bounded``) and spills to a temporary folder."""
     with bounded(lake, memory_limit) as limited:
         return _gather(limited, gold)
 
