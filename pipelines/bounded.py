@@ -22,6 +22,8 @@ def summary_memory_limit() -> str:
 @contextmanager
 def bounded(lake: Lake, memory_limit: str | None = None) -> Iterator[Lake]:
     """``lake`` limited to ``memory_limit`` (default ``summary_memory_limit()``) with a spill
-    folder that lives as long as the block."""
+    folder that lives as long as the block, read through one snapshot (``Lake.snapshot``): the
+    deduplicated votes and consensus are stored once, not recomputed by every query."""
     with tempfile.TemporaryDirectory(prefix="stepforge-spill-") as spill:
-        yield lake.limited(memory_limit or summary_memory_limit(), spill)
+        with lake.limited(memory_limit or summary_memory_limit(), spill).snapshot() as snap:
+            yield snap
