@@ -348,7 +348,9 @@ class Lake:
             views = []
             for name, sql in self.views():
                 if name in tables and self.files(name):  # no files: the typed empty view is free
+                    started = time.monotonic()
                     db.execute(f"CREATE TABLE {identifier('_snap_' + name)} AS {sql}")
+                    log.info("snapshot of %s: %.1f s", name, time.monotonic() - started)
                     clone.materialized.append(name)
                     sql = f"SELECT * FROM {identifier('_snap_' + name)}"
                 views.append((name, sql))
@@ -381,7 +383,10 @@ class Lake:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection holding the lake's views: the catalog file opened read-only
-        (rebuilt first when missing or stale), else an in-memory copy of the views."""
+        (rebuilt first when missing or stale), else an in-memory copy of the views; in a
+        snapshot, a cursor of its database (whose settings are the database's: set once)."""
+        if self._snapshot is not None:
+            return self._connect()
         return catalog.apply_settings(self._connect(), self.settings)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
