@@ -7,6 +7,8 @@ ties are left out) and, when given, a gold file read as ``stepforge eval`` reads
 rows label the steps up to the first error; per-step ratings every rated step). Scores are
 binned in equal-width bins; each bin reports its mean score and the share of gold-correct steps.
 The expected calibration error (ECE) is the count-weighted mean gap between the two.
+DuckDB joins the votes to the gold and aggregates per (annotator, bin); ``reliability`` is the
+same computation on arrays, the definition the SQL is tested against.
 """
 
 from __future__ import annotations
@@ -15,26 +17,30 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+
+from pipelines.review_labels import review_labels_sql
+from store.analytics import COUNTING_VOTE
 from store.lake import Lake
 
 GoldSteps = dict[tuple[str, int], int]  # (solution_id, step_index) -> 1 correct / 0 wrong
 
 
-def review_gold(lake: Lake) -> GoldSteps:
-    """Per-step majority over the submitted reviews (the ``reviews`` view keeps each reviewer's
-    latest), ties dropped; steps after a review's first error are not judged by it."""
-    from annotators.consensus import review_steps
+REVIEW_LENGTHS = "SELECT solution_id, len(steps) AS n_steps FROM solutions"
 
-    rows = lake.query("""
-        SELECT r.solution_id, r.first_error, r.step_labels, len(s.steps) AS n_steps
-        FROM reviews r JOIN solutions s USING (solution_id)
-        WHERE r.status = 'submitted'""").to_pylist()
-    votes: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for row in rows:
-        for i, label in enumerate(review_steps(row, row["n_steps"], "unknown")):
-            if label is not None:
-                votes[(row["solution_id"], i)].append(int(label))
-    return {key: int(2 * sum(v) > len(v)) for key, v in votes.items() if 2 * sum(v) != len(v)}
+
+def review_gold_sql() -> str:
+    """(solution_id, step_index, label): the per-step majority over the submitted reviews (the
+    ``reviews`` view keeps each reviewer's latest), ties dropped; steps after a review's first
+    error are not judged by it."""
+    return (f"SELECT solution_id, step_index, label FROM "
+            f"({review_labels_sql(REVIEW_LENGTHS, 'unknown')}) WHERE label IS NOT NULL")
+
+
+def review_gold(lake: Lake) -> GoldSteps:
+    """The review gold as a mapping (as many entries as reviewed steps)."""
+    rows = lake.query(review_gold_sql()).to_pylist()
+    return {(r["solution_id"], r["step_index"]): int(r["label"]) for r in rows}
 
 
 def file_gold(lake: Lake, path: str) -> GoldSteps:
@@ -49,18 +55,56 @@ def file_gold(lake: Lake, path: str) -> GoldSteps:
     return gold
 
 
-def scored_votes(lake: Lake, gold: GoldSteps) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """annotator -> (scores, gold labels) over its labeled votes on gold steps."""
-    if not gold:
-        return {}
-    rows = lake.query("SELECT annotator, solution_id, step_index, score FROM annotator_labels "
-                      "WHERE label IS NOT NULL AND score IS NOT NULL").to_pylist()
-    pairs: dict[str, list[tuple[float, int]]] = defaultdict(list)
+def gold_table(gold: GoldSteps) -> pa.Table:
+    """A gold mapping as a table DuckDB can join (solution_id, step_index, label)."""
+    return pa.table({"solution_id": pa.array([k[0] for k in gold], pa.string()),
+                     "step_index": pa.array([k[1] for k in gold], pa.int32()),
+                     "label": pa.array(list(gold.values()), pa.int8())})
+
+
+def bins_sql(bins: int) -> str:
+    """Per annotator and score bin (-1: a NaN score, in no bin) over its labeled, scored votes
+    on gold steps: count, mean score, share gold-correct and votes right at 0.5. The gold is
+    the ``file_gold`` relation where it has a step, else the review gold; bins as in
+    ``reliability``: trunc(score x bins), the top one closed."""
+    return f"""
+    WITH gold AS (
+      SELECT solution_id, step_index, label FROM file_gold
+      UNION ALL
+      SELECT solution_id, step_index, label FROM ({review_gold_sql()}) r
+      ANTI JOIN file_gold f USING (solution_id, step_index)),
+    counting AS (  -- annotator_labels' rule, applied to the votes on gold steps only
+      SELECT v.annotator, v.status, v.label, v.score, g.label AS truth
+      FROM step_votes v JOIN gold g USING (solution_id, step_index)
+      QUALIFY {COUNTING_VOTE}),
+    scored AS (
+      SELECT annotator, score::DOUBLE AS score, truth FROM counting
+      WHERE status = 'labeled' AND label IS NOT NULL AND score IS NOT NULL)
+    SELECT annotator,
+           CASE WHEN isnan(score) THEN -1 ELSE least(trunc(score * {int(bins)}), {int(bins) - 1})
+           END::BIGINT AS bin,
+           count(*)::BIGINT AS count, avg(score) AS mean_score, avg(truth::DOUBLE) AS share_correct,
+           count(*) FILTER (WHERE (score >= 0.5 AND NOT isnan(score)) = (truth = 1))::BIGINT AS hits
+    FROM scored GROUP BY ALL ORDER BY annotator, bin"""
+
+
+def curves(rows: list[dict[str, Any]], bins: int) -> list[dict[str, Any]]:
+    """``reliability``'s output per annotator from the per-bin rows of ``bins_sql``."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        truth = gold.get((row["solution_id"], row["step_index"]))
-        if truth is not None:
-            pairs[row["annotator"]].append((float(row["score"]), truth))
-    return {a: (np.array([s for s, _ in p]), np.array([t for _, t in p])) for a, p in sorted(pairs.items())}
+        by[row["annotator"]].append(row)
+    out = []
+    for annotator in sorted(by):
+        group = by[annotator]
+        n = sum(r["count"] for r in group)
+        inside = [r for r in group if 0 <= r["bin"] < bins]
+        gap = sum(r["count"] * abs(r["mean_score"] - r["share_correct"]) for r in inside)
+        out.append({"annotator": annotator,
+                    "bins": [{"low": r["bin"] / bins, "high": (r["bin"] + 1) / bins,
+                              "count": r["count"], "mean_score": r["mean_score"],
+                              "share_correct": r["share_correct"]} for r in inside],
+                    "steps": n, "ece": gap / n, "accuracy": sum(r["hits"] for r in group) / n})
+    return out
 
 
 def reliability(scores: np.ndarray, truth: np.ndarray, bins: int = 10) -> dict[str, Any]:
@@ -81,13 +125,19 @@ def reliability(scores: np.ndarray, truth: np.ndarray, bins: int = 10) -> dict[s
 
 
 def calibration(lake: Lake, gold_path: str | None = None, bins: int = 10) -> tuple[str, list[dict]]:
-    """Where the gold came from, and per annotator its reliability curve."""
-    gold = review_gold(lake)
-    source = f"{len(gold)} human-reviewed steps"
-    if gold_path:
-        from_file = file_gold(lake, gold_path)
-        gold.update(from_file)  # a gold file is the reference: it wins over reviews
+    """Where the gold came from, and per annotator its reliability curve (DuckDB joins the votes
+    to the gold and bins them; only the bins come back)."""
+    reviewed = lake.query(f"SELECT count(*) AS n FROM ({review_gold_sql()})")["n"][0].as_py()
+    source = f"{reviewed} human-reviewed steps"
+    from_file: GoldSteps = file_gold(lake, gold_path) if gold_path else {}
+    if gold_path:  # a gold file is the reference: it wins over reviews
         source += f" and {len(from_file)} steps of {gold_path}"
-    curves = [{"annotator": a, **reliability(s, t, bins)}
-              for a, (s, t) in scored_votes(lake, gold).items()]
-    return source, curves
+    if not reviewed and not from_file:
+        return source, []
+    con = lake.connect()
+    try:
+        con.register("file_gold", gold_table(from_file))
+        rows = con.sql(bins_sql(bins)).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    return source, curves(rows, bins)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotators.mc.config import MODES as MC_MODES
+from store.analytics import COUNTING_VOTE
 from store.lake import Lake
 
 POLICY_SQL = """
@@ -26,30 +27,59 @@ SELECT count(DISTINCT problem_id)::BIGINT AS problems,
 FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
 
 # the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
-VOTES_SQL = """
-SELECT a.annotator, a.status, a.solution_id, s.problem_id,
-       CASE WHEN a.status = 'skipped'
-            THEN coalesce(json_extract_string(v.details, '$.skip_kind'), 'other') END AS skip_kind,
-       v.rollouts, coalesce(try_cast(json_extract(v.details, '$.truncated_rollouts') AS BIGINT), 0)
-       AS truncated
-FROM annotator_labels a JOIN step_votes v USING (vote_id)
-LEFT JOIN solutions s ON s.solution_id = a.solution_id"""
+# (as annotator_labels picks it; the JSON is read per vote before the window, so the window
+# sorts a few narrow columns and nothing joins the votes back to themselves)
+VOTES_SQL = f"""
+SELECT annotator, status, solution_id, skip_kind, rollouts, truncated
+FROM (SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
+             CASE WHEN status = 'skipped'
+                  THEN coalesce(json_extract_string(details, '$.skip_kind'), 'other') END
+             AS skip_kind,
+             coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0)
+             AS truncated
+      FROM step_votes)
+QUALIFY {COUNTING_VOTE}"""
 
-ANNOTATORS_SQL = f"""
-WITH v AS ({VOTES_SQL})
-SELECT annotator, count(*)::BIGINT AS votes,
-       count(*) FILTER (WHERE status = 'labeled')::BIGINT AS labeled,
-       count(*) FILTER (WHERE status = 'unparsed')::BIGINT AS unparsed,
-       count(*) FILTER (WHERE status = 'skipped')::BIGINT AS skipped,
-       sum(rollouts)::BIGINT AS rollouts, sum(truncated)::BIGINT AS truncated
-FROM v GROUP BY annotator ORDER BY annotator"""
+# One pass over the counting votes: per (annotator, status, skip kind) the votes and rollouts;
+# skipped votes are first grouped per solution, so only those groups meet the solutions (for
+# the distinct problems) and the window over the votes runs once.
+VOTE_GROUPS_SQL = f"""
+WITH v AS ({VOTES_SQL}),
+g AS (
+  SELECT annotator, status, skip_kind, CASE WHEN status = 'skipped' THEN solution_id END AS sid,
+         count(*) AS votes, sum(rollouts) AS rollouts, sum(truncated) AS truncated
+  FROM v GROUP BY ALL)
+SELECT g.annotator, g.status, g.skip_kind, sum(g.votes)::BIGINT AS votes,
+       sum(g.rollouts)::BIGINT AS rollouts, sum(g.truncated)::BIGINT AS truncated,
+       count(g.sid)::BIGINT AS solutions, count(DISTINCT s.problem_id)::BIGINT AS problems
+FROM g LEFT JOIN solutions s ON s.solution_id = g.sid
+GROUP BY g.annotator, g.status, g.skip_kind"""
 
-SKIPS_SQL = f"""
-WITH v AS ({VOTES_SQL})
-SELECT annotator, skip_kind, count(*)::BIGINT AS votes,
-       count(DISTINCT solution_id)::BIGINT AS solutions,
-       count(DISTINCT problem_id)::BIGINT AS problems
-FROM v WHERE status = 'skipped' GROUP BY ALL ORDER BY annotator, votes DESC, skip_kind"""
+
+def _total(values: list[int | None]) -> int | None:
+    """SQL's sum: None when every value is None."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def per_annotator(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Votes by status, rollouts and truncated rollouts per annotator (sorted by name)."""
+    out = []
+    for name in sorted({g["annotator"] for g in groups}):
+        mine = [g for g in groups if g["annotator"] == name]
+        by = {status: sum(g["votes"] for g in mine if g["status"] == status)
+              for status in ("labeled", "unparsed", "skipped")}
+        out.append({"annotator": name, "votes": sum(g["votes"] for g in mine), **by,
+                    "rollouts": _total([g["rollouts"] for g in mine]),
+                    "truncated": _total([g["truncated"] for g in mine])})
+    return out
+
+
+def skip_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Skipped votes per (annotator, skip kind): most votes first within an annotator."""
+    rows = [{k: g[k] for k in ("annotator", "skip_kind", "votes", "solutions", "problems")}
+            for g in groups if g["status"] == "skipped"]
+    return sorted(rows, key=lambda r: (r["annotator"], -r["votes"], r["skip_kind"]))
 
 
 @dataclass
@@ -70,8 +100,9 @@ def gather_health(lake: Lake) -> LabelHealth:
     """Read the numbers from the lake's views."""
     health = LabelHealth()
     health.policy = lake.query(POLICY_SQL).to_pylist()[0]
-    health.annotators = lake.query(ANNOTATORS_SQL).to_pylist()
-    health.skips = lake.query(SKIPS_SQL).to_pylist()
+    groups = lake.query(VOTE_GROUPS_SQL).to_pylist()
+    health.annotators = per_annotator(groups)
+    health.skips = skip_rows(groups)
     health.provenance = lake.query("SELECT * FROM label_provenance").to_pylist()
     return health
 

@@ -18,7 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipelines.bounded import bounded
 from pipelines.calibration import calibration
+from pipelines.report_model import model_stats
 from store.lake import Lake
 from pipelines.report_review import review_first, review_swings, swing_notes
 
@@ -46,9 +48,16 @@ class ReportData:
     swings: list[dict] = field(default_factory=list)  # strategies human reviews moved > 20 points
 
 
-def gather(lake: Lake, gold: str | None = None) -> ReportData:
+def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None) -> ReportData:
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
-    soft labels are checked against human reviews and the ``gold`` file when given."""
+    soft labels are checked against human reviews and the ``gold`` file when given. Every query
+    is a DuckDB aggregate returning a small table; DuckDB stays under ``memory_limit`` (default:
+    an eighth of RAM, at most 4 GB: ``bounded``) and spills to a temporary folder."""
+    with bounded(lake, memory_limit) as limited:
+        return _gather(limited, gold)
+
+
+def _gather(lake: Lake, gold: str | None) -> ReportData:
     data = ReportData(lake=lake.uri)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
@@ -65,7 +74,7 @@ def gather(lake: Lake, gold: str | None = None) -> ReportData:
     data.swings = review_swings(lake)
     data.health = label_health(lake)
     if data.counts["step_votes"]:
-        data.fleiss, data.reliabilities = _model_stats(lake)
+        data.fleiss, data.reliabilities = model_stats(lake)
         data.gold_source, data.calibration = calibration(lake, gold)
     return data
 
@@ -83,34 +92,6 @@ def label_health_section(data: ReportData) -> str:
     from pipelines.label_health import health_panel
 
     return health_panel(data.health) if data.health is not None else ""
-
-
-def _model_stats(lake: Lake) -> tuple[float | None, list[dict]]:
-    """Fleiss' kappa over all annotators; Dawid-Skene reliabilities (reviews clamped) and each
-    annotator's accuracy on the steps humans reviewed."""
-    from annotators.agreement import matrix_fleiss
-    from annotators.consensus import human_labels, vote_matrix
-    from annotators.dawid_skene import fit
-    from pipelines.reconcile import VOTE_COLUMNS
-
-    votes = lake.query(f"SELECT {VOTE_COLUMNS} FROM step_votes")
-    lengths = lake.query("SELECT solution_id, len(steps)::INTEGER AS n_steps FROM solutions")
-    m = vote_matrix(votes, lengths)
-    reviews = lake.read("reviews", where="status = 'submitted'")
-    human = human_labels(m, reviews).label if reviews.num_rows else np.full(m.n_items, -1)
-    result = fit(m.labels, human.astype(np.int8))
-    rows = []
-    for j, name in enumerate(m.annotators):
-        if not int(result.votes[j]):  # only unparsed/skipped votes: no reliability to estimate
-            continue
-        both = (human >= 0) & (m.labels[:, j] >= 0)
-        gold = float(np.mean(m.labels[both, j] == human[both])) if both.any() else None
-        rows.append({"annotator": name, "votes": int(result.votes[j]),
-                     "sensitivity": float(result.sensitivity[j]),
-                     "specificity": float(result.specificity[j]),
-                     "accuracy": float(result.accuracy[j]), "human_steps": int(both.sum()),
-                     "accuracy_vs_human": gold})
-    return matrix_fleiss(m), rows
 
 
 # -- SVG charts (small, dependency-free) -------------------------------------------------------

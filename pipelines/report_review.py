@@ -45,22 +45,25 @@ def dispute_reason(details: str | None, disputed_steps: int) -> str:
 
 def review_first(lake: Lake, limit: int = 15) -> list[dict]:
     """Disputed solutions, highest review priority first (then most disputed steps), one row per
-    solution: its strategies, priority, the problem and the step in question as snippets, why."""
+    solution: its strategies, priority, the problem and the step in question as snippets, why
+    (from the details of its first disputed step, so the same lake always gives the same words)."""
     rows = lake.query(f"""
         WITH d AS (
           SELECT solution_id, strategy, max(priority) AS priority, count(*) AS disputed_steps,
-                 min(step_index) AS first_step, any_value(details) AS details
+                 min(step_index) AS first_step, arg_min(details, step_index) AS details
           FROM consensus WHERE status = 'disputed' GROUP BY solution_id, strategy),
         s AS (
           SELECT solution_id, max(priority) AS priority, max(disputed_steps) AS disputed_steps,
                  min(first_step) AS first_step, string_agg(strategy, ', ' ORDER BY strategy) AS strategies,
                  coalesce(any_value(details) FILTER (WHERE strategy = 'consensus'),
-                          any_value(details)) AS details
-          FROM d GROUP BY solution_id)
-        SELECT s.*, p.question, so.steps
-        FROM s LEFT JOIN solutions so USING (solution_id) LEFT JOIN problems p USING (problem_id)
-        ORDER BY s.priority DESC NULLS LAST, s.disputed_steps DESC, s.solution_id
-        LIMIT {int(limit)}""").to_pylist()
+                          arg_min(details, strategy)) AS details
+          FROM d GROUP BY solution_id),
+        top AS (  -- the first ``limit`` before any text is read: only they meet the solutions
+          SELECT * FROM s ORDER BY priority DESC NULLS LAST, disputed_steps DESC, solution_id
+          LIMIT {int(limit)})
+        SELECT top.*, p.question, so.steps
+        FROM top LEFT JOIN solutions so USING (solution_id) LEFT JOIN problems p USING (problem_id)
+        ORDER BY top.priority DESC NULLS LAST, top.disputed_steps DESC, top.solution_id""").to_pylist()
     for r in rows:
         r["problem"] = snippet(r.pop("question"))
         at = focus_step(r["details"], r["first_step"])
@@ -81,32 +84,31 @@ def focus_step(details: str | None, first_step: int) -> int:
 
 def review_swings(lake: Lake) -> list[dict]:
     """Per strategy: the kept share before the first human review and now, when they differ by
-    more than ``SWING_POINTS`` points (local and remote lakes: reads the consensus history)."""
-    import duckdb
-    import pyarrow.parquet as pq
+    more than ``SWING_POINTS`` points (local and remote lakes: reads the consensus history).
 
+    The history (every consensus row ever written) is aggregated by DuckDB over the part files:
+    the latest status per (strategy, solution, step) before the first review, then kept
+    solutions per strategy; only one row per strategy comes back."""
     first = lake.query("SELECT min(created_at) AS t, count(DISTINCT solution_id) AS n "
                        "FROM reviews WHERE status = 'submitted'").to_pylist()[0]
-    files = lake.files("consensus")
-    if first["t"] is None or not files:
+    if first["t"] is None or not lake.files("consensus"):
         return []
-    history = pq.read_table(files, filesystem=lake.fs,
-                            columns=["solution_id", "step_index", "strategy", "status", "created_at"])
     now = {r["strategy"]: r for r in lake.query(
         "SELECT strategy, solutions, kept, kept_share FROM retention").to_pylist()}
-    con = duckdb.connect()
-    con.register("history", history)
-    before = con.execute("""
+    before = lake.query(f"""
         WITH latest AS (
-          SELECT * FROM history WHERE created_at < ?
-          QUALIFY row_number() OVER (PARTITION BY strategy, solution_id, step_index
-                                     ORDER BY created_at DESC) = 1),
+          SELECT strategy, solution_id, step_index, arg_max(status, created_at) AS status
+          FROM (SELECT strategy, solution_id, step_index, status, created_at
+                FROM {lake.history_source("consensus")})
+          WHERE created_at < (SELECT min(created_at) FROM reviews WHERE status = 'submitted')
+          GROUP BY strategy, solution_id, step_index),
         sol AS (SELECT strategy, solution_id, bool_and(status IN ('agreed', 'human')) AS kept
-                FROM latest GROUP BY ALL)
+                FROM latest GROUP BY strategy, solution_id)
         SELECT strategy, count(*) AS solutions, count(*) FILTER (WHERE kept) AS kept
-        FROM sol GROUP BY strategy""", [first["t"]]).fetchall()
+        FROM sol GROUP BY strategy ORDER BY strategy""").to_pylist()
     swings = []
-    for strategy, solutions, kept in before:
+    for row in before:
+        strategy, solutions, kept = row["strategy"], row["solutions"], row["kept"]
         if strategy not in now or not solutions:
             continue
         old, new = 100.0 * kept / solutions, 100.0 * (now[strategy]["kept_share"] or 0.0)

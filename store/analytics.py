@@ -26,12 +26,14 @@ from store.sql import in_list
 
 # The vote that counts per (solution, step, annotator): the latest labeled one, else the
 # latest vote (then label is NULL). Unparsed and skipped votes never carry a label.
-ANNOTATOR_LABELS = """
+COUNTING_VOTE = """row_number() OVER (PARTITION BY solution_id, step_index, annotator
+    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1"""
+
+ANNOTATOR_LABELS = f"""
 SELECT solution_id, step_index, annotator, annotator_version, config_hash, model, status,
        CASE WHEN status = 'labeled' THEN label END AS label, score, vote_id, created_at
 FROM step_votes
-QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
-    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1
+QUALIFY {COUNTING_VOTE}
 """
 
 # One row per (solution_id, step_index): annotator -> label / score / status maps and counts.
@@ -67,45 +69,62 @@ FROM (
 """
 
 # Per (solution, annotator): the first step labelled 0 (-1: none); NULL when a step before it
-# (or, with no 0, any step of the solution) has no labeled vote of that annotator.
+# (or, with no 0, any step of the solution) has no labeled vote of that annotator. One pass over
+# annotator_labels: the steps labelled 1 are all before the first 0, so those counted below it
+# say whether every earlier step is labelled.
 ANNOTATOR_FIRST_ERRORS = """
-WITH lengths AS (
-  SELECT v.solution_id, greatest(max(v.step_index) + 1, coalesce(any_value(len(s.steps)), 0))
-         AS n_steps
-  FROM annotator_labels v LEFT JOIN solutions s USING (solution_id) GROUP BY v.solution_id),
-zero AS (
-  SELECT solution_id, annotator, min(step_index) FILTER (WHERE label = 0) AS first_zero
+WITH per AS MATERIALIZED (
+  SELECT solution_id, annotator, min(step_index) FILTER (WHERE label = 0) AS first_zero,
+         count(label) AS labeled, max(step_index) AS last_step,
+         coalesce(list(step_index) FILTER (WHERE label = 1), []) AS ones
   FROM annotator_labels GROUP BY solution_id, annotator),
-covered AS (
-  SELECT z.solution_id, z.annotator, z.first_zero,
-         count(a.label) FILTER (WHERE z.first_zero IS NULL OR a.step_index < z.first_zero)
-         AS covered, count(a.label) AS labeled
-  FROM zero z JOIN annotator_labels a USING (solution_id, annotator)
-  GROUP BY z.solution_id, z.annotator, z.first_zero)
-SELECT c.solution_id, c.annotator,
-       CASE WHEN c.covered >= coalesce(c.first_zero, l.n_steps) THEN coalesce(c.first_zero, -1)
+lengths AS (
+  SELECT p.solution_id, greatest(max(p.last_step) + 1, coalesce(any_value(len(s.steps)), 0))
+         AS n_steps
+  FROM per p LEFT JOIN solutions s USING (solution_id) GROUP BY p.solution_id)
+SELECT p.solution_id, p.annotator,
+       CASE WHEN (CASE WHEN p.first_zero IS NULL THEN p.labeled
+                       ELSE len(list_filter(p.ones, lambda i: i < p.first_zero)) END)
+                 >= coalesce(p.first_zero, l.n_steps) THEN coalesce(p.first_zero, -1)
        END AS first_error,
-       c.labeled, l.n_steps
-FROM covered c JOIN lengths l USING (solution_id)
+       p.labeled, l.n_steps
+FROM per p JOIN lengths l USING (solution_id)
 """
 
 # Pairwise Cohen's kappa on the steps both annotators labelled, and how often they put the
-# first error on the same step (over solutions where both locate it).
+# first error on the same step (over solutions where both locate it). No self-join over the
+# votes: steps (and solutions) are grouped by their pattern of labels (first errors), a small
+# table, and each pattern's pairs are counted with its weight.
 ANNOTATOR_AGREEMENT = """
-WITH pairs AS (
-  SELECT a.annotator AS annotator_a, b.annotator AS annotator_b, a.label AS la, b.label AS lb
-  FROM annotator_labels a JOIN annotator_labels b USING (solution_id, step_index)
-  WHERE a.annotator < b.annotator AND a.label IS NOT NULL AND b.label IS NOT NULL),
+WITH step_patterns AS (
+  SELECT votes, count(*) AS n
+  FROM (SELECT list({'a': annotator, 'v': label} ORDER BY annotator) AS votes
+        FROM annotator_labels WHERE label IS NOT NULL
+        GROUP BY solution_id, step_index HAVING count(*) >= 2)
+  GROUP BY votes),
+solution_patterns AS (
+  SELECT votes, count(*) AS n
+  FROM (SELECT list({'a': annotator, 'v': first_error} ORDER BY annotator) AS votes
+        FROM annotator_first_errors WHERE first_error IS NOT NULL
+        GROUP BY solution_id HAVING count(*) >= 2)
+  GROUP BY votes),
+step_pairs AS (
+  SELECT x.a AS annotator_a, y.a AS annotator_b, x.v AS la, y.v AS lb, n
+  FROM (SELECT n, x, unnest(list_filter(votes, lambda v: v.a > x.a)) AS y
+        FROM (SELECT n, votes, unnest(votes) AS x FROM step_patterns))),
+solution_pairs AS (
+  SELECT x.a AS annotator_a, y.a AS annotator_b, x.v AS fa, y.v AS fb, n
+  FROM (SELECT n, x, unnest(list_filter(votes, lambda v: v.a > x.a)) AS y
+        FROM (SELECT n, votes, unnest(votes) AS x FROM solution_patterns))),
 stats AS (
-  SELECT annotator_a, annotator_b, count(*) AS steps, avg((la = lb)::DOUBLE) AS observed,
-         avg(la::DOUBLE) AS pa, avg(lb::DOUBLE) AS pb
-  FROM pairs GROUP BY annotator_a, annotator_b),
+  SELECT annotator_a, annotator_b, sum(n)::BIGINT AS steps,
+         sum(n * (la = lb)::DOUBLE) / sum(n) AS observed,
+         sum(n * la::DOUBLE) / sum(n) AS pa, sum(n * lb::DOUBLE) / sum(n) AS pb
+  FROM step_pairs GROUP BY annotator_a, annotator_b),
 fe AS (
-  SELECT a.annotator AS annotator_a, b.annotator AS annotator_b, count(*) AS solutions,
-         avg((a.first_error = b.first_error)::DOUBLE) AS first_error_rate
-  FROM annotator_first_errors a JOIN annotator_first_errors b USING (solution_id)
-  WHERE a.annotator < b.annotator AND a.first_error IS NOT NULL AND b.first_error IS NOT NULL
-  GROUP BY a.annotator, b.annotator)
+  SELECT annotator_a, annotator_b, sum(n)::BIGINT AS solutions,
+         sum(n * (fa = fb)::DOUBLE) / sum(n) AS first_error_rate
+  FROM solution_pairs GROUP BY annotator_a, annotator_b)
 SELECT s.annotator_a, s.annotator_b, s.steps, s.observed, s.expected,
        CASE WHEN s.expected < 1 - 1e-12 THEN (s.observed - s.expected) / (1 - s.expected) END
        AS kappa,

@@ -126,6 +126,14 @@ def setup(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def apply_settings(con: duckdb.DuckDBPyConnection,
+                   settings: Mapping[str, str]) -> duckdb.DuckDBPyConnection:
+    """``SET`` each DuckDB setting (name -> value) on ``con``: memory limit, spill folder."""
+    for name, value in settings.items():
+        con.execute(f"SET {identifier(name)} = {literal(value)}")
+    return con
+
+
 def create_views(con: duckdb.DuckDBPyConnection, views: Sequence[tuple[str, str]]) -> None:
     """Create (or replace) each view in order; a failure names the view."""
     for name, sql in views:

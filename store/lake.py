@@ -14,14 +14,16 @@ through an in-memory DuckDB over Arrow datasets.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
 import numpy as np
@@ -35,6 +37,7 @@ from schemas import RecordError
 from schemas.records import Record
 from schemas.tables import TABLES, TableSpec, from_arrow, to_arrow
 from store import catalog
+from store.sql import identifier
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ DEFAULT_ROOT = "data/lake"
 TMP_SUFFIX = ".tmp"
 STALE_TMP_SECONDS = 3600
 ROW_GROUP_ROWS = 128 * 1024  # several row groups per big file, so DuckDB scans them in parallel
+SNAPSHOT_TABLES = ("step_votes", "consensus")  # the big tables whose deduplication a snapshot runs once
 READ_STATEMENTS = {
     duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
     duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL,
@@ -107,6 +111,10 @@ class Lake:
         self.uri: str = str(self.root) if self.local else given
         self._id_cache: dict[str, dict[str, pa.Array]] = {}  # table -> file -> its ids
         self._lock = threading.Lock()
+        self.settings: dict[str, str] = {}  # DuckDB settings of every connection (see limited)
+        self._snapshot: duckdb.DuckDBPyConnection | None = None  # the database of snapshot()
+        self._snapshot_relations: dict[str, ds.Dataset] = {}  # its remote datasets, per cursor
+        self.materialized: list[str] = []  # the tables snapshot() copied (deduplicated), in order
 
     def __repr__(self) -> str:
         where = self.root if self.local else f"{self.fs.type_name}://{self.root}"
@@ -312,6 +320,53 @@ class Lake:
         return catalog.view_statements({t: f"_raw_{t}" for t in TABLES if self.files(t)},
                                        filename=False)
 
+    def limited(self, memory_limit: str, temp_directory: str) -> Lake:
+        """The same lake whose DuckDB connections stay under ``memory_limit`` (e.g. ``2GB``) and
+        spill to ``temp_directory``: for queries whose intermediate state grows with the lake
+        (window functions and joins over every vote). This object is left as it is."""
+        clone = copy.copy(self)
+        clone.settings = {**self.settings, "memory_limit": memory_limit,
+                          "temp_directory": temp_directory}
+        return clone
+
+    @contextmanager
+    def snapshot(self, tables: Iterable[str] = SNAPSHOT_TABLES) -> Iterator[Lake]:
+        """The lake as it is now, for a block of read-only queries: one in-memory DuckDB (with this
+        lake's settings, so it stays under the memory limit and spills) in which the deduplicated
+        rows of ``tables`` are stored once as regular tables, the table views read those, and
+        every other view is the catalog's. ``query`` and ``connect`` of the lake yielded run on
+        cursors of that database, so no query repeats the deduplication windows over every row
+        (each ``query`` on a plain lake does). Files appended during the block are not seen. The
+        database is closed when the block ends; this object is left as it is."""
+        db = catalog.apply_settings(catalog.setup(duckdb.connect(":memory:")), self.settings)
+        clone = copy.copy(self)
+        clone.materialized = []
+        try:
+            relations = self._relations()
+            for name, relation in relations.items():
+                db.register(name, relation)
+            views = []
+            for name, sql in self.views():
+                if name in tables and self.files(name):  # no files: the typed empty view is free
+                    started = time.monotonic()
+                    db.execute(f"CREATE TABLE {identifier('_snap_' + name)} AS {sql}")
+                    log.info("snapshot of %s: %.1f s", name, time.monotonic() - started)
+                    clone.materialized.append(name)
+                    sql = f"SELECT * FROM {identifier('_snap_' + name)}"
+                views.append((name, sql))
+            catalog.create_views(db, views)
+            clone._snapshot, clone._snapshot_relations = db, relations
+            yield clone
+        finally:
+            db.close()
+
+    def _relations(self) -> dict[str, ds.Dataset]:
+        """The Arrow datasets ``_raw_<table>`` the views of a remote lake read (local: none)."""
+        if self.local:
+            return {}
+        files = {t: self.files(t) for t in TABLES}
+        return {f"_raw_{t}": self._dataset(t, f) for t, f in files.items() if f}
+
     def refresh_catalog(self) -> Path:
         """Rebuild the catalog file's views (cheap: views only); returns its path."""
         if not self.local:
@@ -328,12 +383,21 @@ class Lake:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection holding the lake's views: the catalog file opened read-only
-        (rebuilt first when missing or stale), else an in-memory copy of the views."""
+        (rebuilt first when missing or stale), else an in-memory copy of the views; in a
+        snapshot, a cursor of its database (whose settings are the database's: set once)."""
+        if self._snapshot is not None:
+            return self._connect()
+        return catalog.apply_settings(self._connect(), self.settings)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._snapshot is not None:  # a cursor: its own session over the snapshot's tables
+            cursor = catalog.setup(self._snapshot.cursor())
+            for name, relation in self._snapshot_relations.items():  # registrations are per session
+                cursor.register(name, relation)
+            return cursor
         views = self.views()
         if not self.local:
-            files = {t: self.files(t) for t in TABLES}
-            relations = {f"_raw_{t}": self._dataset(t, f) for t, f in files.items() if f}
-            return catalog.memory_catalog(views, relations)
+            return catalog.memory_catalog(views, self._relations())
         expected = catalog.fingerprint(views)
         try:
             con = catalog.open_catalog(self.catalog_path, expected)
@@ -345,6 +409,17 @@ class Lake:
         except (catalog.CatalogBusy, OSError, duckdb.IOException) as exc:
             log.info("catalog %s unavailable (%s); using in-memory views", self.catalog_path, exc)
         return catalog.memory_catalog(views)
+
+    def history_source(self, table: str) -> str:
+        """A FROM expression over every stored row of ``table`` (superseded and duplicate rows
+        included), for queries on connections from ``connect`` (no files: a typed empty one)."""
+        empty = catalog.empty_view_sql(self.spec(table).schema)
+        if not self.files(table):
+            return f"({empty})"
+        source = (catalog.parquet_source(f"{self.table_dir(table)}/*.parquet") if self.local
+                  else f"_raw_{table}")
+        # files written before a column was added lack it: the typed empty row brings it
+        return f"({empty} UNION ALL BY NAME SELECT * FROM {source})"
 
     def query(self, sql: str) -> pa.Table:
         """Run read-only SQL over the lake's views; the last statement's result as Arrow."""

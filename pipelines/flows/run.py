@@ -164,9 +164,11 @@ def report_stage(lake_root: str, out: str) -> str:
 
 def run_health(lake: Lake, export_check: str) -> str:
     """The label-health line of the summary (with the export's check outcome when it ran)."""
+    from pipelines.bounded import bounded
     from pipelines.label_health import gather_health, health_line
 
-    health = gather_health(lake)
+    with bounded(lake) as limited:
+        health = gather_health(limited)
     if export_check:
         health.export = [("", export_check)]
     return health_line(health)

@@ -82,3 +82,20 @@ def test_report_names_disputes_and_the_swing_of_human_reviews(lake, tmp_path):
     assert "0.000" not in review
     assert "consensus: human reviews of 2 solutions moved the kept share by +50 points" in page
     assert "0/4 kept before the first review, 2/4 now" in page
+
+
+def test_review_first_explains_by_the_first_disputed_step(lake):
+    """Why a solution is disputed comes from its first disputed step's details, whichever row
+    DuckDB meets first (it used to be any one of them)."""
+    from pipelines.report_review import review_first
+    from schemas import Consensus
+
+    sol = Solution(problem_id="p", generator="g", text="t", steps=["a", "b", "c"])
+    lake.append("solutions", [sol])
+    lake.append("consensus", [
+        Consensus(solution_id=sol.solution_id, step_index=i, strategy=strategy, status="disputed",
+                  priority=1.0, details={"unparsed": i} if i else {})
+        for strategy in ("majority", "consensus") for i in (2, 0, 1)])
+    for _ in range(3):
+        (row,) = review_first(lake)
+        assert row["why"] == "3 steps without a majority" and row["step"] == "1: a"

@@ -1,0 +1,40 @@
+"""A limited lake: the same tables, DuckDB connections under a memory limit with a spill
+folder; the lake it came from keeps DuckDB's defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.bounded import bounded
+from schemas import Solution
+
+
+def test_limited_connections_carry_the_settings(lake, tmp_path) -> None:
+    lake.append("solutions", [Solution(problem_id="p", generator="g", text="t", steps=["a"])])
+    limited = lake.limited("512MB", str(tmp_path / "spill"))
+    con = limited.connect()
+    try:
+        limit, folder = con.execute("SELECT current_setting('memory_limit'), "
+                                    "current_setting('temp_directory')").fetchone()
+    finally:
+        con.close()
+    assert limit.startswith("488") and folder == str(tmp_path / "spill")  # 512 MB in MiB
+    assert limited.query("SELECT count(*) AS n FROM solutions")["n"][0].as_py() == 1
+    assert lake.settings == {} and limited.root == lake.root
+
+
+def test_bounded_removes_its_spill_folder(lake) -> None:
+    with bounded(lake, "256MB") as limited:
+        folder = Path(limited.settings["temp_directory"])
+        assert folder.is_dir() and limited.settings["memory_limit"] == "256MB"
+    assert not folder.exists()
+
+
+def test_the_summaries_default_limit_is_capped(monkeypatch) -> None:
+    import pipelines.reconcile_chunks as chunks
+    from pipelines.bounded import summary_memory_limit
+
+    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "8192MB")
+    assert summary_memory_limit() == "4096MB"
+    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "2048MB")
+    assert summary_memory_limit() == "2048MB"
