@@ -68,7 +68,7 @@ def test_card_reports_counts_balance_annotators_and_licence(labelled_lake, tmp_p
     assert "| mc-binary | 1 |  | c | 9 | 9 | 900 | 0 |" in text
     assert "soft_labels" in text and "int()" in text
     assert "strategy: consensus" in text and "Qwen" in text
-    assert len(result.selection.examples) == 4
+    assert result.selection.total == 4
     other = export(lake, tmp_path / "ms", format="math-shepherd", license="cc-by-4.0")
     ms_card = (tmp_path / "ms" / "README.md").read_text(encoding="utf-8")
     assert front_matter(tmp_path / "ms" / "README.md")["license"] == "cc-by-4.0"
