@@ -65,7 +65,8 @@ def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) 
 
 
 def _provenance(selection: Selection, strategy: str) -> dict[str, int]:
-    """Exported step labels per ``details.mc_provenance`` of their consensus row."""
+    """Exported step labels per ``details.mc_provenance`` of their consensus row (from the
+    selection's ``consensus_rows``: the strategy's rows and every human row)."""
     rows = selection.query("""
         WITH exported_steps AS (
           SELECT solution_id, unnest(range(len(labels)))::INTEGER AS step_index FROM selected),
@@ -73,7 +74,7 @@ def _provenance(selection: Selection, strategy: str) -> dict[str, int]:
           SELECT CASE WHEN c.status = 'human' THEN 'human'
                       ELSE coalesce(json_extract_string(c.details, '$.mc_provenance'), 'none')
                  END AS kind
-          FROM exported_steps e JOIN consensus c USING (solution_id, step_index)
+          FROM exported_steps e JOIN consensus_rows c USING (solution_id, step_index)
           WHERE c.strategy = ? OR c.status = 'human'
           QUALIFY row_number() OVER (PARTITION BY e.solution_id, e.step_index
                                      ORDER BY c.status = 'human' DESC) = 1)

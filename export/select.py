@@ -123,20 +123,23 @@ def split_of(problem_id: str, test_fraction: float, salt: str = "stepforge") -> 
     return "test" if int(digest[:16], 16) / 2**64 < test_fraction else "train"
 
 
-def consensus_labels_sql(strategy: str | None = None, human_override: bool = True) -> str:
+def consensus_labels_sql(strategy: str | None = None, human_override: bool = True,
+                         table: str = "consensus") -> str:
     """The current consensus row per (solution, step, strategy) of ``strategy`` (None: every
     strategy); with ``human_override`` a step with a human row under any strategy takes the
     latest one under each strategy (a reviewed step no strategy covered is added to each).
-    Columns: solution_id, step_index, strategy, status, label, probability, annotators."""
+    Columns: solution_id, step_index, strategy, status, label, probability, annotators.
+    ``table``: the consensus view, or a table of its rows holding at least those of
+    ``strategy`` and every human row."""
     cols = "solution_id, step_index, strategy, status, label, probability, annotators"
     where = f" WHERE strategy = {literal(strategy)}" if strategy is not None else ""
     if not human_override:
-        return f"SELECT {cols} FROM consensus{where}"
+        return f"SELECT {cols} FROM {table}{where}"
     return f"""
         WITH human AS (
-          SELECT * FROM consensus WHERE status = 'human' QUALIFY row_number() OVER (
+          SELECT * FROM {table} WHERE status = 'human' QUALIFY row_number() OVER (
               PARTITION BY solution_id, step_index ORDER BY created_at DESC, consensus_id DESC) = 1),
-        base AS (SELECT {cols} FROM consensus{where}),
+        base AS (SELECT {cols} FROM {table}{where}),
         strategies AS (SELECT DISTINCT strategy FROM base)
         SELECT b.* FROM base b ANTI JOIN human h USING (solution_id, step_index)
         UNION ALL
@@ -145,10 +148,11 @@ def consensus_labels_sql(strategy: str | None = None, human_override: bool = Tru
         FROM human h CROSS JOIN strategies s"""
 
 
-def labels_sql(config: ExportConfig) -> str:
+def labels_sql(config: ExportConfig, table: str = "consensus") -> str:
     """One row per solution with labelled steps: its solution and problem fields and the
-    step labels passing the filters (lists ordered by step)."""
-    chosen = consensus_labels_sql(config.strategy, config.human_override)
+    step labels passing the filters (lists ordered by step); ``table`` as for
+    ``consensus_labels_sql``."""
+    chosen = consensus_labels_sql(config.strategy, config.human_override, table)
     where = [f"status IN ({', '.join(literal(s) for s in config.statuses)})", "label IS NOT NULL"]
     if config.min_probability is not None:
         where.append(f"(probability IS NULL OR CASE WHEN label = 1 THEN probability "
@@ -171,8 +175,15 @@ def labels_sql(config: ExportConfig) -> str:
 
 
 def _build(scratch: Scratch, config: ExportConfig, selection: Selection) -> None:
-    """Create ``examples`` (every labelled solution, ``why`` set on those left out)."""
-    scratch.execute(f"CREATE TABLE examples AS {example_sql(config, f'({labels_sql(config)})')}")
+    """Create ``consensus_rows`` (the current rows of the strategy and every human row: the
+    consensus view's latest-row window runs once, the card reads them again) and ``examples``
+    (every labelled solution, ``why`` set on those left out)."""
+    scratch.execute(f"""CREATE TABLE consensus_rows AS
+        SELECT consensus_id, solution_id, step_index, strategy, status, label, probability,
+               annotators, details, created_at
+        FROM consensus WHERE strategy = {literal(config.strategy)} OR status = 'human'""")
+    source = f"({labels_sql(config, 'consensus_rows')})"
+    scratch.execute(f"CREATE TABLE examples AS {example_sql(config, source)}")
     counts = scratch.query("SELECT why, count(*) AS n FROM examples GROUP BY why").to_pylist()
     selection.considered = sum(r["n"] for r in counts)
     selection.dropped = Counter({r["why"]: r["n"] for r in counts if r["why"] is not None})
