@@ -59,9 +59,9 @@ class Scratch:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
-    def execute(self, sql: str, params: list | None = None) -> None:
+    def execute(self, sql: str) -> None:
         """Run a statement (creating the selection's tables)."""
-        self.con.execute(sql, params or [])
+        self.con.execute(sql)
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:
         """A (small) result as Arrow."""

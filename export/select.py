@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+import pyarrow as pa
 
 from export.config import DEFAULT_STEP_TAG, FORMATS, ExportConfig
 from export.rules import dedup_groups_sql, example_sql, split_sql
@@ -82,11 +82,18 @@ class Selection:
     def total(self) -> int:
         return sum(self.rows.values())
 
-    def query(self, sql: str, params: list | None = None) -> Any:
-        """Run SQL over the scratch (the ``selected`` table and the lake's views) as Arrow."""
+    def _open(self) -> Scratch:
         if self.scratch is None or self.scratch.closed:
             raise ValueError("the selection is closed")
-        return self.scratch.query(sql, params)
+        return self.scratch
+
+    def query(self, sql: str, params: list | None = None) -> pa.Table:
+        """Run SQL over the scratch (the ``selected`` table and the lake's views) as Arrow."""
+        return self._open().query(sql, params)
+
+    def batches(self, sql: str, params: list | None = None) -> pa.RecordBatchReader:
+        """The same, streamed in record batches."""
+        return self._open().batches(sql, params)
 
     @property
     def examples(self) -> list[Example]:

@@ -107,9 +107,8 @@ def check_folder(out: Path, overwrite: bool) -> None:
 
 def _write_jsonl(selection: Selection, sql: str, params: list, path: Path) -> None:
     """One shard of JSON lines, streamed in record batches (keys in the format's column order)."""
-    assert selection.scratch is not None
     with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for batch in selection.scratch.batches(sql, params):
+        for batch in selection.batches(sql, params):
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist())
 
 
