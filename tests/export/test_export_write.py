@@ -124,3 +124,18 @@ def test_trl_tokenization_with_the_embedded_smollm2_tokenizer(labelled_lake, tmp
         out = prm.PRMTrainer.tokenize_row(row, tokenizer, "\n", None, None, False, False)
         assert [x for x in out["labels"] if x != -100] == [int(x) for x in row["labels"]]
         assert out["input_ids"][0] == tokenizer.bos_token_id
+
+
+def test_scratch_settings_change_nothing_written_and_leave_nothing(labelled_lake, tmp_path):
+    """memory_limit / temp_directory say where the export runs: same bytes, not in the card,
+    and the scratch folder is removed when the export ends."""
+    lake, _, _ = labelled_lake
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    default = export(lake, tmp_path / "a")
+    tuned = export(lake, tmp_path / "b", memory_limit="1GB", temp_directory=str(scratch))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b",
+                                               default.written.files, shallow=False)
+    assert len(match) == len(tuned.written.files) and not mismatch and not errors
+    assert "memory_limit" not in (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
+    assert list(scratch.iterdir()) == []
