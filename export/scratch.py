@@ -3,12 +3,14 @@
 The selection is materialised as tables in a DuckDB file in a temporary folder, with DuckDB's
 ``memory_limit`` set (default an eighth of the machine's RAM, the reconcile's convention) and
 spilling into that folder, so an export's memory does not grow with the lake. ``close`` drops
-the folder; a scratch never closed is dropped when it is garbage-collected.
+the folder; a scratch never closed is dropped when it is garbage-collected, and the folder of
+a killed export (its spill can be many GB) by the next export using the same temp folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -16,6 +18,7 @@ import weakref
 import duckdb
 import pyarrow as pa
 
+from export.swap import alive
 from schemas.tables import TABLES
 from store import catalog
 from store.lake import Lake
@@ -31,6 +34,18 @@ def default_memory_limit() -> str:
     return f"{max(1 << 30, total // 8) >> 20}MB"
 
 
+PREFIX = "stepforge-export-"
+_FOLDER = re.compile(rf"^{PREFIX}(?P<pid>\d+)-")
+
+
+def remove_stale(parent: str) -> None:
+    """Remove the scratch folders under ``parent`` left by exports that no longer run."""
+    for name in os.listdir(parent):
+        match = _FOLDER.match(name)
+        if match and not alive(int(match["pid"])):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 def _close(con: duckdb.DuckDBPyConnection, folder: str) -> None:
     try:
         con.close()
@@ -43,7 +58,8 @@ class Scratch:
 
     def __init__(self, lake: Lake, memory_limit: str | None = None,
                  temp_directory: str | None = None) -> None:
-        self.folder = tempfile.mkdtemp(prefix="stepforge-export-", dir=temp_directory)
+        remove_stale(temp_directory or tempfile.gettempdir())
+        self.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=temp_directory)
         self.con = catalog.setup(duckdb.connect(os.path.join(self.folder, "export.duckdb")))
         self._finalizer = weakref.finalize(self, _close, self.con, self.folder)
         self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")

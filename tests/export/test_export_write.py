@@ -128,10 +128,16 @@ def test_trl_tokenization_with_the_embedded_smollm2_tokenizer(labelled_lake, tmp
 
 def test_scratch_settings_change_nothing_written_and_leave_nothing(labelled_lake, tmp_path):
     """memory_limit / temp_directory say where the export runs: same bytes, not in the card,
-    and the scratch folder is removed when the export ends."""
+    and the scratch folder is removed when the export ends (a killed export's by the next)."""
+    import subprocess
+    import sys
+
     lake, _, _ = labelled_lake
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (scratch / f"stepforge-export-{dead}-killed" / "spill").mkdir(parents=True)  # a killed export's
     default = export(lake, tmp_path / "a")
     tuned = export(lake, tmp_path / "b", memory_limit="1GB", temp_directory=str(scratch))
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b",
