@@ -1,7 +1,8 @@
 """Training-set export: consensus labels from the lake -> TRL / Math-Shepherd / ProcessBench /
 JSON-lines shards with a dataset card, optionally pushed to the Hugging Face Hub.
 
-``select`` decides which solutions and labels go in and the split, ``formats`` builds the rows,
+``select`` decides which solutions and labels go in and the split (SQL in a scratch DuckDB,
+rules in ``rules``), ``formats`` builds the rows, ``checks`` refuses sets without information,
 ``card`` writes the README, ``write`` the shards and the push. ``run_export`` chains them.
 """
 
@@ -37,22 +38,23 @@ class ExportEmpty(ValueError):
 
 def run_export(lake: Lake, config: ExportConfig, write: WriteConfig,
                allow_empty: bool = True) -> ExportResult:
-    """Select, check, write the folder and (when ``write.push_to_hub``) upload it. An empty
+    """Select, check, write the folder and (when ``write.push_to_hub``) upload it (the returned
+    selection is closed: its counts remain, its rows are gone). An empty
     selection raises ``ExportEmpty`` unless ``allow_empty``; labels that fail the information
     checks raise ``ExportRefused`` unless ``config.force``."""
     if write.push_to_hub:  # fail on a missing token before the work, not after
         from export.write import hub_token
         hub_token()
-    selection = select(lake, config)
-    if not selection.examples and not allow_empty:
-        raise ExportEmpty(selection)
-    checks = check_selection(lake, selection)
-    if checks.failures and not config.force:
-        raise ExportRefused(checks.failures)
-    checks.forced = bool(checks.failures)
-    card = render_card(selection, config, gather_facts(lake, selection, config.strategy),
-                       write.license, write.pretty_name) + card_section(checks)
-    written = write_export(selection, config, write, card)
+    with select(lake, config) as selection:  # the scratch is dropped on leaving
+        if not selection.total and not allow_empty:
+            raise ExportEmpty(selection)
+        checks = check_selection(lake, selection)
+        if checks.failures and not config.force:
+            raise ExportRefused(checks.failures)
+        checks.forced = bool(checks.failures)
+        card = render_card(selection, config, gather_facts(lake, selection, config.strategy),
+                           write.license, write.pretty_name) + card_section(checks)
+        written = write_export(selection, config, write, card)
     pushed = None
     if write.push_to_hub:
         pushed = push_to_hub(written.out, write.push_to_hub, write.private,

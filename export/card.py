@@ -2,20 +2,19 @@
 and a text saying what is in the set and how it was made.
 
 Everything in it derives from the lake and the options, never from the clock or the machine, so
-a re-export writes the same bytes.
+a re-export writes the same bytes. Its numbers are SQL aggregates over the selection.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 import yaml
 
-from export.select import ExportConfig, Example, Selection
+from export.select import ExportConfig, Selection
 from store.lake import Lake
+from store.sql import in_list
 
 # Licences of well-known sources, matched as substrings of problems.source (lower case).
 KNOWN_LICENSES = {"gsm8k": "mit", "prm800k": "mit", "processbench": "apache-2.0",
@@ -26,61 +25,61 @@ SIZE_BINS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
 
 @dataclass
 class CardFacts:
-    """What the card reports beyond the examples: who labelled them, from which sources."""
+    """What the card reports beyond the options: label balance per split, who labelled the
+    examples, from which sources."""
 
     annotators: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     generators: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, int] = field(default_factory=dict)  # exported labels per MC evidence
+    balance: dict[str, dict[str, Any]] = field(default_factory=dict)  # per split
+
+
+def _counts(selection: Selection, column: str) -> dict[str, int]:
+    rows = selection.query(f"SELECT {column} AS k, count(*) AS n FROM selected GROUP BY k").to_pylist()
+    return dict(sorted((r["k"], r["n"]) for r in rows))
 
 
 def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) -> CardFacts:
-    """Annotator versions and vote counts on the exported solutions (only annotators whose
-    votes the labels used), the examples' sources and generators, and (given the strategy)
-    how many exported labels rest on measured / inferred MC evidence."""
-    examples = selection.examples
-    facts = CardFacts(sources=dict(sorted(Counter(e.source or "unknown" for e in examples).items())),
-                      generators=dict(sorted(Counter(e.generator for e in examples).items())))
-    if not examples or not selection.annotators:
+    """Label balance per split, annotator versions and vote counts on the exported solutions
+    (only annotators whose votes the labels used), the examples' sources and generators, and
+    (given the strategy) how many exported labels rest on measured / inferred MC evidence."""
+    if not selection.total:
+        return CardFacts()
+    facts = CardFacts(sources=_counts(selection, "coalesce(nullif(source, ''), 'unknown')"),
+                      generators=_counts(selection, "generator"),
+                      balance=label_balance(selection))
+    if not selection.annotators:
         return facts
-    con = lake.connect()
-    try:
-        con.register("exported", pa.table({"solution_id": [e.solution_id for e in examples]}))
-        con.register("used", pa.table({"annotator": selection.annotators}))
-        facts.annotators = con.sql("""
-            SELECT annotator, annotator_version AS version, model, config_hash,
-                   count(*) AS votes, count(*) FILTER (WHERE status = 'labeled') AS labeled,
-                   sum(prompt_tokens + completion_tokens)::BIGINT AS tokens,
-                   sum(rollouts)::BIGINT AS rollouts
-            FROM step_votes WHERE solution_id IN (SELECT solution_id FROM exported)
-              AND annotator IN (SELECT annotator FROM used)
-            GROUP BY ALL ORDER BY ALL""").to_arrow_table().to_pylist()
-        if strategy is not None:
-            facts.provenance = _provenance(con, selection, strategy)
-    finally:
-        con.close()
+    facts.annotators = selection.query(f"""
+        SELECT annotator, annotator_version AS version, model, config_hash,
+               count(*) AS votes, count(*) FILTER (WHERE status = 'labeled') AS labeled,
+               sum(prompt_tokens + completion_tokens)::BIGINT AS tokens,
+               sum(rollouts)::BIGINT AS rollouts
+        FROM step_votes WHERE solution_id IN (SELECT solution_id FROM selected)
+          AND annotator IN {in_list(selection.annotators)}
+        GROUP BY ALL ORDER BY ALL""").to_pylist()
+    if strategy is not None:
+        facts.provenance = _provenance(selection, strategy)
     return facts
 
 
-def _provenance(con: Any, selection: Selection, strategy: str) -> dict[str, int]:
-    """Exported step labels per ``details.mc_provenance`` of their consensus row."""
-    pairs = [(e.solution_id, i) for e in selection.examples for i in range(len(e.labels))]
-    con.register("exported_steps", pa.table({"solution_id": [p[0] for p in pairs],
-                                             "step_index": pa.array([p[1] for p in pairs],
-                                                                    pa.int32())}))
-    rows = con.execute("""
-        SELECT CASE WHEN c.status = 'human' THEN 'human'
-                    ELSE coalesce(json_extract_string(c.details, '$.mc_provenance'), 'none')
-               END AS kind
-        FROM exported_steps e JOIN consensus c USING (solution_id, step_index)
-        WHERE c.strategy = ? OR c.status = 'human'
-        QUALIFY row_number() OVER (PARTITION BY e.solution_id, e.step_index
-                                   ORDER BY c.status = 'human' DESC) = 1""",
-                       [strategy]).fetchall()
-    counts: dict[str, int] = {}
-    for (kind,) in rows:
-        counts[kind] = counts.get(kind, 0) + 1
-    return dict(sorted(counts.items()))
+def _provenance(selection: Selection, strategy: str) -> dict[str, int]:
+    """Exported step labels per ``details.mc_provenance`` of their consensus row (from the
+    selection's ``consensus_rows``: the strategy's rows and every human row)."""
+    rows = selection.query("""
+        WITH exported_steps AS (
+          SELECT solution_id, unnest(range(len(labels)))::INTEGER AS step_index FROM selected),
+        kinds AS (
+          SELECT CASE WHEN c.status = 'human' THEN 'human'
+                      ELSE coalesce(json_extract_string(c.details, '$.mc_provenance'), 'none')
+                 END AS kind
+          FROM exported_steps e JOIN consensus_rows c USING (solution_id, step_index)
+          WHERE c.strategy = ? OR c.status = 'human'
+          QUALIFY row_number() OVER (PARTITION BY e.solution_id, e.step_index
+                                     ORDER BY c.status = 'human' DESC) = 1)
+        SELECT kind, count(*) AS n FROM kinds GROUP BY kind""", [strategy]).to_pylist()
+    return dict(sorted((r["kind"], r["n"]) for r in rows))
 
 
 def licence_of(sources: dict[str, int], override: str | None) -> tuple[str, list[str]]:
@@ -97,20 +96,29 @@ def licence_of(sources: dict[str, int], override: str | None) -> tuple[str, list
     return (found.pop() if len(found) == 1 and not unknown else "other"), unknown
 
 
-def label_balance(examples: list[Example]) -> dict[str, Any]:
-    """Step labels (positive / negative) and examples with / without a wrong step."""
-    labels = Counter(label for e in examples for label in e.labels)
-    with_error = sum(e.first_error >= 0 for e in examples)
-    steps = labels[1] + labels[0]
-    return {"examples": len(examples), "steps": steps, "positive_steps": labels[1],
-            "negative_steps": labels[0],
-            "negative_share": round(labels[0] / steps, 4) if steps else None,
-            "examples_with_error": with_error, "examples_without_error": len(examples) - with_error}
+def label_balance(selection: Selection) -> dict[str, dict[str, Any]]:
+    """Per split: step labels (positive / negative) and examples with / without a wrong step."""
+    rows = selection.query("""
+        SELECT split, count(*) AS examples,
+               coalesce(sum(list_count(list_filter(labels, lambda x: x = 1))), 0) AS positive,
+               coalesce(sum(list_count(list_filter(labels, lambda x: x = 0))), 0) AS negative,
+               count(*) FILTER (WHERE first_error >= 0) AS with_error
+        FROM selected GROUP BY split""").to_pylist()
+    out = {}
+    for r in sorted(rows, key=lambda r: list(selection.rows).index(r["split"])):
+        positive, negative = int(r["positive"]), int(r["negative"])
+        steps = positive + negative
+        out[r["split"]] = {
+            "examples": r["examples"], "steps": steps, "positive_steps": positive,
+            "negative_steps": negative, "negative_share": round(negative / steps, 4) if steps else None,
+            "examples_with_error": r["with_error"],
+            "examples_without_error": r["examples"] - r["with_error"]}
+    return out
 
 
 def front_matter(selection: Selection, config: ExportConfig, licence: str,
                  pretty_name: str | None) -> dict[str, Any]:
-    total = len(selection.examples)
+    total = selection.total
     size = next((name for limit, name in SIZE_BINS if total < limit), "n>10M")
     ext = "jsonl" if config.format == "jsonl" else "parquet"
     return {
@@ -120,9 +128,9 @@ def front_matter(selection: Selection, config: ExportConfig, licence: str,
         "tags": ["process-reward-model", "step-level-supervision", "stepforge", config.format],
         "size_categories": [size],
         "configs": [{"config_name": "default", "data_files": [
-            {"split": split, "path": f"data/{split}-*.{ext}"} for split in selection.splits]}],
-        "dataset_info": {"splits": [{"name": split, "num_examples": len(rows)}
-                                    for split, rows in selection.splits.items()]},
+            {"split": split, "path": f"data/{split}-*.{ext}"} for split in selection.rows]}],
+        "dataset_info": {"splits": [{"name": split, "num_examples": rows}
+                                    for split, rows in selection.rows.items()]},
     }
 
 
@@ -157,7 +165,7 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     """The README.md text."""
     hub_licence, unknown = licence_of(facts.sources, licence)
     meta = front_matter(selection, config, hub_licence, pretty_name)
-    balance = {s: label_balance(rows) for s, rows in selection.splits.items()}
+    balance = facts.balance
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
              f"# {meta['pretty_name']}", "",
              "Step-level labels for training process reward models, exported by stepforge "

@@ -1,7 +1,7 @@
 """Information checks on a selection before it is written: refuse a training set whose labels
 carry no information, rather than ship it looking like one.
 
-Two failures, each a sentence naming the numbers:
+Two failures, each a sentence naming the numbers (counted in SQL over the selection):
 
 - one label value on every exported step (all correct or all wrong): a PRM trained on it learns a
   constant; this is what a policy that solves nothing gives (MC puts every first error at step 1);
@@ -55,11 +55,13 @@ class CheckResult:
 
 def single_value(selection: Selection) -> str | None:
     """The failure sentence when every exported step has the same label."""
-    labels = [label for e in selection.examples for label in e.labels]
-    if not labels or len(set(labels)) > 1:
+    row = selection.query("""SELECT count(*) AS labels, count(DISTINCT label) AS values,
+                                    any_value(label) AS value
+                             FROM (SELECT unnest(labels) AS label FROM selected)""").to_pylist()[0]
+    if not row["labels"] or row["values"] > 1:
         return None
-    value = "correct (1)" if labels[0] == 1 else "wrong (0)"
-    return (f"all {len(labels)} step labels of the {len(selection.examples)} examples are "
+    value = "correct (1)" if row["value"] == 1 else "wrong (0)"
+    return (f"all {row['labels']} step labels of the {selection.total} examples are "
             f"{value}: the set carries no information to train a PRM on")
 
 
@@ -67,7 +69,7 @@ def failing_annotator(lake: Lake, selection: Selection) -> str | None:
     """The failure sentence when one machine annotator is behind every label and most of its
     votes were skipped or unparsed."""
     machines = [a for a in selection.annotators if a != "human"]
-    if len(machines) != 1 or not selection.examples:
+    if len(machines) != 1 or not selection.total:
         return None
     row = lake.query(f"""
         SELECT count(*) AS votes, count(*) FILTER (WHERE status = 'skipped') AS skipped,
@@ -83,7 +85,7 @@ def failing_annotator(lake: Lake, selection: Selection) -> str | None:
 
 def check_selection(lake: Lake, selection: Selection) -> CheckResult:
     """Run every check on ``selection``; an empty selection is not checked here."""
-    if not selection.examples:
+    if not selection.total:
         return CheckResult(checked=False)
     failures = [f for f in (single_value(selection), failing_annotator(lake, selection)) if f]
     return CheckResult(failures=failures)

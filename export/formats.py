@@ -12,13 +12,16 @@
 - ``processbench``: ``id``, ``generator``, ``problem``, ``steps`` (every step of the solution),
   ``final_answer_correct`` and ``label`` (index of the first wrong step, -1 if none).
 - ``jsonl``: everything known about the example, labels as 0/1 integers.
+
+The rows are SQL over the selection's ``selected`` table (``rows_sql``), read shard by shard.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
-from export.select import ExportConfig, Example
+from export.config import ExportConfig
+from store.sql import literal
 
 if TYPE_CHECKING:
     import datasets
@@ -28,54 +31,38 @@ TAG_SEPARATOR = " "    # between a step and its tag
 STEP_SEPARATOR = "\n"  # between "step tag" units, and between the problem and the first step
 
 
-def _metadata(example: Example) -> dict[str, Any]:
-    return {"solution_id": example.solution_id, "problem_id": example.problem_id,
-            "generator": example.generator, "source": example.source}
+def shepherd_text_sql(question: str, steps: str, mark: str) -> str:
+    """The problem then every step followed by ``TAG_SEPARATOR + mark`` (``mark`` an SQL
+    expression of the step's 1-based index ``i``), joined by ``STEP_SEPARATOR``."""
+    unit = f"s || {literal(TAG_SEPARATOR)} || {mark}"
+    return (f"array_to_string(list_prepend({question}, list_transform({steps}, lambda s, i: {unit})), "
+            f"{literal(STEP_SEPARATOR)})")
 
 
-def trl_row(example: Example, config: ExportConfig) -> dict[str, Any]:
-    row: dict[str, Any] = {"prompt": example.question, "completions": list(example.steps),
-                           "labels": [bool(x) for x in example.labels]}
-    if config.soft_labels:
-        row["soft_labels"] = list(example.probabilities)
-    return row
+def columns(config: ExportConfig) -> list[str]:
+    """The SELECT list of the configured format over ``selected``, in the features' order."""
+    soft = ["probabilities AS soft_labels"] if config.soft_labels else []
+    if config.format == "trl":
+        cols = ["question AS prompt", "steps AS completions",
+                "list_transform(labels, lambda x: x <> 0) AS labels", *soft]
+    elif config.format == "math-shepherd":
+        mark = "CASE WHEN labels[i] <> 0 THEN '+' ELSE '-' END"
+        cols = [shepherd_text_sql("question", "steps", literal(config.step_tag)) + " AS input",
+                shepherd_text_sql("question", "steps", mark) + " AS label", *soft]
+    elif config.format == "processbench":
+        return ["solution_id AS id", "generator", "question AS problem", "steps",
+                "is_correct AS final_answer_correct", "first_error AS label"]
+    else:
+        return ["solution_id", "problem_id", "question", "source", "generator", "steps", "labels",
+                "probabilities", "statuses", "first_error", "n_steps", "is_correct", "split"]
+    return cols + (list(METADATA) if config.metadata else [])
 
 
-def shepherd_text(question: str, steps: tuple[str, ...], marks: list[str]) -> str:
-    """The problem then every step followed by ``TAG_SEPARATOR + mark``."""
-    units = [f"{step}{TAG_SEPARATOR}{mark}" for step, mark in zip(steps, marks, strict=True)]
-    return STEP_SEPARATOR.join([question, *units])
-
-
-def shepherd_row(example: Example, config: ExportConfig) -> dict[str, Any]:
-    tags = [config.step_tag] * len(example.steps)
-    marks = ["+" if label else "-" for label in example.labels]
-    row: dict[str, Any] = {"input": shepherd_text(example.question, example.steps, tags),
-                           "label": shepherd_text(example.question, example.steps, marks)}
-    if config.soft_labels:
-        row["soft_labels"] = list(example.probabilities)
-    return row
-
-
-def processbench_row(example: Example, config: ExportConfig) -> dict[str, Any]:
-    return {"id": example.solution_id, "generator": example.generator,
-            "problem": example.question, "steps": list(example.steps),
-            "final_answer_correct": example.is_correct, "label": example.first_error}
-
-
-def jsonl_row(example: Example, config: ExportConfig) -> dict[str, Any]:
-    return {"solution_id": example.solution_id, "problem_id": example.problem_id,
-            "question": example.question, "source": example.source,
-            "generator": example.generator, "steps": list(example.steps),
-            "labels": list(example.labels), "probabilities": list(example.probabilities),
-            "statuses": list(example.statuses), "first_error": example.first_error,
-            "n_steps": example.n_steps, "is_correct": example.is_correct, "split": example.split}
-
-
-BUILDERS: dict[str, Callable[[Example, ExportConfig], dict[str, Any]]] = {
-    "trl": trl_row, "math-shepherd": shepherd_row, "processbench": processbench_row,
-    "jsonl": jsonl_row,
-}
+def rows_sql(config: ExportConfig, table: str = "selected") -> str:
+    """The format's rows of one split between two positions (parameters: split, first row,
+    end row), in order."""
+    return (f"SELECT {', '.join(columns(config))} FROM {table} "
+            "WHERE split = ? AND rn >= ? AND rn < ? ORDER BY rn")
 
 
 def features(config: ExportConfig) -> "datasets.Features":
@@ -107,11 +94,3 @@ def features(config: ExportConfig) -> "datasets.Features":
     if config.metadata:
         cols.update({name: text for name in METADATA})
     return datasets.Features(cols)
-
-
-def build_row(example: Example, config: ExportConfig) -> dict[str, Any]:
-    """The example as a row of the configured format (plus metadata columns where they apply)."""
-    row = BUILDERS[config.format](example, config)
-    if config.metadata and config.format in ("trl", "math-shepherd"):
-        row.update(_metadata(example))
-    return row

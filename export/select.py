@@ -17,6 +17,11 @@ reconciled without reviews). Per solution the steps are read in order:
 The split is by problem: a problem's hash (``split_salt`` + problem_id, SHA-256) below
 ``test_fraction`` puts all its solutions in test, so no problem is in both splits and the split
 does not depend on which other problems are exported.
+
+All of it runs as SQL in a scratch DuckDB (``export.scratch``, rules in ``export.rules``): the
+selected examples are a table there, which the writer reads shard by shard and the checks and
+the card aggregate, so no Python object is built per solution or step and memory stays
+bounded whatever the lake's size.
 """
 
 from __future__ import annotations
@@ -24,64 +29,23 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+import pyarrow as pa
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from schemas.ids import normalize_text
-from store.sql import list_literal, literal
+from export.config import DEFAULT_STEP_TAG, FORMATS, ExportConfig
+from export.rules import dedup_groups_sql, example_sql, split_sql
+from export.scratch import Scratch
 from store.lake import Lake
+from store.sql import list_literal, literal
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl")
-DEFAULT_STEP_TAG = "ки"
+__all__ = ["DEFAULT_STEP_TAG", "FORMATS", "Example", "ExportConfig", "Selection",
+           "consensus_labels_sql", "labels_sql", "select", "split_of"]
 
-
-class ExportConfig(BaseModel):
-    """What to export and how it is labelled. Loaded from the ``export:`` section and flags."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["trl", "math-shepherd", "processbench", "jsonl"] = Field(
-        "trl", description="trl (prompt, completions, labels: TRL's PRMTrainer), math-shepherd "
-        "(input/label texts with a step tag), processbench (problem, steps, label = first wrong "
-        "step or -1), jsonl (every field, JSON lines)")
-    strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
-    statuses: list[Literal["agreed", "human"]] = Field(
-        default_factory=lambda: ["agreed", "human"],
-        description="consensus statuses that count as labels (disputed steps never do)")
-    human_override: bool = Field(
-        True, description="a step with a human consensus row under any strategy takes the "
-        "latest human label (human wins)")
-    annotators: list[str] | None = Field(
-        None, description="keep only step labels whose consensus used votes of all of these "
-        "annotators (e.g. mc-binary,judge)")
-    min_probability: float | None = Field(
-        None, ge=0.5, le=1.0, description="keep only step labels whose consensus probability of "
-        "the chosen label is at least this (rows without a probability pass)")
-    max_steps: int | None = Field(None, ge=1, description="skip solutions with more steps")
-    truncate_after_first_error: bool = Field(
-        True, description="Qwen's rule: drop the steps (and labels) after the first negative step")
-    partial: Literal["drop", "prefix"] = Field(
-        "drop", description="a solution with an unlabelled step before its example is complete: "
-        "drop it, or export the labelled prefix (not for processbench)")
-    dedup: bool = Field(True, description="export identical (problem, steps) once; identical "
-                        "content with conflicting labels is dropped")
-    test_fraction: float = Field(0.1, ge=0.0, le=1.0,
-                                 description="share of problems (by hash) in the test split")
-    split_salt: str = Field("stepforge", description="salt of the problem hash deciding the split")
-    soft_labels: bool = Field(True, description="add the consensus probability of each step "
-                              "being correct (MC fraction, vote share, posterior) as soft_labels")
-    step_tag: str = Field(DEFAULT_STEP_TAG, description="math-shepherd: the tag after each step")
-    metadata: bool = Field(True, description="add solution_id, problem_id, generator and source "
-                           "columns")
-    force: bool = Field(False, description="write the set even when its labels fail the "
-                        "information checks (one label value on every step, or every label "
-                        "from one annotator that skipped or could not parse most of its votes)")
+SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One exported solution: the steps written out and the labels of ``steps[:len(labels)]``."""
+    """One exported solution, read back from the selection (``Selection.examples``)."""
 
     solution_id: str
     problem_id: str
@@ -104,38 +68,85 @@ class Example:
 
 @dataclass
 class Selection:
-    """The examples per split (sorted by problem, solution) and why others were left out."""
+    """The selected examples: the ``selected`` table of ``scratch`` (one row per example with
+    its ``split`` and ``rn``, its 0-based position in the split by problem, solution), the rows
+    per split, and why other solutions were left out. Close it (or use ``with``) when done."""
 
-    splits: dict[str, list[Example]] = field(default_factory=dict)
+    scratch: Scratch | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # per split, train then test
     considered: int = 0
     dropped: Counter = field(default_factory=Counter)
     annotators: list[str] = field(default_factory=list)  # annotators behind the labels
 
     @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+    def _open(self) -> Scratch:
+        if self.scratch is None or self.scratch.closed:
+            raise ValueError("the selection is closed")
+        return self.scratch
+
+    def query(self, sql: str, params: list | None = None) -> pa.Table:
+        """Run SQL over the scratch (the ``selected`` table and the lake's views) as Arrow."""
+        return self._open().query(sql, params)
+
+    def batches(self, sql: str, params: list | None = None) -> pa.RecordBatchReader:
+        """The same, streamed in record batches."""
+        return self._open().batches(sql, params)
+
+    @property
     def examples(self) -> list[Example]:
-        return [e for rows in self.splits.values() for e in rows]
+        """Every example as a Python object: for tests and small sets only (the export itself
+        never builds them)."""
+        if not self.total:
+            return []
+        rows = self.query("SELECT * EXCLUDE (rn, first_error) FROM selected ORDER BY split DESC, rn")
+        return [Example(**{**r, "steps": tuple(r["steps"]), "labels": tuple(r["labels"]),
+                           "probabilities": tuple(r["probabilities"]),
+                           "statuses": tuple(r["statuses"])}) for r in rows.to_pylist()]
+
+    @property
+    def splits(self) -> dict[str, list[Example]]:
+        """The examples per split (``examples``' caveat applies)."""
+        examples = self.examples
+        return {s: [e for e in examples if e.split == s] for s in self.rows}
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
+
+    def __enter__(self) -> "Selection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def split_of(problem_id: str, test_fraction: float, salt: str = "stepforge") -> str:
-    """``test`` when the problem's salted hash, as a fraction of 2^64, is below test_fraction."""
+    """``test`` when the problem's salted hash, as a fraction of 2^64, is below test_fraction
+    (``rules.split_sql`` computes the same in SQL)."""
     digest = hashlib.sha256(f"{salt}\0{problem_id}".encode("utf-8")).hexdigest()
     return "test" if int(digest[:16], 16) / 2**64 < test_fraction else "train"
 
 
-def consensus_labels_sql(strategy: str | None = None, human_override: bool = True) -> str:
+def consensus_labels_sql(strategy: str | None = None, human_override: bool = True,
+                         table: str = "consensus") -> str:
     """The current consensus row per (solution, step, strategy) of ``strategy`` (None: every
     strategy); with ``human_override`` a step with a human row under any strategy takes the
     latest one under each strategy (a reviewed step no strategy covered is added to each).
-    Columns: solution_id, step_index, strategy, status, label, probability, annotators."""
+    Columns: solution_id, step_index, strategy, status, label, probability, annotators.
+    ``table``: the consensus view, or a table of its rows holding at least those of
+    ``strategy`` and every human row."""
     cols = "solution_id, step_index, strategy, status, label, probability, annotators"
     where = f" WHERE strategy = {literal(strategy)}" if strategy is not None else ""
     if not human_override:
-        return f"SELECT {cols} FROM consensus{where}"
+        return f"SELECT {cols} FROM {table}{where}"
     return f"""
         WITH human AS (
-          SELECT * FROM consensus WHERE status = 'human' QUALIFY row_number() OVER (
+          SELECT * FROM {table} WHERE status = 'human' QUALIFY row_number() OVER (
               PARTITION BY solution_id, step_index ORDER BY created_at DESC, consensus_id DESC) = 1),
-        base AS (SELECT {cols} FROM consensus{where}),
+        base AS (SELECT {cols} FROM {table}{where}),
         strategies AS (SELECT DISTINCT strategy FROM base)
         SELECT b.* FROM base b ANTI JOIN human h USING (solution_id, step_index)
         UNION ALL
@@ -144,10 +155,11 @@ def consensus_labels_sql(strategy: str | None = None, human_override: bool = Tru
         FROM human h CROSS JOIN strategies s"""
 
 
-def labels_sql(config: ExportConfig) -> str:
+def labels_sql(config: ExportConfig, table: str = "consensus") -> str:
     """One row per solution with labelled steps: its solution and problem fields and the
-    step labels passing the filters (lists ordered by step), ordered by problem, solution."""
-    chosen = consensus_labels_sql(config.strategy, config.human_override)
+    step labels passing the filters (lists ordered by step); ``table`` as for
+    ``consensus_labels_sql``."""
+    chosen = consensus_labels_sql(config.strategy, config.human_override, table)
     where = [f"status IN ({', '.join(literal(s) for s in config.statuses)})", "label IS NOT NULL"]
     if config.min_probability is not None:
         where.append(f"(probability IS NULL OR CASE WHEN label = 1 THEN probability "
@@ -166,75 +178,62 @@ def labels_sql(config: ExportConfig) -> str:
     SELECT s.solution_id, s.problem_id, p.question, coalesce(p.source, '') AS source,
            s.generator, s.steps, s.is_correct, l.idx, l.labels, l.probabilities, l.statuses, l.used
     FROM per_solution l JOIN solutions s USING (solution_id) JOIN problems p USING (problem_id)
-    ORDER BY s.problem_id, s.solution_id"""
+"""
 
 
-def build_example(row: dict[str, Any], config: ExportConfig) -> tuple[Example | None, str]:
-    """The example of one solution row of ``labels_sql`` or (None, why it is left out)."""
-    steps = list(row["steps"])
-    if config.max_steps is not None and len(steps) > config.max_steps:
-        return None, "too many steps"
-    by_step = {i: (lab, prob, st) for i, lab, prob, st in
-               zip(row["idx"], row["labels"], row["probabilities"], row["statuses"])}
-    stop_at_error = config.truncate_after_first_error or config.format == "processbench"
-    labels, probs, statuses, complete = [], [], [], True
-    for index in range(len(steps)):
-        if index not in by_step:
-            complete = False
-            break
-        label, prob, status = by_step[index]
-        labels.append(int(label))
-        probs.append(prob)
-        statuses.append(status)
-        if label == 0 and stop_at_error:
-            break
-    if not complete and (config.partial == "drop" or config.format == "processbench" or not labels):
-        return None, "incomplete labels"
-    kept = steps if config.format == "processbench" else steps[:len(labels)]
-    if config.format == "math-shepherd" and any(config.step_tag in s for s in kept):
-        return None, "step contains the step tag"
-    split = split_of(row["problem_id"], config.test_fraction, config.split_salt)
-    return Example(
-        solution_id=row["solution_id"], problem_id=row["problem_id"], question=row["question"],
-        source=row["source"], generator=row["generator"], steps=tuple(kept),
-        labels=tuple(labels), probabilities=tuple(probs), statuses=tuple(statuses),
-        n_steps=len(steps), is_correct=row["is_correct"], split=split), ""
+def _build(scratch: Scratch, config: ExportConfig, selection: Selection) -> None:
+    """Create ``consensus_rows`` (the current rows of the strategy and every human row: the
+    consensus view's latest-row window runs once, the card reads them again) and ``examples``
+    (every labelled solution, ``why`` set on those left out)."""
+    scratch.execute(f"""CREATE TABLE consensus_rows AS
+        SELECT consensus_id, solution_id, step_index, strategy, status, label, probability,
+               annotators, details, created_at
+        FROM consensus WHERE strategy = {literal(config.strategy)} OR status = 'human'""")
+    source = f"({labels_sql(config, 'consensus_rows')})"
+    scratch.execute(f"CREATE TABLE examples AS {example_sql(config, source)}")
+    counts = scratch.query("SELECT why, count(*) AS n FROM examples GROUP BY why").to_pylist()
+    selection.considered = sum(r["n"] for r in counts)
+    selection.dropped = Counter({r["why"]: r["n"] for r in counts if r["why"] is not None})
+    selection.annotators = [r["a"] for r in scratch.query(
+        "SELECT DISTINCT unnest(used) AS a FROM examples WHERE why IS NULL ORDER BY a").to_pylist()]
 
 
-def deduplicate(examples: list[Example], dropped: Counter) -> list[Example]:
-    """One example per (problem, normalised steps): the first by solution id; a group whose
-    labels conflict is dropped whole (counted under "conflicting duplicates")."""
-    groups: dict[tuple, list[Example]] = {}
-    for example in examples:
-        key = (example.problem_id, tuple(normalize_text(s) for s in example.steps))
-        groups.setdefault(key, []).append(example)
-    kept = []
-    for group in groups.values():
-        if len({e.labels for e in group}) > 1:
-            dropped["conflicting duplicates"] += len(group)
-            continue
-        dropped["duplicate"] += len(group) - 1
-        kept.append(min(group, key=lambda e: e.solution_id))
-    return kept
+def _deduplicate(scratch: Scratch, selection: Selection) -> str:
+    """Create ``groups`` and return the query of the examples kept by deduplication."""
+    scratch.execute("CREATE TABLE groups AS " + dedup_groups_sql("(SELECT * FROM examples WHERE why IS NULL)"))
+    row = scratch.query("""SELECT sum(n) FILTER (WHERE variants > 1) AS conflicting,
+                                  sum(n - 1) FILTER (WHERE variants = 1) AS duplicate,
+                                  count(*) FILTER (WHERE variants = 1) AS groups
+                           FROM groups""").to_pylist()[0]
+    if row["conflicting"]:
+        selection.dropped["conflicting duplicates"] += int(row["conflicting"])
+    if row["groups"]:  # counted even when 0, as a Counter updated per group
+        selection.dropped["duplicate"] += int(row["duplicate"])
+    return ("SELECT * FROM examples WHERE why IS NULL AND solution_id IN "
+            "(SELECT keep FROM groups WHERE variants = 1)")
 
 
 def select(lake: Lake, config: ExportConfig) -> Selection:
-    """Read the labels from ``lake`` and build the examples per split (deterministic order)."""
-    rows = lake.query(labels_sql(config)).to_pylist()
-    selection = Selection(considered=len(rows))
-    examples, used = [], set()
-    for row in rows:
-        example, why = build_example(row, config)
-        if example is None:
-            selection.dropped[why] += 1
-        else:
-            examples.append(example)
-            used.update(row["used"] or [])
-    if config.dedup:
-        examples = deduplicate(examples, selection.dropped)
-    examples.sort(key=lambda e: (e.problem_id, e.solution_id))
-    for example in examples:
-        selection.splits.setdefault(example.split, []).append(example)
-    selection.splits = {s: selection.splits[s] for s in ("train", "test") if s in selection.splits}
-    selection.annotators = sorted(used)
+    """Select the examples of ``lake`` under ``config`` into a scratch DuckDB (the returned
+    selection holds it open: close it when done)."""
+    scratch = Scratch(lake, config.memory_limit, config.temp_directory)
+    selection = Selection(scratch=scratch)
+    try:
+        _build(scratch, config, selection)
+        kept = (_deduplicate(scratch, selection) if config.dedup
+                else "SELECT * FROM examples WHERE why IS NULL")
+        scratch.execute(f"""
+            CREATE TABLE selected AS
+            SELECT solution_id, problem_id, question, source, generator, steps, labels,
+                   probabilities, statuses, n_steps, is_correct, split,
+                   coalesce(list_position(labels, 0) - 1, -1) AS first_error,
+                   row_number() OVER (PARTITION BY split ORDER BY problem_id, solution_id) - 1 AS rn
+            FROM (SELECT *, {split_sql('problem_id', config)} AS split FROM ({kept}))""")
+        scratch.execute("DROP TABLE examples")
+        counts = {r["split"]: r["n"] for r in scratch.query(
+            "SELECT split, count(*) AS n FROM selected GROUP BY split").to_pylist()}
+        selection.rows = {s: counts[s] for s in SPLITS if counts.get(s)}
+    except BaseException:
+        selection.close()
+        raise
     return selection

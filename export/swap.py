@@ -29,7 +29,8 @@ def staging_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (this one counts)."""
     if pid == os.getpid():
         return True
     try:
@@ -56,7 +57,7 @@ def recover(out: Path) -> None:
     """Undo what a killed swap left: restore a moved-aside old folder when ``out`` is missing,
     then remove staging and old siblings of processes that no longer run."""
     for path, kind, pid in _siblings(out):
-        if _alive(pid):
+        if alive(pid):
             continue
         if kind == "old" and not out.exists():
             os.rename(path, out)

@@ -10,6 +10,9 @@ Reproducible: rows arrive sorted (problem, solution), shards have fixed names an
 Parquet files are written by `datasets` from fixed features, and neither rows nor card hold a
 timestamp, so the same lake and options give byte-identical files.
 
+Bounded: each shard's rows are read from the selection's scratch DuckDB on their own (at most
+``shard_rows`` rows in memory, JSON lines in record batches), whatever the size of the set.
+
 Atomic: the folder is written as a hidden sibling and swapped in whole (``export.swap``), so a
 kill at any moment leaves the previous complete export or the new complete one.
 
@@ -26,12 +29,16 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from export.formats import build_row, features
-from export.select import ExportConfig, Example, Selection
+from export.formats import features, rows_sql
+from export.select import ExportConfig, Selection
 from export.swap import fsync_tree, recover, staging_path, swap_in
+
+if TYPE_CHECKING:
+    import datasets
 
 SHARD_NAME = re.compile(r"^(train|test)-\d{5}-of-\d{5}\.(parquet|jsonl)$")
 
@@ -98,32 +105,42 @@ def check_folder(out: Path, overwrite: bool) -> None:
                               "choose an empty folder")
 
 
-def _write_jsonl(rows: list[dict], path: Path) -> None:
+def _write_jsonl(selection: Selection, sql: str, params: list, path: Path) -> None:
+    """One shard of JSON lines, streamed in record batches (keys in the format's column order)."""
     with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for batch in selection.batches(sql, params):
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist())
 
 
-def write_split(out: Path, split: str, examples: list[Example], config: ExportConfig,
+def _write_parquet(selection: Selection, sql: str, params: list, path: Path,
+                   feats: "datasets.Features") -> None:
+    """One shard written by `datasets` from its Arrow rows cast to the format's features."""
+    import datasets
+    from datasets.table import InMemoryTable
+
+    table = selection.query(sql, params).cast(feats.arrow_schema).combine_chunks()
+    dataset = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=feats))
+    dataset.to_parquet(str(path))
+
+
+def write_split(out: Path, split: str, selection: Selection, config: ExportConfig,
                 shard_rows: int) -> list[str]:
-    """Write one split's shards; returns their relative paths."""
+    """Write one split's shards, one at a time; returns their relative paths."""
     import datasets
 
-    rows = [build_row(e, config) for e in examples]
     ext = "jsonl" if config.format == "jsonl" else "parquet"
-    names = shard_names(split, len(rows), shard_rows, ext)
-    if ext == "jsonl":
-        for i, name in enumerate(names):
-            _write_jsonl(rows[i * shard_rows:(i + 1) * shard_rows], out / name)
-        return names
-    table = datasets.Dataset.from_list(rows, features=features(config))
+    names = shard_names(split, selection.rows[split], shard_rows, ext)
+    sql, feats = rows_sql(config), features(config)
     quiet = not datasets.utils.are_progress_bars_disabled()
     if quiet:
         datasets.disable_progress_bars()
     try:
         for i, name in enumerate(names):
-            table.select(range(i * shard_rows, min(len(rows), (i + 1) * shard_rows))) \
-                .to_parquet(str(out / name))
+            params = [split, i * shard_rows, (i + 1) * shard_rows]
+            if ext == "jsonl":
+                _write_jsonl(selection, sql, params, out / name)
+            else:
+                _write_parquet(selection, sql, params, out / name, feats)
     finally:
         if quiet:
             datasets.enable_progress_bars()
@@ -142,9 +159,9 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
     staging = staging_path(out)
     try:
         (staging / "data").mkdir(parents=True)
-        for split, examples in selection.splits.items():
-            written.files += write_split(staging, split, examples, config, write.shard_rows)
-            written.rows[split] = len(examples)
+        for split, rows in selection.rows.items():
+            written.files += write_split(staging, split, selection, config, write.shard_rows)
+            written.rows[split] = rows
         (staging / "README.md").write_text(card_text, encoding="utf-8", newline="\n")
         written.files.append("README.md")
         fsync_tree(staging)

@@ -116,7 +116,8 @@ def export_checks_per_strategy(lake: Lake) -> list[tuple[str, str]]:
         "SELECT DISTINCT strategy FROM consensus ORDER BY strategy").to_pylist()]
     out = []
     for strategy in strategies:
-        result = check_selection(lake, select(lake, ExportConfig(strategy=strategy)))
+        with select(lake, ExportConfig(strategy=strategy)) as selection:
+            result = check_selection(lake, selection)
         out.append((strategy, result.line()))
     return out
 

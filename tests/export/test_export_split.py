@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import duckdb
+import pyarrow as pa
+
+from export.rules import split_sql
 from export.select import ExportConfig, select, split_of
 from schemas.ids import stable_id
 
@@ -28,3 +32,15 @@ def test_no_problem_in_both_splits(labelled_lake):
     for split, rows in sel.splits.items():
         assert all(split_of(e.problem_id, 0.5) == split for e in rows)
         assert rows == sorted(rows, key=lambda e: (e.problem_id, e.solution_id))
+
+
+def test_split_in_sql_equals_split_of():
+    """The export computes the split in DuckDB: the same problem hash and comparison."""
+    ids = [stable_id("problem", i) for i in range(3000)] + ["", "é ü", "x'y", "0" * 200]
+    con = duckdb.connect()
+    con.register("p", pa.table({"problem_id": ids}))
+    for fraction in (0.0, 0.1, 0.2, 0.5, 0.999, 1.0):
+        for salt in ("stepforge", "other'salt", ""):
+            config = ExportConfig(test_fraction=fraction, split_salt=salt)
+            got = [r[0] for r in con.sql(f"SELECT {split_sql('problem_id', config)} FROM p").fetchall()]
+            assert got == [split_of(p, fraction, salt) for p in ids], (fraction, salt)

@@ -68,7 +68,7 @@ def test_card_reports_counts_balance_annotators_and_licence(labelled_lake, tmp_p
     assert "| mc-binary | 1 |  | c | 9 | 9 | 900 | 0 |" in text
     assert "soft_labels" in text and "int()" in text
     assert "strategy: consensus" in text and "Qwen" in text
-    assert len(result.selection.examples) == 4
+    assert result.selection.total == 4
     other = export(lake, tmp_path / "ms", format="math-shepherd", license="cc-by-4.0")
     ms_card = (tmp_path / "ms" / "README.md").read_text(encoding="utf-8")
     assert front_matter(tmp_path / "ms" / "README.md")["license"] == "cc-by-4.0"
@@ -124,3 +124,24 @@ def test_trl_tokenization_with_the_embedded_smollm2_tokenizer(labelled_lake, tmp
         out = prm.PRMTrainer.tokenize_row(row, tokenizer, "\n", None, None, False, False)
         assert [x for x in out["labels"] if x != -100] == [int(x) for x in row["labels"]]
         assert out["input_ids"][0] == tokenizer.bos_token_id
+
+
+def test_scratch_settings_change_nothing_written_and_leave_nothing(labelled_lake, tmp_path):
+    """memory_limit / temp_directory say where the export runs: same bytes, not in the card,
+    and the scratch folder is removed when the export ends (a killed export's by the next)."""
+    import subprocess
+    import sys
+
+    lake, _, _ = labelled_lake
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (scratch / f"stepforge-export-{dead}-killed" / "spill").mkdir(parents=True)  # a killed export's
+    default = export(lake, tmp_path / "a")
+    tuned = export(lake, tmp_path / "b", memory_limit="1GB", temp_directory=str(scratch))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b",
+                                               default.written.files, shallow=False)
+    assert len(match) == len(tuned.written.files) and not mismatch and not errors
+    assert "memory_limit" not in (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
+    assert list(scratch.iterdir()) == []
