@@ -22,16 +22,8 @@ from export.swap import alive
 from schemas.tables import TABLES
 from store import catalog
 from store.lake import Lake
+from store.limits import default_memory_limit
 from store.sql import literal
-
-
-def default_memory_limit() -> str:
-    """An eighth of the machine's RAM, at least 1 GB (as the reconcile's default)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 << 30
-    return f"{max(1 << 30, total // 8) >> 20}MB"
 
 
 PREFIX = "stepforge-export-"

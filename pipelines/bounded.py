@@ -8,15 +8,13 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from store.lake import Lake
+from store.limits import default_memory_limit
 
-CAP_MB = 4096  # DuckDB's share of the summaries' 6 GB budget, on machines of any size
 
 
 def summary_memory_limit() -> str:
-    """An eighth of RAM, as reconcile (``default_memory_limit``), at most ``CAP_MB``."""
-    from pipelines.reconcile_chunks import default_memory_limit
-
-    return f"{min(int(default_memory_limit().removesuffix('MB')), CAP_MB)}MB"
+    """The stages' shared default (``store.limits.default_memory_limit``)."""
+    return default_memory_limit()
 
 
 @contextmanager

@@ -9,7 +9,6 @@ partitioned ``COPY``), so every later query holds one slice of whole solutions a
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Sequence
 
 import duckdb
@@ -19,21 +18,13 @@ from schemas.ids import stable_id
 from schemas.tables import REVIEWS, TABLES
 from store import catalog
 from store.lake import Lake
+from store.limits import default_memory_limit, memory_bytes
 from store.sql import in_list, literal
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple:
     """The first row of a query's result."""
     return con.sql(sql, params=params).fetchall()[0]
-
-
-def default_memory_limit() -> str:
-    """An eighth of the machine's RAM (at least 1 GB): DuckDB spills to disk beyond it."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 << 30
-    return f"{max(1 << 30, total // 8) >> 20}MB"
 
 
 def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPyConnection:
@@ -50,16 +41,6 @@ def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPy
     con.create_function("py_stable_id", lambda s, i, g, h: stable_id("consensus", s, i, g, h),
                         ["VARCHAR", "INTEGER", "VARCHAR", "VARCHAR"], "VARCHAR")
     return con
-
-
-def memory_bytes(text: str) -> int:
-    """Bytes of a DuckDB memory size such as ``4GB``, ``512MiB`` or ``3.5 GB``."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?I?B?)\s*", text.upper())
-    if not match:
-        raise ValueError(f"reconcile.memory_limit: {text!r} is not a size such as 4GB")
-    unit = match.group(2).rstrip("B")
-    power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}[unit.rstrip("I")]
-    return int(float(match.group(1)) * (1024 if "I" in unit else 1000) ** power)
 
 
 def slice_connection(config: ReconcileConfig, folder: str, workers: int, i: int) -> duckdb.DuckDBPyConnection:

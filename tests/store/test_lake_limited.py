@@ -30,11 +30,15 @@ def test_bounded_removes_its_spill_folder(lake) -> None:
     assert not folder.exists()
 
 
-def test_the_summaries_default_limit_is_capped(monkeypatch) -> None:
-    import pipelines.reconcile_chunks as chunks
-    from pipelines.bounded import summary_memory_limit
+def test_the_default_limit_is_an_eighth_of_ram_capped_at_4gb(monkeypatch) -> None:
+    """Reconcile, export and report share one default: RAM / 8, at least 1 GB, at most 4 GB."""
+    import os
 
-    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "8192MB")
-    assert summary_memory_limit() == "4096MB"
-    monkeypatch.setattr(chunks, "default_memory_limit", lambda: "2048MB")
-    assert summary_memory_limit() == "2048MB"
+    from store.limits import default_memory_limit, memory_bytes
+
+    pages = {"SC_PAGE_SIZE": 4096}
+    for ram_gb, expected in ((64, "4096MB"), (16, "2048MB"), (4, "1024MB")):
+        pages["SC_PHYS_PAGES"] = ram_gb * (1 << 30) // 4096
+        monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+        assert default_memory_limit() == expected
+    assert memory_bytes("4GB") == 4 * 10 ** 9 and memory_bytes("512MiB") == 512 << 20
