@@ -178,7 +178,7 @@ def run(n_votes: int, seed: int, tmp: str | None, phases: tuple[str, ...] = ("ex
 
 def markdown(results: list[dict], command: str) -> str:
     lines = [
-        f"## Reconcile at scale, bounded memory ({date.today().isoformat()})",
+        f"## Reconcile, export and report at scale ({date.today().isoformat()})",
         "",
         f"- machine: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30:.0f} GB RAM; "
@@ -187,7 +187,8 @@ def markdown(results: list[dict], command: str) -> str:
         "problems and solutions synthetic (4 solutions per problem)",
         "- synthetic votes (5 annotators, unparsed votes included) + 500 submitted reviews; "
         "strategies consensus, majority, unanimous, dawid-skene; each phase in a fresh process "
-        "(peak RSS = its ru_maxrss); defaults: chunk_votes 1M, DuckDB memory_limit 1/8 of RAM",
+        "(peak RSS = its ru_maxrss); defaults: reconcile.chunk_votes 2M, one worker per core, "
+        "DuckDB memory_limit RAM/8 capped at 4 GB (store/limits.py)",
         "",
         "| votes | reconcile (all strategies) | peak RSS | rows written | re-run | re-run peak RSS "
         "| re-run rows | export | export peak RSS | exported rows | report | report peak RSS "
