@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 import weakref
 
 import duckdb
@@ -38,8 +39,10 @@ def remove_stale(parent: str) -> None:
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
-def _close(con: duckdb.DuckDBPyConnection, folder: str) -> None:
+def _close(con: duckdb.DuckDBPyConnection, folder: str, schema: str | None = None) -> None:
     try:
+        if schema:  # a snapshot cursor: the database lives on, this selection's tables go
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         con.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -52,6 +55,14 @@ class Scratch:
                  temp_directory: str | None = None) -> None:
         remove_stale(temp_directory or tempfile.gettempdir())
         self.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=temp_directory)
+        if lake.in_snapshot:  # the report's snapshot: its deduplicated tables, read not rebuilt
+            self.con = lake.connect()
+            schema = f"export_{uuid.uuid4().hex[:12]}"  # this selection's tables, dropped on close
+            self.con.execute(f"CREATE SCHEMA {schema}")
+            self.con.execute(f"USE {self.con.sql('SELECT current_database()').fetchall()[0][0]}.{schema}")
+            self.con.execute(f"SET search_path = '{schema},main'")
+            self._finalizer = weakref.finalize(self, _close, self.con, self.folder, schema)
+            return
         self.con = catalog.setup(duckdb.connect(os.path.join(self.folder, "export.duckdb")))
         self._finalizer = weakref.finalize(self, _close, self.con, self.folder)
         self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")

@@ -381,6 +381,11 @@ class Lake:
         except (OSError, duckdb.Error, catalog.CatalogError) as exc:  # the data is stored
             log.warning("catalog refresh failed (%s); the next query rebuilds it", exc)
 
+    @property
+    def in_snapshot(self) -> bool:
+        """Whether this lake answers from a ``snapshot()`` (its connections are cursors)."""
+        return self._snapshot is not None
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection holding the lake's views: the catalog file opened read-only
         (rebuilt first when missing or stale), else an in-memory copy of the views; in a
