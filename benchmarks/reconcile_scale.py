@@ -165,11 +165,10 @@ def run(n_votes: int, seed: int, tmp: str | None, phases: tuple[str, ...] = ("ex
         start = time.perf_counter()
         votes = build_lake(root, n_votes, seed)
         res = {"votes": votes, "build_s": time.perf_counter() - start, "load_before": load()}
-        res["first"] = run_phase(root, "reconcile")
-        res["rerun"] = run_phase(root, "reconcile")
-        for name in ("export", "report"):
-            if name in phases:
-                res[name] = run_phase(root, name)
+        for key, name in [("first", "reconcile"), ("rerun", "reconcile")] + [
+                (p, p) for p in ("export", "report") if p in phases]:
+            res[key] = run_phase(root, name)
+            print(json.dumps({"votes": votes, key: res[key]}), file=sys.stderr, flush=True)
         res["load_after"] = load()
     finally:
         shutil.rmtree(root, ignore_errors=True)
