@@ -98,13 +98,13 @@ FROM per p JOIN lengths l USING (solution_id)
 ANNOTATOR_AGREEMENT = """
 WITH step_patterns AS (
   SELECT votes, count(*) AS n
-  FROM (SELECT list({'a': annotator, 'v': label} ORDER BY annotator) AS votes
+  FROM (SELECT list_sort(list({'a': annotator, 'v': label})) AS votes
         FROM annotator_labels WHERE label IS NOT NULL
         GROUP BY solution_id, step_index HAVING count(*) >= 2)
   GROUP BY votes),
 solution_patterns AS (
   SELECT votes, count(*) AS n
-  FROM (SELECT list({'a': annotator, 'v': first_error} ORDER BY annotator) AS votes
+  FROM (SELECT list_sort(list({'a': annotator, 'v': first_error})) AS votes
         FROM annotator_first_errors WHERE first_error IS NOT NULL
         GROUP BY solution_id HAVING count(*) >= 2)
   GROUP BY votes),

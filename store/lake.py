@@ -326,7 +326,9 @@ class Lake:
         (window functions and joins over every vote). This object is left as it is."""
         clone = copy.copy(self)
         clone.settings = {**self.settings, "memory_limit": memory_limit,
-                          "temp_directory": temp_directory}
+                          "temp_directory": temp_directory,
+                          # lets DuckDB's operators spill instead of keeping rows in order
+                          "preserve_insertion_order": "false"}
         return clone
 
     @contextmanager
