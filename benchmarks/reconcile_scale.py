@@ -150,7 +150,10 @@ def phase(root: str, name: str) -> dict:
 
 def run_phase(root: str, name: str) -> dict:
     done = subprocess.run([sys.executable, __file__, "--phase", name, "--root", root],
-                          check=True, capture_output=True, text=True)
+                          capture_output=True, text=True)
+    if done.returncode:  # keep the phase's error: a failed 50M report lost it once
+        sys.stderr.write(done.stderr[-20000:])
+        raise RuntimeError(f"phase {name} exited {done.returncode} (its stderr is above)")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
