@@ -79,7 +79,15 @@ def fit_patterns(codes: np.ndarray, counts: np.ndarray, k: int, smoothing: float
     """EM over distinct ``pattern_codes`` (sorted) and how many steps have each: the fit's
     posterior is per pattern. Memory and time do not grow with the number of steps."""
     labels, clamp = decode_patterns(np.asarray(codes, np.int64), k)
-    w = np.asarray(counts, np.float64)
+    return fit_weighted(labels, clamp, np.asarray(counts, np.float64), smoothing, max_iter, tol)
+
+
+def fit_weighted(labels: np.ndarray, clamp: np.ndarray, weights: np.ndarray, smoothing: float = 1.0,
+                 max_iter: int = 200, tol: float = 1e-6) -> DawidSkeneFit:
+    """EM on ``labels`` (U, M) / ``clamp`` (U,) rows, each standing for ``weights`` identical
+    steps (reconcile's pattern counts, the report's vote patterns)."""
+    w = np.asarray(weights, np.float64)
+    k = labels.shape[1]
     ones = (labels == 1).astype(np.float64)
     zeros = (labels == 0).astype(np.float64)
     seen = ones + zeros

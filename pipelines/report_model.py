@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from annotators import dawid_skene
+from annotators.dawid_skene import DawidSkeneFit
 from pipelines.review_labels import review_labels_sql
 from store.lake import Lake
 from store.sql import literal
 
 DIGITS = 39  # base-3 digits per BIGINT code: 3 ** 39 < 2 ** 63
-_EPS = 1e-9  # as annotators.dawid_skene
 
 
 @dataclass
@@ -81,55 +82,10 @@ def patterns(lake: Lake) -> Patterns:
     return decode(lake.query(patterns_sql(annotators)), annotators)
 
 
-@dataclass
-class WeightedFit:
-    """Dawid-Skene reliabilities learned from weighted patterns (no per-step posterior)."""
-
-    sensitivity: np.ndarray
-    specificity: np.ndarray
-    prior: float
-    votes: np.ndarray
-    iterations: int
-    converged: bool
-
-    @property
-    def accuracy(self) -> np.ndarray:
-        return self.prior * self.sensitivity + (1 - self.prior) * self.specificity
-
-
 def fit_weighted(p: Patterns, smoothing: float = 1.0, max_iter: int = 200,
-                 tol: float = 1e-6) -> WeightedFit:
-    """``annotators.dawid_skene.fit`` with each row standing for ``weight`` identical steps."""
-    w, clamp = p.weight, p.clamp
-    ones = (p.labels == 1).astype(np.float64)
-    zeros = (p.labels == 0).astype(np.float64)
-    seen = ones + zeros
-    k = seen.shape[1]
-    counted = (seen.sum(axis=1) > 0) | (clamp >= 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        post = np.where(seen.sum(axis=1) > 0, ones.sum(axis=1) / seen.sum(axis=1), 0.5)
-    post = np.where(clamp >= 0, clamp, post)
-    params = np.full(2 * k + 1, np.nan)
-    sens = spec = np.full(k, 0.5)
-    prior, converged, iteration = 0.5, False, 0
-    for iteration in range(1, max_iter + 1):
-        a = smoothing
-        sens = ((w * post) @ ones + a) / ((w * post) @ seen + 2 * a)
-        spec = ((w * (1 - post)) @ zeros + a) / ((w * (1 - post)) @ seen + 2 * a)
-        prior = ((w * post)[counted].sum() + a) / (w[counted].sum() + 2 * a)
-        sens, spec = np.clip(sens, _EPS, 1 - _EPS), np.clip(spec, _EPS, 1 - _EPS)
-        logit = (np.log(prior) - np.log1p(-prior)
-                 + ones @ (np.log(sens) - np.log1p(-spec))
-                 + zeros @ (np.log1p(-sens) - np.log(spec)))
-        post = np.where(clamp >= 0, clamp, 1.0 / (1.0 + np.exp(-logit)))
-        new = np.r_[sens, spec, prior]
-        if np.all(np.abs(new - params) < tol):
-            converged = True
-            break
-        params = new
-    return WeightedFit(sensitivity=sens, specificity=spec, prior=float(prior),
-                       votes=np.rint(w @ seen).astype(np.int64), iterations=iteration,
-                       converged=converged)
+                 tol: float = 1e-6) -> DawidSkeneFit:
+    """``annotators.dawid_skene.fit`` with each pattern row standing for ``weight`` identical steps."""
+    return dawid_skene.fit_weighted(p.labels, p.clamp, p.weight, smoothing, max_iter, tol)
 
 
 def fleiss_weighted(p: Patterns) -> float | None:
