@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotators.mc.config import MODES as MC_MODES
-from store.analytics import COUNTING_VOTE
+from store.analytics import counting_votes_sql
 from store.lake import Lake
 
 POLICY_SQL = """
@@ -28,17 +28,13 @@ FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
 
 # the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
 # (as annotator_labels picks it; the JSON is read per vote before the window, so the window
-# sorts a few narrow columns and nothing joins the votes back to themselves)
-VOTES_SQL = f"""
-SELECT annotator, status, solution_id, skip_kind, rollouts, truncated
-FROM (SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
-             CASE WHEN status = 'skipped'
-                  THEN coalesce(json_extract_string(details, '$.skip_kind'), 'other') END
-             AS skip_kind,
-             coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0)
-             AS truncated
-      FROM step_votes)
-QUALIFY {COUNTING_VOTE}"""
+# sorts a few narrow columns of the repeated groups only)
+VOTES_SQL = counting_votes_sql("""(
+    SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
+           CASE WHEN status = 'skipped'
+                THEN coalesce(json_extract_string(details, '$.skip_kind'), 'other') END AS skip_kind,
+           coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0) AS truncated
+    FROM step_votes)""", "annotator, status, solution_id, skip_kind, rollouts, truncated")
 
 # One pass over the counting votes: per (annotator, status, skip kind) the votes and rollouts;
 # skipped votes are first grouped per solution, so only those groups meet the solutions (for

@@ -21,30 +21,36 @@ from store.sql import in_list, literal
 
 ITEMS_SQL = """
 WITH latest AS (
-  SELECT solution_id AS sid, step_index AS step, annotator,
+  SELECT solution_id AS sid, step_index AS step, (CASE annotator {index} END)::INTEGER AS j,
          arg_max({{'label': CASE WHEN status = 'labeled' THEN label END,
                    'score': CASE WHEN status = 'labeled' THEN score END,
                    'prov': CASE WHEN status = 'labeled' THEN provenance END}},
                  (status = 'labeled', created_at, vote_id)) AS vote,
          count(*) FILTER (WHERE status = 'unparsed') AS unparsed,
          count(*) FILTER (WHERE status = 'skipped') AS skipped
-  FROM v GROUP BY ALL)
+  FROM v GROUP BY ALL),
+flat AS (
+  SELECT sid, step, j, vote.label::TINYINT AS label, vote.score::DOUBLE AS score,
+         CASE vote.prov WHEN 'measured' THEN 1 WHEN 'inferred' THEN 0 END::TINYINT AS prov,
+         unparsed, skipped
+  FROM latest)
 SELECT sid, step, {pivot}, sum(unparsed)::INTEGER AS unparsed, sum(skipped)::INTEGER AS skipped
-FROM latest GROUP BY sid, step
+FROM flat GROUP BY sid, step
 """
 
 
 def items_sql(annotators: Sequence[str]) -> str:
-    """The ``items`` table (see the module docstring) from the staged votes ``v``."""
+    """The ``items`` table (see the module docstring) from the staged votes ``v``. Each vote's
+    annotator becomes its column number ``j`` once, so the pivot compares integers (a CASE per
+    column: cheaper than a string FILTER per aggregate)."""
+    index = " ".join(f"WHEN {literal(a)} THEN {j}" for j, a in enumerate(annotators))
     parts = []
-    for j, a in enumerate(annotators):
-        where = f"FILTER (WHERE annotator = {literal(a)})"
-        parts += [f"coalesce(max(vote.label) {where}, -1)::TINYINT AS l{j}",
-                  f"max(vote.score) {where}::DOUBLE AS s{j}",
-                  f"coalesce(max(CASE vote.prov WHEN 'measured' THEN 1 WHEN 'inferred' THEN 0 END) "
-                  f"{where}, -1)::TINYINT AS p{j}",
-                  f"bool_or(annotator = {literal(a)}) AS t{j}"]
-    return ITEMS_SQL.format(pivot=", ".join(parts))
+    for j in range(len(annotators)):
+        parts += [f"coalesce(max(CASE WHEN j = {j} THEN label END), -1)::TINYINT AS l{j}",
+                  f"max(CASE WHEN j = {j} THEN score END) AS s{j}",
+                  f"coalesce(max(CASE WHEN j = {j} THEN prov END), -1)::TINYINT AS p{j}",
+                  f"bool_or(j = {j}) AS t{j}"]
+    return ITEMS_SQL.format(index=index, pivot=", ".join(parts))
 
 
 def columns(annotators: Sequence[str], names: Sequence[str] | None) -> list[int]:

@@ -18,6 +18,7 @@ from schemas.ids import stable_id
 from schemas.tables import REVIEWS, TABLES
 from store import catalog
 from store.lake import Lake
+from store.first_per_key import first_by_id_then_latest_sql
 from store.limits import default_memory_limit, memory_bytes
 from store.sql import in_list, literal
 
@@ -85,9 +86,10 @@ STAGED = {  # scratch table -> (query, solution id column), each cut into the sa
 def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, folder: str,
           raw: bool) -> int:
     """Stage the inputs; the number of slices. The votes, current consensus rows and solution
-    lengths are cut by a hash of the solution id into slices of about ``chunk_votes`` votes
-    (Parquet files under ``folder``, written by DuckDB in one pass each), so every later query
-    works on one slice of whole solutions at a time; one slice stays in scratch tables."""
+    lengths are cut by a hash of the solution id into slices of at most about ``chunk_votes``
+    votes, as many as fill whole rounds of the workers (Parquet files under ``folder``, written
+    by DuckDB in one pass each), so every later query works on one slice of whole solutions at a
+    time; one slice stays in scratch tables."""
     columns = ", ".join(f'"{n}"' for n in REVIEWS.names)
     con.execute(f"CREATE TABLE r AS SELECT {columns} FROM reviews WHERE {review_filter(config)} "
                 f"AND {'true' if config.human_reviews else 'false'}")
@@ -98,6 +100,9 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
     source = votes_source(con, lake)
     total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
     slices = max(1, -(-total // config.chunk_votes))
+    workers = config.workers or os.cpu_count() or 1
+    if slices > 1 and lake.local and workers > 1:  # whole rounds: no core idles on a last slice
+        slices = -(-slices // workers) * workers
     fill = {"votes": VOTE_COLUMNS, "source": source, "where": vote_filter(config),
             "strategies": in_list(config.strategies), "consensus": "consensus", "stored": ""}
     if raw:  # every stored row: each slice picks its current rows (``current``)
@@ -137,18 +142,16 @@ def stored_rows(lake: Lake) -> bool:
     return lake.local and bool(lake.files("consensus"))
 
 
-CURRENT_SQL = """
-CREATE OR REPLACE TABLE cur AS
-SELECT solution_id, step_index, strategy, cur_hash, cur_inputs
-FROM (SELECT * FROM cur QUALIFY row_number() OVER (PARTITION BY consensus_id ORDER BY filename) = 1)
-QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, strategy
-                           ORDER BY created_at DESC NULLS LAST, filename DESC, consensus_id DESC) = 1
-"""
+CURRENT_SQL = "CREATE OR REPLACE TABLE cur AS " + first_by_id_then_latest_sql(
+    "cur", "consensus_id", "filename", ["solution_id", "step_index", "strategy"],
+    "created_at DESC NULLS LAST, filename DESC, consensus_id DESC",
+    "solution_id, step_index, strategy, cur_hash, cur_inputs")
 
 
 def current(con: duckdb.DuckDBPyConnection) -> None:
     """``cur`` of the slice: the consensus view's rows (first copy of an id, then the latest row
-    per solution, step and strategy), as ``store.catalog.table_view_sql`` picks them."""
+    per solution, step and strategy), as ``store.catalog.table_view_sql`` picks them (the
+    windows only over the steps with more than one stored row)."""
     con.execute(CURRENT_SQL)
 
 

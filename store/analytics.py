@@ -22,19 +22,28 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from store.first_per_key import first_per_key_sql
 from store.sql import in_list
 
 # The vote that counts per (solution, step, annotator): the latest labeled one, else the
-# latest vote (then label is NULL). Unparsed and skipped votes never carry a label.
-COUNTING_VOTE = """row_number() OVER (PARTITION BY solution_id, step_index, annotator
-    ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1"""
+# latest vote (then label is NULL). Unparsed and skipped votes never carry a label. The window
+# runs only over the (solution, step, annotator) groups with more than one vote
+# (store.first_per_key): most have one, and sorting tens of millions of votes spills.
+COUNTING_KEY = ("solution_id", "step_index", "annotator")
+COUNTING_ORDER = "status = 'labeled' DESC, created_at DESC, vote_id DESC"
+COUNTING_VOTE = f"""row_number() OVER (PARTITION BY solution_id, step_index, annotator
+    ORDER BY {COUNTING_ORDER}) = 1"""
 
-ANNOTATOR_LABELS = f"""
-SELECT solution_id, step_index, annotator, annotator_version, config_hash, model, status,
-       CASE WHEN status = 'labeled' THEN label END AS label, score, vote_id, created_at
-FROM step_votes
-QUALIFY {COUNTING_VOTE}
-"""
+
+def counting_votes_sql(source: str, columns: str) -> str:
+    """``columns`` of the counting vote of each (solution, step, annotator) of ``source`` (a
+    FROM expression over votes)."""
+    return first_per_key_sql(source, COUNTING_KEY, COUNTING_ORDER, columns)
+
+
+ANNOTATOR_LABELS = counting_votes_sql(
+    "step_votes", "solution_id, step_index, annotator, annotator_version, config_hash, model, "
+    "status, CASE WHEN status = 'labeled' THEN label END AS label, score, vote_id, created_at")
 
 # One row per (solution_id, step_index): annotator -> label / score / status maps and counts.
 STEP_LABELS_WIDE = """

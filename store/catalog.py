@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from schemas.tables import TABLES, TableSpec
 from store import analytics
+from store.first_per_key import first_by_id_then_latest_sql, first_per_key_sql
 from store.sql import identifier, literal
 from store.views import CONVENIENCE_VIEWS
 
@@ -90,18 +91,14 @@ def table_view_sql(spec: TableSpec, source: str | None, where: str | None = None
     columns = ", ".join(identifier(n) for n in names)
     has_order = spec.order_by in names
     first = "filename" if filename else (identifier(spec.order_by) if has_order else "")
-    first_order = f" ORDER BY {first}" if first else ""
-    inner_where = f" WHERE {where}" if where and not spec.latest_by else ""
-    dedup = (f"SELECT * FROM {source}{inner_where} QUALIFY row_number() OVER "
-             f"(PARTITION BY {identifier(spec.key)}{first_order}) = 1")
     if not spec.latest_by:
-        return f"SELECT {columns} FROM ({dedup})"
+        filtered = f"(SELECT * FROM {source} WHERE {where})" if where else source
+        return first_per_key_sql(filtered, [spec.key], first, columns)
     newest = [f"{identifier(spec.order_by)} DESC NULLS LAST"] if has_order else []
     newest += ["filename DESC"] if filename else []
     newest += [f"{identifier(spec.key)} DESC"]
-    by = ", ".join(identifier(c) for c in spec.latest_by)
-    latest = (f"SELECT {columns} FROM ({dedup}) QUALIFY row_number() OVER "
-              f"(PARTITION BY {by} ORDER BY {', '.join(newest)}) = 1")
+    latest = first_by_id_then_latest_sql(source, spec.key, first, spec.latest_by,
+                                         ", ".join(newest), columns)
     return f"SELECT * FROM ({latest}) WHERE {where}" if where else latest
 
 

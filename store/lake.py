@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +39,7 @@ from schemas import RecordError
 from schemas.records import Record
 from schemas.tables import TABLES, TableSpec, from_arrow, to_arrow
 from store import catalog
-from store.sql import identifier
+from store.sql import literal
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ DEFAULT_ROOT = "data/lake"
 TMP_SUFFIX = ".tmp"
 STALE_TMP_SECONDS = 3600
 ROW_GROUP_ROWS = 128 * 1024  # several row groups per big file, so DuckDB scans them in parallel
-SNAPSHOT_TABLES = ("step_votes", "consensus")  # the big tables whose deduplication a snapshot runs once
+# what a snapshot computes once: the big tables' deduplication and the counting votes
+SNAPSHOT_VIEWS = ("step_votes", "consensus", "annotator_labels")
 READ_STATEMENTS = {
     duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
     duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL,
@@ -332,35 +335,41 @@ class Lake:
         return clone
 
     @contextmanager
-    def snapshot(self, tables: Iterable[str] = SNAPSHOT_TABLES) -> Iterator[Lake]:
+    def snapshot(self, views: Iterable[str] = SNAPSHOT_VIEWS) -> Iterator[Lake]:
         """The lake as it is now, for a block of read-only queries: one in-memory DuckDB (with this
-        lake's settings, so it stays under the memory limit and spills) in which the deduplicated
-        rows of ``tables`` are stored once as regular tables, the table views read those, and
-        every other view is the catalog's. ``query`` and ``connect`` of the lake yielded run on
-        cursors of that database, so no query repeats the deduplication windows over every row
-        (each ``query`` on a plain lake does). Files appended during the block are not seen. The
-        database is closed when the block ends; this object is left as it is."""
+        lake's settings, so it stays under the memory limit and spills) in which the rows of
+        ``views`` (tables and analytics views, in catalog order) are computed once and stored as
+        a Parquet file in a temporary folder (compressed: a 50M-vote table is a few hundred MB
+        there, where DuckDB's own table would spill gigabytes); those views then read the file,
+        and every other view is the catalog's over them. ``query`` and ``connect`` of the lake
+        yielded run on cursors of that database, so no query repeats the deduplication (or the
+        counting-vote choice) over every row. Files appended during the block are not seen by
+        the stored views. The database and the folder are removed when the block ends; this
+        object is left as it is."""
         db = catalog.apply_settings(catalog.setup(duckdb.connect(":memory:")), self.settings)
         clone = copy.copy(self)
         clone.materialized = []
+        stored = set(views)
+        folder = tempfile.mkdtemp(prefix="stepforge-snapshot-", dir=self.settings.get("temp_directory"))
         try:
             relations = self._relations()
             for name, relation in relations.items():
                 db.register(name, relation)
-            views = []
             for name, sql in self.views():
-                if name in tables and self.files(name):  # no files: the typed empty view is free
+                if name in stored and (name not in TABLES or self.files(name)):
                     started = time.monotonic()
-                    db.execute(f"CREATE TABLE {identifier('_snap_' + name)} AS {sql}")
+                    path = os.path.join(folder, f"{name}.parquet")
+                    db.execute(f"COPY ({sql}) TO {literal(path)} "
+                               "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
                     log.info("snapshot of %s: %.1f s", name, time.monotonic() - started)
                     clone.materialized.append(name)
-                    sql = f"SELECT * FROM {identifier('_snap_' + name)}"
-                views.append((name, sql))
-            catalog.create_views(db, views)
+                    sql = f"SELECT * FROM read_parquet({literal(path)})"
+                catalog.create_views(db, [(name, sql)])
             clone._snapshot, clone._snapshot_relations = db, relations
             yield clone
         finally:
             db.close()
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _relations(self) -> dict[str, ds.Dataset]:
         """The Arrow datasets ``_raw_<table>`` the views of a remote lake read (local: none)."""

@@ -35,7 +35,7 @@ def test_snapshot_answers_like_the_lake(lake, seed) -> None:
     plain = every_view(lake)
     assert plain["consensus"] and plain["step_votes"]
     with lake.snapshot() as snap:
-        assert snap.materialized == ["step_votes", "consensus"]
+        assert snap.materialized == ["step_votes", "consensus", "annotator_labels"]
         close(every_view(snap), plain)
         history = snap.query(f"SELECT count(*) AS n FROM {snap.history_source('consensus')}")
         assert history["n"][0].as_py() == 2 * len(plain["consensus"])
@@ -75,7 +75,7 @@ def test_the_report_deduplicates_each_table_once(lake, tmp_path, monkeypatch) ->
 
     monkeypatch.setattr(catalog, "table_view_sql", counting)
     with bounded(lake, "1GB") as limited:
-        assert limited.materialized == ["step_votes", "consensus"]
+        assert limited.materialized == ["step_votes", "consensus", "annotator_labels"]
     built.clear()
     data = gather(lake, memory_limit="1GB")
     # every table's deduplication is written once, for the snapshot (a plain lake: once per query)
