@@ -21,14 +21,14 @@ from store.sql import in_list, literal
 
 ITEMS_SQL = """
 WITH latest AS (
-  SELECT solution_id AS sid, step_index AS step, (CASE annotator {index} END)::INTEGER AS j,
+  SELECT solution_id AS sid, step_index AS step, ({index})::INTEGER AS j,
          arg_max({{'label': CASE WHEN status = 'labeled' THEN label END,
                    'score': CASE WHEN status = 'labeled' THEN score END,
                    'prov': CASE WHEN status = 'labeled' THEN provenance END}},
                  (status = 'labeled', created_at, vote_id)) AS vote,
          count(*) FILTER (WHERE status = 'unparsed') AS unparsed,
          count(*) FILTER (WHERE status = 'skipped') AS skipped
-  FROM v GROUP BY ALL),
+  FROM {source} GROUP BY ALL),
 flat AS (
   SELECT sid, step, j, vote.label::TINYINT AS label, vote.score::DOUBLE AS score,
          CASE vote.prov WHEN 'measured' THEN 1 WHEN 'inferred' THEN 0 END::TINYINT AS prov,
@@ -39,18 +39,49 @@ FROM flat GROUP BY sid, step
 """
 
 
-def items_sql(annotators: Sequence[str]) -> str:
-    """The ``items`` table (see the module docstring) from the staged votes ``v``. Each vote's
-    annotator becomes its column number ``j`` once, so the pivot compares integers (a CASE per
-    column: cheaper than a string FILTER per aggregate)."""
-    index = " ".join(f"WHEN {literal(a)} THEN {j}" for j, a in enumerate(annotators))
+def _index(annotators: Sequence[str]) -> str:
+    """A vote's column number ``j``: its annotator's position in ``annotators``, from 0."""
+    return f"list_position([{', '.join(literal(a) for a in annotators)}]::VARCHAR[], annotator) - 1"
+
+
+def items_sql(annotators: Sequence[str], source: str = "v") -> str:
+    """The ``items`` table (see the module docstring) from the staged votes ``source``, any
+    number of votes per (solution, step, annotator): the latest labeled one counts. Each vote's
+    annotator becomes its column number ``j`` once, so the pivot compares integers."""
     parts = []
     for j in range(len(annotators)):
         parts += [f"coalesce(max(CASE WHEN j = {j} THEN label END), -1)::TINYINT AS l{j}",
                   f"max(CASE WHEN j = {j} THEN score END) AS s{j}",
                   f"coalesce(max(CASE WHEN j = {j} THEN prov END), -1)::TINYINT AS p{j}",
                   f"bool_or(j = {j}) AS t{j}"]
-    return ITEMS_SQL.format(index=index, pivot=", ".join(parts))
+    return ITEMS_SQL.format(index=_index(annotators), pivot=", ".join(parts), source=source)
+
+
+ONE_VOTE_ITEMS_SQL = """
+SELECT sid, step, {columns}, unparsed, skipped, {repeated} AS repeated
+FROM (SELECT solution_id AS sid, step_index AS step, {pivot},
+             count(*) FILTER (WHERE status = 'unparsed')::INTEGER AS unparsed,
+             count(*) FILTER (WHERE status = 'skipped')::INTEGER AS skipped
+      FROM (SELECT *, {index} AS j, status = 'labeled' AS ok FROM v) GROUP BY ALL)
+"""
+
+
+def one_vote_items_sql(annotators: Sequence[str]) -> str:
+    """``items`` in one aggregate per (solution, step), exact where each annotator cast at most
+    one vote on the step (the usual case); ``repeated`` marks the steps where one cast more,
+    which ``items_sql`` redoes (picking the latest labeled vote needs a group per annotator)."""
+    prov = "CASE provenance WHEN 'measured' THEN 1 WHEN 'inferred' THEN 0 END"
+    pivot, cols = [], []
+    for j in range(len(annotators)):
+        pivot += [f"max(CASE WHEN j = {j} AND ok THEN label END) AS l{j}",
+                  f"max(CASE WHEN j = {j} AND ok THEN score END)::DOUBLE AS s{j}",
+                  f"max(CASE WHEN j = {j} AND ok THEN {prov} END) AS p{j}",
+                  f"count(*) FILTER (WHERE j = {j}) AS c{j}"]
+        cols += [f"coalesce(l{j}, -1)::TINYINT AS l{j}", f"s{j}", f"coalesce(p{j}, -1)::TINYINT AS p{j}",
+                 f"c{j} > 0 AS t{j}"]
+    repeated = _any([f"c{j} > 1" for j in range(len(annotators))])
+    return ONE_VOTE_ITEMS_SQL.format(columns=", ".join(cols), pivot=", ".join(pivot),
+                                     index=_index(annotators), repeated=repeated)
 
 
 def columns(annotators: Sequence[str], names: Sequence[str] | None) -> list[int]:
