@@ -98,6 +98,9 @@ def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None
     con.unregister("review_steps")
 
 
+DECISION_COLUMNS = [  # what the priority, summary, chain and row queries read of ``dec``
+    "sid", "step", "status", "label", "probability", "emit", "pprob", "prov", "unparsed", "skipped",
+    "n_reviewers", "mc_fe", "judge_fe", "mc_col", "judge_col"]
 Fit = tuple[pa.Table, dict[str, list]]  # Dawid-Skene: (code -> posterior, reliabilities)
 
 
@@ -136,7 +139,9 @@ def decide(con: duckdb.DuckDBPyConnection, annotators: Sequence[str], kind: str,
         con.register("ds_post", fit[0])
         sql = rules.dawid_skene_sql(annotators, rule, human and rule.use_reviews)
     mc_cols = rules.columns(annotators, MC_MODES)
-    con.execute(f"CREATE OR REPLACE TABLE dec AS {rules.with_human_sql(sql, len(annotators), mc_cols, human)}")
+    kept = rules.names_in(DECISION_COLUMNS + [f"u{j}" for j in range(len(annotators))])
+    con.execute(f"CREATE OR REPLACE TABLE dec AS SELECT COLUMNS(lambda c: c IN {kept}) FROM "
+                f"({rules.with_human_sql(sql, len(annotators), mc_cols, human)})")
     con.execute(f"CREATE OR REPLACE TABLE prio AS {rules.priority_sql(len(annotators))}")
     if kind == "dawid-skene":
         con.unregister("ds_post")
