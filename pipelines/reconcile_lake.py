@@ -40,7 +40,7 @@ from pipelines.reconcile import (
     PROVENANCE, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
 )
 from pipelines.reconcile_stage import (
-    annotators_of, current, load, one, open_slice, save, scratch, slice_connection, stage, stored_rows,
+    annotators_of, current, keep, one, open_slice, restore, scratch, stage, stored_rows, worker_connection,
 )
 from store import catalog
 from store.lake import ROW_GROUP_ROWS, Lake
@@ -356,6 +356,7 @@ class Run:
     created_at: datetime
     ds: dict[str, Any] = field(default_factory=dict)      # dawid-skene strategy -> rule
     fits: dict[str, Fit] = field(default_factory=dict)
+    connections: list[duckdb.DuckDBPyConnection] = field(default_factory=list)  # one per worker
 
 
 def pass_one(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> tuple[ReconcileSummary, dict]:
@@ -372,7 +373,7 @@ def pass_one(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> tuple[Reconcil
     for name, rule in run.ds.items():
         count_patterns(con, run.annotators, rule, run.any_reviews and rule.use_reviews, counts[name])
     if run.slices > 1:
-        save(con, run.folder, i)
+        keep(con, i)
     return votes, counts
 
 
@@ -380,7 +381,7 @@ def pass_two(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> list[StrategyS
     """Every strategy over slice ``i``: decisions, then the changed rows written."""
     if run.slices > 1:
         open_slice(con, run.folder, run.slices, i, ("cur",))
-        load(con, run.folder, i)
+        restore(con, i)
         if run.raw:
             current(con)
     plain = plain_ids(con)
@@ -407,23 +408,24 @@ def pass_two(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> list[StrategyS
 
 
 def each_slice(run: Run, con: duckdb.DuckDBPyConnection, step: Callable[..., T]) -> list[T]:
-    """``step(run, con, i)`` for every slice, in slice order. Several slices run at once on
-    worker threads (``workers``), each with its own DuckDB (its share of the memory limit, one
-    thread): DuckDB releases the GIL, and whole slices in parallel keep the cores busier than
-    DuckDB's own threads do on small queries. One slice, one worker or a remote lake: in turn."""
+    """``step(run, con, i)`` for every slice; the results in slice order. Several slices run at
+    once on worker threads (``workers``), each with its own DuckDB (its share of the memory
+    limit, one thread) kept for the whole reconcile: worker ``w`` takes slices ``w``, ``w + W``,
+    ... in both passes, so pass 2 finds a slice's pass-1 tables where pass 1 left them. DuckDB
+    releases the GIL, and whole slices in parallel keep the cores busier than DuckDB's own
+    threads do on small queries. One slice, one worker or a remote lake: in turn on ``con``."""
     workers = min(run.config.workers or os.cpu_count() or 1, run.slices)
     if workers <= 1 or not run.lake.local:
         return [step(run, con, i) for i in range(run.slices)]
+    while len(run.connections) < workers:
+        run.connections.append(worker_connection(run.config, run.folder, workers, len(run.connections)))
 
-    def on_worker(i: int) -> T:
-        worker = slice_connection(run.config, run.folder, workers, i)
-        try:
-            return step(run, worker, i)
-        finally:
-            worker.close()
+    def on_worker(w: int) -> list[tuple[int, T]]:
+        return [(i, step(run, run.connections[w], i)) for i in range(w, run.slices, workers)]
 
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(on_worker, range(run.slices)))
+        done = [pair for pairs in pool.map(on_worker, range(workers)) for pair in pairs]
+    return [result for _, result in sorted(done, key=lambda pair: pair[0])]
 
 
 def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
@@ -434,6 +436,7 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     had_files = bool(lake.files("consensus"))
     with tempfile.TemporaryDirectory(prefix="stepforge-reconcile-", dir=config.temp_directory) as folder:
         con = scratch(lake, config, folder)
+        workers: list[duckdb.DuckDBPyConnection] = []
         try:
             raw = stored_rows(lake)
             slices = stage(con, lake, config, folder, raw)
@@ -442,7 +445,7 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
                 return summary
             run = Run(lake, config, folder, slices, annotators, raw,
                       config.human_reviews and one(con, "SELECT count(*) FROM r")[0] > 0,
-                      datetime.now(timezone.utc))
+                      datetime.now(timezone.utc), connections=workers)
             run.ds = {name: rule for name in config.strategies
                       for kind, rule in [config.rule(name)] if kind == "dawid-skene"}
             counts: dict[str, dict[int, int]] = {name: {} for name in run.ds}
@@ -458,6 +461,8 @@ def reconcile_lake(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
                     merge(summary, part.strategy, part)
             summary.reviews = one(con, "SELECT count(*) FROM r")[0]
         finally:
+            for worker in workers:
+                worker.close()
             con.close()
     if not config.dry_run and not had_files and lake.files("consensus") and lake.local:
         try:

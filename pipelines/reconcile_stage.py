@@ -44,9 +44,9 @@ def scratch(lake: Lake, config: ReconcileConfig, folder: str) -> duckdb.DuckDBPy
     return con
 
 
-def slice_connection(config: ReconcileConfig, folder: str, workers: int, i: int) -> duckdb.DuckDBPyConnection:
-    """A worker's own DuckDB for one slice: its share of the memory limit, one thread per core it
-    has, its own spill folder, and the staged reviews (``r``, ``rd``)."""
+def worker_connection(config: ReconcileConfig, folder: str, workers: int, i: int) -> duckdb.DuckDBPyConnection:
+    """Worker ``i``'s own DuckDB for its slices: its share of the memory limit, one thread per
+    core it has, its own spill folder, and the staged reviews (``r``, ``rd``)."""
     con = catalog.setup(duckdb.connect(":memory:"))
     share = memory_bytes(config.memory_limit or default_memory_limit()) // workers
     con.execute(f"SET memory_limit = '{max(share >> 20, 256)}MB'")
@@ -95,7 +95,7 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
                 f"AND {'true' if config.human_reviews else 'false'}")
     con.execute("CREATE TABLE rd AS SELECT solution_id AS sid, md5(string_agg(review_id, ',' "
                 "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
-    for table in ("r", "rd"):  # for the slices' own connections (``slice_connection``)
+    for table in ("r", "rd"):  # for the workers' own connections (``worker_connection``)
         con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}.parquet'))} (FORMAT parquet)")
     source = votes_source(con, lake)
     total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
@@ -162,14 +162,18 @@ def annotators_of(con: duckdb.DuckDBPyConnection, folder: str, slices: int) -> l
     return sorted(a for (a,) in con.sql(f"SELECT DISTINCT annotator FROM {source}").fetchall())
 
 
-def save(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
-    for table in ("items", "lengths", "vd", "human"):
-        con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}-{i}.parquet'))} "
-                    "(FORMAT parquet)")
+KEPT = ("items", "lengths", "vd", "human")  # pass 1's tables of a slice, read again by pass 2
 
 
-def load(con: duckdb.DuckDBPyConnection, folder: str, i: int) -> None:
-    for table in ("items", "lengths", "vd", "human"):
-        path = os.path.join(folder, f"{table}-{i}.parquet")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({literal(path)})")
-        os.unlink(path)
+def keep(con: duckdb.DuckDBPyConnection, i: int) -> None:
+    """Set slice ``i``'s pass-1 tables aside under their own names until pass 2 (a rename; the
+    connection's buffer manager spills them to its temp directory when memory runs short)."""
+    for table in KEPT:
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}_{i}")
+
+
+def restore(con: duckdb.DuckDBPyConnection, i: int) -> None:
+    """Slice ``i``'s pass-1 tables back under their working names (``keep``)."""
+    for table in KEPT:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"ALTER TABLE {table}_{i} RENAME TO {table}")
