@@ -61,17 +61,21 @@ def worker_connection(config: ReconcileConfig, folder: str, workers: int, i: int
     return con
 
 
-def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake) -> str:
-    """Where to read the votes: their files directly when no vote id is stored twice (the usual
-    case: appends skip stored ids), else the ``step_votes`` view, which drops the duplicates
-    (two racing appenders may both write a vote) at the cost of a window over every vote."""
-    if not lake.files("step_votes"):
-        return "step_votes"
-    raw = "_raw_step_votes" if not lake.local else catalog.parquet_source(
-        f"{lake.table_dir('step_votes')}/*.parquet")
-    source = catalog.typed_source(TABLES["step_votes"], raw)
-    duplicates = one(con, f"SELECT count(*) - count(DISTINCT vote_id) FROM {source}")[0]
-    return "step_votes" if duplicates else source
+def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake, where: str) -> tuple[str, int]:
+    """Where to read the votes, and how many ``where`` keeps: their files directly when no vote
+    id is stored twice (the usual case: appends skip stored ids), else the ``step_votes`` view,
+    which drops the duplicates (two racing appenders may both write a vote) at the cost of a
+    window over every vote. One scan answers both questions in the usual case."""
+    view = "step_votes"
+    if lake.files("step_votes"):
+        raw = "_raw_step_votes" if not lake.local else catalog.parquet_source(
+            f"{lake.table_dir('step_votes')}/*.parquet")
+        source = catalog.typed_source(TABLES["step_votes"], raw)
+        kept = f"count(*) FILTER ({where.replace(' WHERE ', 'WHERE ', 1)})" if where else "count(*)"
+        duplicates, total = one(con, f"SELECT count(*) - count(DISTINCT vote_id), {kept} FROM {source}")
+        if not duplicates:
+            return source, total
+    return view, one(con, f"SELECT count(*) FROM {view}{where}")[0]
 
 
 STAGED = {  # scratch table -> (query, solution id column), each cut into the same slices
@@ -97,8 +101,7 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
                 "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
     for table in ("r", "rd"):  # for the workers' own connections (``worker_connection``)
         con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}.parquet'))} (FORMAT parquet)")
-    source = votes_source(con, lake)
-    total = one(con, f"SELECT count(*) FROM {source}{vote_filter(config)}")[0]
+    source, total = votes_source(con, lake, vote_filter(config))
     slices = max(1, -(-total // config.chunk_votes))
     workers = config.workers or os.cpu_count() or 1
     if slices > 1 and lake.local and workers > 1:  # whole rounds: no core idles on a last slice

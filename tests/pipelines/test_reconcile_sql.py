@@ -181,3 +181,23 @@ def test_votes_stored_twice_count_once(tmp_path):
     new = Lake(tmp_path / "new")  # consensus rows stored twice are still current: nothing to add
     new._write("consensus", new.read("consensus"))
     assert sum(s.written for s in reconcile(new, config).strategies) == 0
+
+
+def test_filtered_reconcile_reads_only_the_chosen_votes(tmp_path):
+    """``solution_ids`` and ``annotators`` narrow the votes (one scan counts them and checks the
+    ids) in slices as in the reference."""
+    rng = np.random.default_rng(13)
+    votes = random_votes(rng, 30)
+    ids = sorted({v.solution_id for v in votes})[:7]
+    config = ReconcileConfig(strategies=["majority", "consensus"], solution_ids=ids,
+                             annotators=["judge", "spark", "mc-hard"], chunk_votes=20, workers=2,
+                             consensus={"mc": ["mc-hard"], "judge": ["judge", "spark"]})
+    for name in ("ref", "new"):
+        Lake(tmp_path / name).append("step_votes", votes)
+    expected = reference(Lake(tmp_path / "ref"), config)
+    summary = reconcile(Lake(tmp_path / "new"), config)
+    assert summary.votes == sum(1 for v in votes if v.solution_id in ids
+                                and v.annotator in ("judge", "spark", "mc-hard")) > 0
+    assert {s.strategy: s.written for s in summary.strategies} == expected
+    assert_same_rows(consensus_rows(Lake(tmp_path / "new")), consensus_rows(Lake(tmp_path / "ref")), "filtered")
+    assert set(consensus_rows(Lake(tmp_path / "new"))["solution_id"].to_pylist()) <= set(ids)
