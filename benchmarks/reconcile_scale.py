@@ -159,7 +159,7 @@ def run_phase(root: str, name: str) -> dict:
 
 def load() -> str:
     one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min)"
+    return f"{one:.1f} / {five:.1f}"
 
 
 def run(n_votes: int, seed: int, tmp: str | None, phases: tuple[str, ...] = ("export", "report")) -> dict:
@@ -194,7 +194,7 @@ def markdown(results: list[dict], command: str) -> str:
         "",
         "| votes | reconcile (all strategies) | peak RSS | rows written | re-run | re-run peak RSS "
         "| re-run rows | export | export peak RSS | exported rows | report | report peak RSS "
-        "| load (before / after) |",
+        "| load average 1 / 5 min (before -> after) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
@@ -206,7 +206,7 @@ def markdown(results: list[dict], command: str) -> str:
         lines.append(
             f"| {r['votes']:,} | {f['seconds']:.1f} s | {f['peak_rss_gb']:.2f} GB | "
             f"{f['written']:,} | {s['seconds']:.1f} s | {s['peak_rss_gb']:.2f} GB | "
-            f"{s['written']} | {export} | {report} | {r['load_before']} / {r['load_after']} |")
+            f"{s['written']} | {export} | {report} | {r['load_before']} -> {r['load_after']} |")
     lines.append("")
     for r in results:
         kept = "; ".join(f"{k}: {v['kept']:,} kept / {v['disputed']:,} disputed"
