@@ -167,14 +167,20 @@ PROVENANCE = ("none", "inferred", "measured")  # details.mc_provenance codes 0, 
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def vote_filter(config: ReconcileConfig) -> str:
-    """The WHERE clause ("" for all) of the votes ``config`` reconciles."""
+def vote_condition(config: ReconcileConfig) -> str:
+    """The condition ("" for all) on the votes ``config`` reconciles."""
     where = []
     if config.annotators is not None:
         where.append(f"annotator IN {in_list(config.annotators)}")
     if config.solution_ids is not None:
         where.append(f"solution_id IN {in_list(config.solution_ids)}")
-    return f" WHERE {' AND '.join(where)}" if where else ""
+    return " AND ".join(where)
+
+
+def vote_filter(config: ReconcileConfig) -> str:
+    """The WHERE clause ("" for all) of the votes ``config`` reconciles."""
+    condition = vote_condition(config)
+    return f" WHERE {condition}" if condition else ""
 
 
 def review_filter(config: ReconcileConfig) -> str:

@@ -264,7 +264,7 @@ def details_sql(fields: list[tuple[str, Any, str]]) -> str:
     names = [n for _, expr, kind in fields if kind == "name" for n in expr[1]]
     if not all(re.fullmatch(SAFE_ID, n) for n in names):
         return _details_to_json(fields)
-    parts = ["'{\"inputs\":\"'", "g.inputs"]
+    parts = ["'{\"inputs\":\"'", "g.inputs", "'\"'"]
     for key, expr, kind in fields:
         if kind == "name":
             column, codes = expr
@@ -272,7 +272,7 @@ def details_sql(fields: list[tuple[str, Any, str]]) -> str:
             value = f"coalesce(CASE {column} {whens} END, 'null')"
         else:
             value = f"coalesce(({expr})::VARCHAR, 'null')" if kind == "int?" else f"({expr})"
-        parts += [literal(f'",{json.dumps(key)}:' if key == fields[0][0] else f',{json.dumps(key)}:'), value]
+        parts += [literal(f",{json.dumps(key)}:"), value]
     parts.append("'}'")
     return f"concat({', '.join(parts)})"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from store.sql import in_list, literal
+from store.sql import in_list, list_literal
 
 ITEMS_SQL = """
 WITH latest AS (
@@ -41,7 +41,7 @@ FROM flat GROUP BY sid, step
 
 def _index(annotators: Sequence[str]) -> str:
     """A vote's column number ``j``: its annotator's position in ``annotators``, from 0."""
-    return f"list_position([{', '.join(literal(a) for a in annotators)}]::VARCHAR[], annotator) - 1"
+    return f"list_position({list_literal(annotators)}::VARCHAR[], annotator) - 1"
 
 
 def items_sql(annotators: Sequence[str], source: str = "v") -> str:

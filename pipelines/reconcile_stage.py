@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import duckdb
 
-from pipelines.reconcile import VOTE_COLUMNS, ReconcileConfig, review_filter, vote_filter
+from pipelines.reconcile import VOTE_COLUMNS, ReconcileConfig, review_filter, vote_condition, vote_filter
 from schemas.ids import stable_id
 from schemas.tables import REVIEWS, TABLES
 from store import catalog
@@ -61,21 +61,21 @@ def worker_connection(config: ReconcileConfig, folder: str, workers: int, i: int
     return con
 
 
-def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake, where: str) -> tuple[str, int]:
-    """Where to read the votes, and how many ``where`` keeps: their files directly when no vote
-    id is stored twice (the usual case: appends skip stored ids), else the ``step_votes`` view,
-    which drops the duplicates (two racing appenders may both write a vote) at the cost of a
-    window over every vote. One scan answers both questions in the usual case."""
-    view = "step_votes"
+def votes_source(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig) -> tuple[str, int]:
+    """Where to read the votes, and how many of them ``config`` reconciles: their files directly
+    when no vote id is stored twice (the usual case: appends skip stored ids), else the
+    ``step_votes`` view, which drops the duplicates (two racing appenders may both write a vote)
+    at the cost of a window over every vote. One scan answers both questions in the usual case."""
+    condition = vote_condition(config)
     if lake.files("step_votes"):
         raw = "_raw_step_votes" if not lake.local else catalog.parquet_source(
             f"{lake.table_dir('step_votes')}/*.parquet")
         source = catalog.typed_source(TABLES["step_votes"], raw)
-        kept = f"count(*) FILTER ({where.replace(' WHERE ', 'WHERE ', 1)})" if where else "count(*)"
+        kept = f"count(*) FILTER (WHERE {condition})" if condition else "count(*)"
         duplicates, total = one(con, f"SELECT count(*) - count(DISTINCT vote_id), {kept} FROM {source}")
         if not duplicates:
             return source, total
-    return view, one(con, f"SELECT count(*) FROM {view}{where}")[0]
+    return "step_votes", one(con, f"SELECT count(*) FROM step_votes{vote_filter(config)}")[0]
 
 
 STAGED = {  # scratch table -> (query, solution id column), each cut into the same slices
@@ -101,7 +101,7 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, config: ReconcileConfig, f
                 "ORDER BY review_id)) AS digest FROM r GROUP BY ALL")
     for table in ("r", "rd"):  # for the workers' own connections (``worker_connection``)
         con.execute(f"COPY {table} TO {literal(os.path.join(folder, f'{table}.parquet'))} (FORMAT parquet)")
-    source, total = votes_source(con, lake, vote_filter(config))
+    source, total = votes_source(con, lake, config)
     slices = max(1, -(-total // config.chunk_votes))
     workers = config.workers or os.cpu_count() or 1
     if slices > 1 and lake.local and workers > 1:  # whole rounds: no core idles on a last slice
