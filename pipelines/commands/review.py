@@ -103,6 +103,10 @@ def run_pull(args: argparse.Namespace) -> int:
     if summary.inconsistent:
         print(f"{len(summary.inconsistent)} responses tick wrong steps that contradict their first "
               f"error (stored without step labels): {', '.join(summary.inconsistent[:5])}")
+    if summary.prefilled:
+        print(f"{len(summary.prefilled)} responses hold answers equal to their record's suggestion "
+              "(Argilla pre-fills the form with it): not stored as the reviewer's: "
+              f"{', '.join(summary.prefilled[:5])}")
     for message in summary.invalid:
         print(f"skipped: {message}", file=sys.stderr)
     return 0
