@@ -83,6 +83,9 @@ def run_push(args: argparse.Namespace) -> int:
     print(f"review push: {summary.pushed} records pushed to {config.dataset}{created}; "
           f"{summary.candidates} disputed, {summary.already_in_dataset} already in the dataset, "
           f"{len(summary.too_long)} too long, {len(summary.missing)} missing from solutions")
+    if summary.suggestions_removed:
+        print(f"removed the suggestions (they pre-fill the reviewer's form) of {summary.suggestions_removed} "
+              "records nobody has answered")
     return 0
 
 

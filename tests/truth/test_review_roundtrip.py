@@ -189,17 +189,27 @@ def test_stored_review_is_exactly_what_the_reviewer_set(server, owner, tmp_path)
 
 
 def test_answers_prefilled_from_old_suggestions_are_not_stored_as_the_reviewers(server, owner, tmp_path):
-    lake = _lake(tmp_path / "lake", 2)
+    from review.config import PushConfig
+    from review.push import push
+
+    lake = _lake(tmp_path / "lake", 3)
     _push_as_efdb8c6(owner, lake, "truth-legacy")
     rosa = _reviewer(owner, "rosa")
     records, questions = _queue(rosa, owner, "truth-legacy")
-    # rosa picks Step 1 on the first record and submits the second one untouched
+    # rosa picks Step 1 on the first record, submits the second one untouched, leaves the third
     _submit(rosa, records[0], {**ui_form(records[0], questions), "first_error": {"value": "step_1"}})
     _submit(rosa, records[1], ui_form(records[1], questions))
     summary, stored = _pull(server, lake, "truth-legacy")
     assert _stored(stored[records[0]["external_id"]]) == ("submitted", 0, None, "")
     assert _stored(stored[records[1]["external_id"]]) == ("submitted", None, None, "")
-    assert len(summary.prefilled) == 2
+    assert len(summary.prefilled) == 2 and len(stored) == 2
+    # push --update takes the suggestions off the record nobody answered, so its form opens empty;
+    # answered records keep theirs and pull still drops the values equal to them
+    assert push(PushConfig(dataset="truth-legacy", update=True), lake, _conn(server)).suggestions_removed == 1
+    after = {r.id: list(r.suggestions) for r in owner.datasets("truth-legacy").records(with_suggestions=True)}
+    assert [len(after[r["external_id"]]) for r in records] == [2, 2, 0]
+    summary, again = _pull(server, lake, "truth-legacy")
+    assert len(summary.prefilled) == 2 and summary.added == 0
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
