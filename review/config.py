@@ -43,7 +43,7 @@ class PushConfig(ArgillaConfig):
         default=1, ge=1, description="submitted reviews that complete a record (2+ for agreement)")
     update: bool = Field(
         default=False,
-        description="re-send records already in the dataset (refreshes fields and suggestions; responses kept)")
+        description="re-send records already in the dataset (refreshes fields and metadata; responses kept)")
     batch_size: int = Field(default=100, ge=1, le=1000, description="records per Argilla request")
 
 

@@ -4,9 +4,15 @@ A record shows the problem, the numbered steps with every annotator's verdict ri
 step (so the reviewer never scrolls between the two), then a table of the verdicts with the
 consensus per strategy and the annotators' reasons. GSM8K calculator annotations
 (``<<12+5=17>>``) are shown as their result; labels an MC annotator inferred from another step
-(not tested by rollouts) are marked "inferred". Argilla keeps one suggestion per question, so the
-suggestion is the annotators' plurality answer (agent names who backs it, score the share that
-does) while each annotator's own verdicts are in the ``verdicts`` table. Questions:
+(not tested by rollouts) are marked "inferred".
+
+A human label is only what a human set. Argilla's UI opens a record nobody answered with its
+form pre-filled from the record's suggestions, and a submit sends every pre-filled value as the
+reviewer's: an untouched "every wrong step" question would come back holding the annotators'
+ticks. So records carry **no suggestions**; the annotators' plurality answer (and who gave it:
+only annotators with a labeled vote) is text above the verdicts table, and the form starts empty.
+
+Questions:
 
 - ``first_error`` (required): "No error" or "Step k", the earliest wrong step (ProcessBench).
 - ``wrong_steps`` (optional): every wrong step, for per-step labels beyond the first error.
@@ -52,7 +58,8 @@ Each record is a model-written solution whose automatic step labels disagree.
 Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per step (✓ correct, ✗ wrong,
 ? unparsed, – skipped; the number is its probability that the step is correct) and the
 consensus (⚠ disputed). "inferred" marks an MC label deduced from another step rather than
-tested by rollouts. The pre-selected answer is the annotators' plurality: check it, do not trust it.
+tested by rollouts. Nothing is pre-selected: the annotators' answer is shown as text, and only
+what you select is stored as your label (a question you leave empty stays unanswered).
 Submit when done, *Discard* a record you cannot judge (a broken problem, unreadable steps).
 """
 
@@ -185,11 +192,43 @@ def wrong_step_shares(views: Sequence[AnnotatorView], n_steps: int) -> dict[int,
     return shares
 
 
-def agent_name(rule: str, annotators: Sequence[str]) -> str:
-    """A suggestion's agent: the rule and the annotators behind it, in the characters Argilla
-    accepts (letters, digits, - _ : . / and spaces)."""
-    text = f"{rule}: " + " / ".join(annotators)
-    return re.sub(r"[^a-zA-Z0-9\-_:./\s]", "-", text)
+def wrong_by_majority(views: Sequence[AnnotatorView], n_steps: int) -> tuple[list[int], list[str]]:
+    """The steps most labeled votes call wrong, and the annotators whose labeled vote calls one
+    of them wrong (an annotator that skipped or could not be parsed backs nothing)."""
+    shares = wrong_step_shares(views, n_steps)
+    steps = [i for i, share in sorted(shares.items()) if share > 0.5]
+    backers = sorted({v.name for v in views for i in steps
+                      if i in v.steps and v.steps[i].status == "labeled" and v.steps[i].label == 0})
+    return steps, backers
+
+
+def _step_list(steps: Sequence[int]) -> str:
+    """0-based steps as "1-3, 5" (runs collapsed)."""
+    runs: list[list[int]] = []
+    for i in steps:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(f"{r[0] + 1}" if len(r) == 1 else f"{r[0] + 1}-{r[-1] + 1}" for r in runs)
+
+
+def annotators_answer(views: Sequence[AnnotatorView], n_steps: int) -> str:
+    """The annotators' answer as text, never as a pre-filled form value: their plurality first
+    error with who names it, and the steps most labeled votes call wrong with who does."""
+    plural = plurality_first_error(views)
+    if plural is None:
+        return "**Annotators' answer** (not pre-selected): none, no annotator labeled a step."
+    index, backers, _ = plural
+    informative = sum(1 for v in views if v.first_error() is not None)
+    text = (f"**Annotators' answer** (not pre-selected: answer yourself): first error "
+            f"{_first_error_text(index)} by {' / '.join(backers)} ({len(backers)} of {informative} "
+            f"annotator{'s' if informative != 1 else ''} with labels)")
+    steps, wrong_backers = wrong_by_majority(views, n_steps)
+    if steps:
+        text += (f" · wrong by most labeled votes: step{'s' if len(steps) > 1 else ''} "
+                 f"{_step_list(steps)} by {' / '.join(wrong_backers)}")
+    return text
 
 
 CALCULATOR = re.compile(r"<<([^<>]*?)=([^<>=]*)>>")
@@ -312,25 +351,14 @@ def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
 
 
 def build_record(item: Disputed) -> Any:
-    """The Argilla record of a disputed solution (id = solution id)."""
+    """The Argilla record of a disputed solution (id = solution id), without suggestions: a
+    suggestion would pre-fill the reviewer's form and come back as the reviewer's answer."""
     import argilla as rg
 
     sol = item.solution
     views = item.annotators()
-    suggestions = []
     plural = plurality_first_error(views)
-    agreement = 0.0
-    if plural is not None:
-        index, backers, agreement = plural
-        value = NO_ERROR if index < 0 else step_label(index)
-        suggestions.append(rg.Suggestion(FIRST_ERROR, value, score=round(agreement, 4),
-                                         agent=agent_name("plurality", backers)))
-    shares = wrong_step_shares(views, len(sol.steps))
-    wrong = [i for i, share in sorted(shares.items()) if share > 0.5]
-    if wrong:
-        suggestions.append(rg.Suggestion(
-            WRONG_STEPS, [step_label(i) for i in wrong], score=[round(shares[i], 4) for i in wrong],
-            agent=agent_name("majority", [v.name for v in views])))
+    agreement = plural[2] if plural is not None else 0.0
     metadata = {
         "solution_id": sol.solution_id, "problem_id": sol.problem_id,
         "strategy": item.strategies or ["-"], "annotators": [v.name for v in views] or ["-"],
@@ -339,9 +367,10 @@ def build_record(item: Disputed) -> Any:
         "agreement": round(agreement, 4), "priority": float(item.priority), "n_steps": len(sol.steps),
     }
     question = item.problem.question if item.problem else f"(problem {sol.problem_id} not in the lake)"
+    verdicts = annotators_answer(views, len(sol.steps)) + "\n\n" + render_verdicts(item, views)
     return rg.Record(
         id=sol.solution_id,
         fields={"problem": _md(question), "solution": render_solution(item, views),
-                "verdicts": render_verdicts(item, views)},
-        metadata=metadata, suggestions=suggestions,
+                "verdicts": verdicts},
+        metadata=metadata,
     )

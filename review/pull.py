@@ -6,6 +6,12 @@ is lost, but consumers must count submitted reviews only (reconcile does). All r
 record are kept; majority reconciliation is reconcile's job. Review ids derive from the response's
 content and its last update time on the server, so pulling twice adds nothing and a changed
 answer adds a newer row (the ``reviews`` view shows the latest per dataset, solution, reviewer).
+
+A human label is only what a human set. Argilla's UI pre-fills a pending reviewer's form with the
+record's suggestions and submits them as the reviewer's values, so a value equal to the record's
+suggestion cannot be told from one the reviewer never touched. Push sends no suggestions; records
+that still carry one (pushed by an older stepforge, or suggested by hand in Argilla) have every
+answer equal to it dropped here as unanswered and counted in the summary (``prefilled``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class PullSummary:
     responses: Counter = field(default_factory=Counter)
     added: int = 0
     inconsistent: list[str] = field(default_factory=list)
+    prefilled: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     agreement: Agreement = field(default_factory=lambda: Agreement(0, 0, None, None))
 
@@ -67,6 +74,32 @@ def step_labels(first_error: int | None, wrong: list[int], n_steps: int) -> list
 
 def _value(response: dict, question: str) -> Any:
     return ((response.get("values") or {}).get(question) or {}).get("value")
+
+
+def suggested_values(record: dict, questions: dict[str, str]) -> dict[str, Any]:
+    """Question name -> the record's suggested value (``questions`` maps question ids to names):
+    what Argilla's UI pre-fills the form of a reviewer who has not answered with."""
+    return {questions[str(s["question_id"])]: s.get("value") for s in record.get("suggestions") or []
+            if str(s.get("question_id")) in questions}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return a == b
+
+
+def human_values(response: dict, suggested: dict[str, Any]) -> tuple[dict, list[str]]:
+    """The response keeping only the answers a human set: a value equal to the record's
+    suggestion for its question may be the UI's pre-fill left untouched, so it is dropped (as if
+    unanswered). Also the names of the questions dropped."""
+    values = response.get("values") or {}
+    dropped = sorted(q for q, answer in values.items()
+                     if q in suggested and _same((answer or {}).get("value"), suggested[q]))
+    if not dropped:
+        return response, []
+    kept = {q: answer for q, answer in values.items() if q not in dropped}
+    return {**response, "values": kept}, dropped
 
 
 def to_review(record: dict, response: dict, reviewer: str, dataset: str) -> tuple[Review, bool]:
@@ -123,14 +156,19 @@ def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], Pu
     name = f"{workspace.name}/{config.dataset}"
     summary = PullSummary(dataset=name)
     users = _usernames(client, conn)
+    questions = {str(q.id): q.name for q in dataset.settings.questions}
     reviews = []
     path = f"/api/v1/datasets/{dataset.id}/records"
     for record in paged(client, conn, path, "reading responses", page=config.batch_size,
-                        include="responses"):
+                        include=["responses", "suggestions"]):
         summary.records += 1
+        suggested = suggested_values(record, questions)
         for response in record.get("responses") or []:
             summary.responses[response["status"]] += 1
             reviewer = users.get(response["user_id"], response["user_id"])
+            response, dropped = human_values(response, suggested)
+            if dropped:
+                summary.prefilled.append(f"{record.get('external_id')} ({reviewer}): {', '.join(dropped)}")
             try:
                 review, contradiction = to_review(record, response, reviewer, name)
             except RecordError as exc:
@@ -155,4 +193,6 @@ def pull(config: PullConfig, lake: Lake, conn: Connection | None = None) -> Pull
     summary.added = lake.append("reviews", reviews) if reviews else 0
     for message in summary.invalid:
         log.warning("skipped: %s", message)
+    for message in summary.prefilled:
+        log.warning("equal to the record's suggestion, not stored as the reviewer's: %s", message)
     return summary

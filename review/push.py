@@ -4,6 +4,11 @@ A solution is disputed when one of its current consensus rows (the latest per st
 has status ``disputed``; its priority is the highest priority among those rows. Records already in
 the dataset are skipped (``--update`` re-sends them), so pushes are idempotent and a limited push
 followed by another sends the next batch. The lake is only read: a failed push changes nothing.
+
+Records carry no suggestions (they would pre-fill a reviewer's form: see ``review.dataset``).
+``--update`` also removes the suggestions an older stepforge pushed from records nobody has
+answered yet; records with a response keep them, so ``review pull`` can still tell a pre-filled
+value from the reviewer's.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class PushSummary:
     too_long: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     created_dataset: bool = False
+    suggestions_removed: int = 0
     top_priority: float | None = None
 
 
@@ -120,6 +126,24 @@ def existing_ids(client: Any, conn: Connection, dataset: Any) -> set[str]:
     return {item.get("external_id") for item in paged(client, conn, path, "listing records", page=1000)}
 
 
+def remove_unanswered_suggestions(client: Any, conn: Connection, dataset: Any, ids: set[str]) -> int:
+    """Delete the suggestions of the records in ``ids`` that have no response (left by an older
+    stepforge, they would pre-fill the form); how many records lost theirs."""
+    path = f"/api/v1/datasets/{dataset.id}/records"
+    cleared = 0
+    for record in paged(client, conn, path, "listing suggestions", page=500,
+                        include=["responses", "suggestions"]):
+        suggestions = [str(s["id"]) for s in record.get("suggestions") or []]
+        if record.get("external_id") not in ids or record.get("responses") or not suggestions:
+            continue
+        with_retries(conn, f"removing the suggestions of record {record['external_id']}",
+                     lambda record=record, suggestions=suggestions: client.http_client.delete(
+                         f"/api/v1/records/{record['id']}/suggestions",
+                         params={"ids": ",".join(suggestions)}).raise_for_status())
+        cleared += 1
+    return cleared
+
+
 def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> PushSummary:
     """Create or reuse the dataset and log the disputed solutions it does not hold yet."""
     import argilla as rg
@@ -157,6 +181,9 @@ def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> Push
         with_retries(conn, f"logging records {start + 1}-{start + len(batch)}",
                      lambda batch=batch: dataset.records.log(batch, batch_size=len(batch)))
         summary.pushed += len(batch)
+    if config.update and not summary.created_dataset and fitting:
+        summary.suggestions_removed = remove_unanswered_suggestions(
+            client, conn, dataset, {item.solution.solution_id for item in fitting})
     if summary.too_long:
         log.warning("%d solutions have more than %d steps and were not pushed (first: %s)",
                     len(summary.too_long), max_steps, summary.too_long[0])

@@ -83,6 +83,9 @@ def run_push(args: argparse.Namespace) -> int:
     print(f"review push: {summary.pushed} records pushed to {config.dataset}{created}; "
           f"{summary.candidates} disputed, {summary.already_in_dataset} already in the dataset, "
           f"{len(summary.too_long)} too long, {len(summary.missing)} missing from solutions")
+    if summary.suggestions_removed:
+        print(f"removed the suggestions (they pre-fill the reviewer's form) of {summary.suggestions_removed} "
+              "records nobody has answered")
     return 0
 
 
@@ -103,6 +106,10 @@ def run_pull(args: argparse.Namespace) -> int:
     if summary.inconsistent:
         print(f"{len(summary.inconsistent)} responses tick wrong steps that contradict their first "
               f"error (stored without step labels): {', '.join(summary.inconsistent[:5])}")
+    if summary.prefilled:
+        print(f"{len(summary.prefilled)} responses hold answers equal to their record's suggestion "
+              "(Argilla pre-fills the form with it): not stored as the reviewer's: "
+              f"{', '.join(summary.prefilled[:5])}")
     for message in summary.invalid:
         print(f"skipped: {message}", file=sys.stderr)
     return 0

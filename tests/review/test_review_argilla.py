@@ -74,8 +74,9 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
     ranked = [s for s, _ in disputed_candidates(lake)]
     assert [r.id for r in records] == ranked  # logged highest priority first
     top = records[0]
-    assert top.suggestions["first_error"].value == "step_1"
-    assert top.suggestions["first_error"].agent.startswith("plurality: ")
+    assert not list(top.suggestions)  # a suggestion would pre-fill the reviewer's form
+    assert top.fields["verdicts"].startswith("**Annotators' answer** (not pre-selected: answer yourself): "
+                                             "first error step 1 by judge")
     assert "| step | judge | mc-binary |" in top.fields["verdicts"].replace("&emsp;", "")
     assert top.metadata["strategy"] == ["qwen-filter"] and top.metadata["priority"] == 5.0
 
@@ -109,9 +110,9 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
     high = {"filters": {"and": [{"type": "range", "scope": {"entity": "metadata", "metadata_property": "priority"},
                                  "ge": 4}]}}
     assert _search(alice_client, dataset.id, high)["total"] == 2
-    suggested = {"filters": {"and": [{"type": "terms", "scope": {"entity": "suggestion", "question": "first_error",
-                                                                "property": "value"}, "values": ["step_1"]}]}}
-    assert _search(alice_client, dataset.id, suggested)["total"] == 5
+    answered = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "question": "first_error"},
+                                      "values": ["step_2"]}]}}
+    assert _search(alice_client, dataset.id, answered)["total"] == 1
     text = {"query": {"text": {"q": "ducks"}}}
     assert [i["record"]["external_id"] for i in _search(alice_client, dataset.id, text)["items"]] == [ranked[0]]
     with warnings.catch_warnings():

@@ -1,5 +1,5 @@
 """The Argilla UI shows a pushed record readably: headless Chromium (Debian's, through
-Playwright) logs in, opens the dataset and screenshots a record with its steps and suggestions
+Playwright) logs in, opens the dataset and screenshots a record with its steps and the annotators' answer
 (``test-output/review/record.png``). Google Fonts requests are blocked: there is no network."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ pytestmark = pytest.mark.argilla
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def test_ui_shows_steps_with_their_verdicts_and_suggestions(argilla_server, disputed_lake, test_output, monkeypatch):
+def test_ui_shows_steps_with_their_verdicts_and_the_annotators_answer(argilla_server, disputed_lake, test_output,
+                                                                     monkeypatch):
     playwright = pytest.importorskip("playwright.sync_api", reason="scripts/argilla-serve.sh install --browser")
     if not shutil.which("chromium"):
         pytest.skip("no chromium: scripts/argilla-serve.sh install --browser")
@@ -55,7 +56,7 @@ def test_ui_shows_steps_with_their_verdicts_and_suggestions(argilla_server, disp
         finally:
             browser.close()
     assert "Janet" in body and "Step 5." in body and "Final answer: 224" in body
-    assert "No error" in body and "plurality: judge" in body  # the suggestion and its agent
+    assert "No error" in body and "first error step 1 by judge" in body  # the annotators' answer, as text
     assert "✗ 0.10" in body and "⚠ disputed 0.50" in body
     # the verdicts sit right under each step, not only in the table further down
     after_step_2 = body.split("Step 2.", 1)[1].split("Step 3.", 1)[0]

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from review.agreement import agreement, krippendorff_alpha_nominal
-from review.pull import step_labels, to_review
+from review.pull import human_values, step_labels, suggested_values, to_review
 from schemas import RecordError
 
 
@@ -94,3 +94,24 @@ def test_krippendorff_alpha_known_values():
     assert krippendorff_alpha_nominal([[1, 1], [2, 2], [1, 2]]) == pytest.approx(1 - (1 / 3) / 0.6)
     assert krippendorff_alpha_nominal([[1, 1], [1, 2]]) == pytest.approx(0.0)
     assert krippendorff_alpha_nominal([[1, 2], [2, 1]]) < 0
+
+
+def test_answers_equal_to_the_records_suggestion_are_not_the_reviewers():
+    # a record pushed with suggestions: Argilla's UI pre-fills the form with them, so a value equal
+    # to its suggestion may never have been touched (here the judge's eight ticks)
+    record = {**_record(8), "suggestions": [
+        {"question_id": "q-wrong", "value": [f"step_{k}" for k in range(1, 9)]},
+        {"question_id": "q-first", "value": "step_3"}]}
+    suggested = suggested_values(record, {"q-first": "first_error", "q-wrong": "wrong_steps"})
+    ticks = [f"step_{k}" for k in range(8, 0, -1)]  # the same set in another order
+    response, dropped = human_values(_response(first="step_1", wrong=ticks), suggested)
+    assert dropped == ["wrong_steps"]
+    review, _ = to_review(record, response, "alice", "d")
+    assert review.first_error == 0 and review.step_labels is None   # only what she set
+    response, dropped = human_values(_response(first="step_3"), suggested)
+    review, _ = to_review(record, response, "alice", "d")
+    assert dropped == ["first_error"] and review.first_error is None and review.step_labels is None
+    # answers that differ from the suggestion are hers, and a record without suggestions keeps all
+    response, dropped = human_values(_response(first="step_2", wrong=["step_2", "step_5"]), suggested)
+    assert dropped == [] and to_review(record, response, "a", "d")[0].step_labels == [1, 0, 1, 1, 0, 1, 1, 1]
+    assert human_values(_response(wrong=ticks), {})[1] == []

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from review.dataset import (
-    FIRST_ERROR, NO_ERROR, WRONG_STEPS, Disputed, agent_name, build_record,
-    label_index, plurality_first_error, render_solution, render_verdicts, step_label,
-    wrong_step_shares,
+    NO_ERROR, Disputed, annotators_answer, build_record, label_index, plurality_first_error,
+    render_solution, render_verdicts, step_label, wrong_by_majority, wrong_step_shares,
 )
 from review.push import disputed_candidates, load_disputed
 from schemas.records import Consensus, Problem, Solution, StepVote
@@ -62,7 +61,7 @@ def test_same_annotator_with_two_versions_gets_two_columns():
     assert names == ["judge@1", "judge@2"]
 
 
-def test_record_fields_suggestions_and_metadata():
+def test_record_fields_metadata_and_no_suggestions():
     problem, solution = _solution()
     votes = _votes(solution, "judge", [1, 0, 0]) + _votes(solution, "mc", [1, 0, 1])
     votes[1] = votes[1].model_copy(update={"rationale": "2 + 12 is 14, not 15."})
@@ -82,10 +81,11 @@ def test_record_fields_suggestions_and_metadata():
     assert "| step | judge | mc | qwen-filter rule |" in plain
     assert "| 2 | ✗ 0.10 | ✗ 0.10 | ⚠ disputed 0.50 |" in plain
     assert "**judge** on step 2: 2 + 12 is 14, not 15." in verdicts
-    first = record.suggestions[FIRST_ERROR]
-    assert first.value == "step_2" and first.score == 1.0 and first.agent == "plurality: judge / mc"
-    wrong = record.suggestions[WRONG_STEPS]
-    assert wrong.value == ["step_2"] and wrong.score == [1.0]
+    # the annotators' answer is text: a suggestion would pre-fill the reviewer's form
+    assert not list(record.suggestions)
+    assert plain.startswith("**Annotators' answer** (not pre-selected: answer yourself): first error "
+                               "step 2 by judge / mc (2 of 2 annotators with labels) · wrong by most "
+                               "labeled votes: step 2 by judge / mc\n\n| step |")
     meta = record.metadata
     assert meta["solution_id"] == solution.solution_id and meta["strategy"] == ["qwen-filter"]
     assert meta["agreement"] == 1.0 and meta["priority"] == 3.0 and meta["n_steps"] == 3
@@ -124,8 +124,22 @@ def test_render_handles_missing_problem_and_unparsed_votes():
     assert "not in the lake" in record.fields["problem"]
 
 
-def test_agent_names_use_only_characters_argilla_accepts():
-    assert agent_name("plurality", ["judge@2/ab12", "mc,k=8"]) == "plurality: judge-2/ab12 / mc-k-8"
+def test_answer_is_attributed_only_to_annotators_with_labeled_votes():
+    # mc-binary skipped every step (e.g. unsolvable): it backs nothing, the judge alone answers
+    problem, solution = _solution()
+    votes = _votes(solution, "judge", [0, 0, 0]) + [
+        StepVote(solution_id=solution.solution_id, step_index=i, annotator="mc-binary",
+                 annotator_version="1", status="skipped", rationale="unsolvable")
+        for i in range(3)]
+    item = Disputed(solution, problem, votes, [])
+    views = item.annotators()
+    assert wrong_by_majority(views, 3) == ([0, 1, 2], ["judge"])
+    text = annotators_answer(views, 3)
+    assert text.endswith("first error step 1 by judge (1 of 1 annotator with labels) · wrong by "
+                         "most labeled votes: steps 1-3 by judge")
+    record = build_record(item)
+    assert "mc-binary" not in record.fields["verdicts"].split("\n\n", 1)[0]
+    assert all("mc-binary" not in (s.agent or "") for s in record.suggestions)
 
 
 def test_candidates_rank_by_priority_and_filter(disputed_lake):
