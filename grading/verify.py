@@ -23,6 +23,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from grading.answers import clean_answer, extract_answer
+from grading.units import split_unit
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ def _parse(text: str, timeout: float) -> list:
 
 
 @lru_cache(maxsize=4096)
-def _gold(gold: str) -> tuple[str, Fraction | None, str | None]:
-    """The cleaned gold, its exact value when it is a plain number, its word form when a word."""
+def _gold(gold: str) -> tuple[str, Fraction | None, str | None, str | None]:
+    """The cleaned gold, its exact value when it is a plain number (or a number with an
+    unambiguous unit: "5 cm"), its word form when a word, and its unit."""
     if not isinstance(gold, str):
         raise GoldAnswerError(f"gold answer {gold!r} is not text")
     cleaned = clean_answer(extract_answer(gold) or gold) if "\\boxed" in gold or "####" in gold \
@@ -109,7 +111,10 @@ def _gold(gold: str) -> tuple[str, Fraction | None, str | None]:
         raise GoldAnswerError(f"gold answer {gold!r} is empty")
     if is_dangerous(cleaned):
         raise GoldAnswerError(f"gold answer {gold[:80]!r} is too long or too costly to verify")
-    return cleaned, as_fraction(cleaned), _word(cleaned)
+    value, unit = as_fraction(cleaned), None
+    if value is None and (split := split_unit(cleaned)) is not None:
+        value, unit = as_fraction(split[0]), split[1]
+    return cleaned, value, _word(cleaned) if unit is None else None, unit
 
 
 @lru_cache(maxsize=4096)
@@ -122,7 +127,7 @@ def _gold_parsed(cleaned: str, timeout: float) -> tuple:
 
 def check_gold(gold: str, timeout: float = 5.0) -> None:
     """Raise GoldAnswerError unless ``gold`` can serve as a reference answer."""
-    cleaned, value, word = _gold(gold)
+    cleaned, value, word, _ = _gold(gold)
     if value is None and word is None:
         _gold_parsed(cleaned, timeout)
 
@@ -130,10 +135,12 @@ def check_gold(gold: str, timeout: float = 5.0) -> None:
 def answers_equivalent(predicted: str | None, gold: str, timeout: float = 5.0) -> bool:
     """Whether ``predicted`` is mathematically the same answer as ``gold``.
 
-    Plain numbers are compared exactly; word answers as normalised text; anything else with
-    math-verify (``gold`` first, as it expects). Raises GoldAnswerError for an unparseable gold
-    (checked even when ``predicted`` is None, so a bad reference never passes silently)."""
-    cleaned_gold, gold_value, gold_word = _gold(gold)
+    Plain numbers are compared exactly (against a bare-number gold, a unit after the predicted
+    number is ignored: "18 dollars" is 18, "6x^2" is not 6); word answers as normalised text;
+    anything else with math-verify (``gold`` first, as it expects). Raises GoldAnswerError for
+    an unparseable gold (checked even when ``predicted`` is None, so a bad reference never
+    passes silently)."""
+    cleaned_gold, gold_value, gold_word, gold_unit = _gold(gold)
     if gold_value is None and gold_word is None:
         gold_parsed = _gold_parsed(cleaned_gold, timeout)
     if predicted is None:
@@ -143,18 +150,35 @@ def answers_equivalent(predicted: str | None, gold: str, timeout: float = 5.0) -
         return False
     if gold_word is not None:
         return _word(cleaned) == gold_word
-    value = as_fraction(cleaned)
-    if gold_value is not None and value is not None:
-        if value == gold_value:
-            return True
-        if NUMBER.match(cleaned) and NUMBER.match(cleaned_gold):
-            return False  # two finite decimals: exact comparison is the whole story
+    if gold_value is not None:
+        value, unit = _quantity(cleaned)
+        if value is not None:
+            if unit is not None or gold_unit is not None:
+                same_unit = unit is None or gold_unit is None or unit == gold_unit
+                return value == gold_value and same_unit
+            if value == gold_value:
+                return True
+            if NUMBER.match(cleaned) and NUMBER.match(cleaned_gold):
+                return False  # two finite decimals: exact comparison is the whole story
     if is_dangerous(cleaned):
         log.info("answer %r refused: too long or too costly to verify", cleaned[:80])
         return False
     if gold_value is not None:
         gold_parsed = _gold_parsed(cleaned_gold, timeout)
     return _verify(gold_parsed, cleaned, timeout)
+
+
+def _quantity(cleaned: str) -> tuple[Fraction | None, str | None]:
+    """A predicted answer compared with a numeric gold: its exact value and unit, if any
+    (one-letter units count here: "6 m" next to a bare 6 cannot mean a variable m)."""
+    value = as_fraction(cleaned)
+    if value is not None:
+        return value, None
+    split = split_unit(cleaned, single_letters=True)
+    if split is None:
+        return None, None
+    value = as_fraction(split[0])
+    return (value, split[1]) if value is not None else (None, None)
 
 
 def _verify(gold_parsed: tuple, cleaned: str, timeout: float) -> bool:
