@@ -27,6 +27,8 @@ NUMBER_WITH_COMMAS = re.compile(r"(?<![\d.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!
 # a \text{} unit with its power: "5 \text{ cm}^2" -> "5", never "5^2"
 TEXT_COMMANDS = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{([^{}]*)\}(?:\s*\^\s*(?:\{\s*\d+\s*\}|\d))?")
+# an upright letter is a constant or a variable ("\mathrm{e}", "\mathrm{i}"), never dropped
+MATHRM_LETTER = re.compile(r"\\mathrm\s*\{\s*([A-Za-z])\s*\}")
 # markdown emphasis around an answer: "**18**", "*18*", "__18__"
 EMPHASIS = re.compile(r"^(\*{1,3}|_{1,3})(.+?)\1$")
 
@@ -94,6 +96,7 @@ def clean_answer(answer: str) -> str:
     text = text.replace("\\$", "").replace("$", "").strip()
     text = re.sub(r"\\[,;!: ]", "", text).replace("\\left", "").replace("\\right", "")
     text = unbox(text)
+    text = MATHRM_LETTER.sub(r"\1", text)  # "2\mathrm{i}" is 2i, not 2 with a unit
     without_text = TEXT_COMMANDS.sub("", text).strip()
     if without_text and re.search(r"[\d\\]", without_text):
         text = without_text

@@ -46,6 +46,11 @@ DIFFERENCES: tuple[Difference, ...] = (
         "math-verify means a percent to equal its number and its fraction ('50%' is 50 and 0.5) "
         "but misses decimals; stepforge applies that rule exactly (grading.units)."),
     Difference(
+        "upright-letters", "2\\mathrm{i}", "2", "answer", False, True,
+        "math-verify treats \\mathrm{} like \\text{}, as a unit it strips, so 2\\mathrm{i} and "
+        "2\\mathrm{e} equal 2 and 3+2\\mathrm{i} loses its imaginary part; stepforge reads an "
+        "upright letter as the letter (the imaginary unit, Euler's number, a variable)."),
+    Difference(
         "thin-space-thousands", "1\\,000", "1000", "answer", True, False,
         "LaTeX thin space as a thousands separator: math-verify reads 1 times 000; stepforge "
         "removes the spacing command first."),
