@@ -4,7 +4,9 @@
 ``\\fbox{...}``) when there is one, else the last of "#### N" (GSM8K references), "The answer
 is: X" (Math-Shepherd, our policy prompt), "Answer: X" and a final "A: N" line (GSM8K GPT-3
 solutions). ``clean_answer`` normalises what was found, so "$1,000." becomes "1000" and
-"18 \\text{ dollars}" becomes "18"; math-verify does the real equivalence (grading.verify).
+"18 \\text{ dollars}" becomes "18"; plain-text units ("18 dollars", "5 cm^2") stay, since only
+a comparison with a bare-number reference can tell a unit from a variable (grading.units);
+math-verify does the real equivalence (grading.verify).
 """
 
 from __future__ import annotations
@@ -22,18 +24,13 @@ MARKERS = (
     re.compile(r"^\s*A\s*:\s*(.+)$", re.M),
 )
 NUMBER_WITH_COMMAS = re.compile(r"(?<![\d.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
-NUMBER_THEN_WORDS = re.compile(r"^([-+]?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z]{3,}(?:[\s\-][A-Za-z]+)*\.?$")
 # a \text{} unit with its power: "5 \text{ cm}^2" -> "5", never "5^2"
 TEXT_COMMANDS = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mbox)\s*\{([^{}]*)\}(?:\s*\^\s*(?:\{\s*\d+\s*\}|\d))?")
+# an upright letter is a constant or a variable ("\mathrm{e}", "\mathrm{i}"), never dropped
+MATHRM_LETTER = re.compile(r"\\mathrm\s*\{\s*([A-Za-z])\s*\}")
 # markdown emphasis around an answer: "**18**", "*18*", "__18__"
 EMPHASIS = re.compile(r"^(\*{1,3}|_{1,3})(.+?)\1$")
-# plain-text units after a number: "10 km/h", "5 cm^2", "3 m/s^2", "12 cm", "4 m²"
-UNIT = r"(?:[A-Za-z]{1,5}|[A-Za-z]{1,5}\s*\^\s*\{?\d\}?|[A-Za-z]{1,5}[²³])"
-NUMBER_THEN_UNIT = re.compile(
-    r"^([-+]?\d[\d,]*(?:\.\d+)?)\s*(?:" + UNIT + r"(?:\s*/\s*" + UNIT + r")+|" + UNIT + r")\.?$")
-SHORT_UNITS = {"cm", "mm", "km", "m", "kg", "g", "mg", "lb", "lbs", "oz", "ft", "in", "yd", "mi",
-               "h", "hr", "hrs", "s", "sec", "min", "ml", "l", "mph", "kph", "pm", "am"}
 
 
 def find_boxed(text: str) -> list[str]:
@@ -88,7 +85,9 @@ def unbox(text: str) -> str:
 
 def clean_answer(answer: str) -> str:
     """A found answer normalised for comparison: math delimiters, "$", thousands separators,
-    a trailing period, boxes and ``\\text{}`` units removed ("\\text{Monday}" alone -> "Monday")."""
+    a trailing period, boxes, degree signs and ``\\text{}`` units removed ("\\text{Monday}" alone
+    -> "Monday"). Percent signs stay (math-verify reads "50%" as 50 and as 1/2) and so do
+    plain-text units (see grading.units): "6x^2" is never cut to "6"."""
     text = answer.strip().replace("\u2212", "-")
     text = strip_emphasis(text)
     text = re.sub(r"^[*_]+\s+", "", text)  # the closing "**" of "**Answer:** 18"
@@ -97,30 +96,16 @@ def clean_answer(answer: str) -> str:
     text = text.replace("\\$", "").replace("$", "").strip()
     text = re.sub(r"\\[,;!: ]", "", text).replace("\\left", "").replace("\\right", "")
     text = unbox(text)
+    text = MATHRM_LETTER.sub(r"\1", text)  # "2\mathrm{i}" is 2i, not 2 with a unit
     without_text = TEXT_COMMANDS.sub("", text).strip()
     if without_text and re.search(r"[\d\\]", without_text):
         text = without_text
     else:
         text = TEXT_COMMANDS.sub(lambda m: m.group(1), text).strip()
-    text = re.sub(r"\^\s*\{?\\circ\}?|\\%|%", "", text).strip()
+    text = re.sub(r"\^\s*\{?\\circ\}?", "", text).strip()
     text = NUMBER_WITH_COMMAS.sub(lambda m: m.group(0).replace(",", ""), text)
-    units = NUMBER_THEN_WORDS.match(text) or _unit_match(text)
-    if units:
-        text = units.group(1).replace(",", "")
     text = text.rstrip(" .").strip()
     return text
-
-
-def _unit_match(text: str) -> re.Match | None:
-    """A number followed by a unit with a slash or power ("10 km/h", "5 cm^2") or by a known
-    short unit ("12 cm"); single letters otherwise stay (they may be variables: "5 x")."""
-    match = NUMBER_THEN_UNIT.match(text)
-    if match is None:
-        return None
-    unit = text[match.end(1):].strip().rstrip(".").strip()
-    if "/" in unit or "^" in unit or unit[-1:] in "²³" or unit.lower() in SHORT_UNITS:
-        return match
-    return None
 
 
 def strip_emphasis(text: str) -> str:

@@ -3,8 +3,9 @@
 math-verify's own timeouts use ``signal.alarm``, which raises off the main thread (Prefect runs
 tasks in threads). So: on the main thread its timeouts are kept; elsewhere they are disabled and
 pathological inputs are refused before sympy sees them (a length cap, power towers, huge
-exponents and factorials). Plain numbers never reach sympy: "$1,000" and "1000", "18." and
-"18", "0.5" and "1/2" are compared exactly as fractions first.
+exponents and factorials). Plain quantities never reach sympy: "$1,000" and "1000", "18." and
+"18", "0.5" and "1/2", "18 dollars" and "18" are compared exactly as fractions first
+(grading.units says what a unit is: never a letter that could be a variable).
 
 A gold answer that cannot be parsed raises ``GoldAnswerError``: public graders that fall back
 to string matching (or compare two empty parses) mark such problems "correct", a known source
@@ -19,16 +20,16 @@ import math
 import re
 import signal
 import threading
-from fractions import Fraction
 from functools import lru_cache
 
 from grading.answers import clean_answer, extract_answer
+from grading.units import Quantity, as_fraction, quantity
 
+__all__ = ["GoldAnswerError", "answers_equivalent", "as_fraction", "check_gold", "grade",
+           "is_dangerous"]
 log = logging.getLogger(__name__)
 
 MAX_ANSWER_CHARS = 1000
-NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
-FRACTION = re.compile(r"^([-+]?)(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|\\[dt]?frac(\d)(\d)|(\d+)\s*/\s*(\d+))$")
 WORD_ANSWER = re.compile(r"^\(?[A-Za-z][A-Za-z '\-]*\)?$")
 # Inputs that can make sympy run for minutes: power towers, exponents or factorials of huge
 # numbers. Refused before parsing, since off the main thread no timeout can stop sympy.
@@ -48,21 +49,6 @@ class GoldAnswerError(ValueError):
 def is_dangerous(text: str) -> bool:
     """True for inputs too long or too costly to hand to sympy without a timeout."""
     return len(text) > MAX_ANSWER_CHARS or any(p.search(text) for p in DANGEROUS)
-
-
-def as_fraction(text: str) -> Fraction | None:
-    """A cleaned plain number ("1000", "-0.5", "3/4", "\\frac{3}{4}") as an exact fraction."""
-    if NUMBER.match(text):
-        return Fraction(text)
-    match = FRACTION.match(text)
-    if match is None:
-        return None
-    sign, *parts = match.groups()
-    num, den = [p for p in parts if p is not None]
-    if int(den) == 0:
-        return None
-    value = Fraction(int(num), int(den))
-    return -value if sign == "-" else value
 
 
 def _word(text: str) -> str | None:
@@ -94,13 +80,27 @@ def _math_verify():
 
 
 def _parse(text: str, timeout: float) -> list:
+    """math-verify's parse of a cleaned answer, its own unit stripping off: its unit list takes
+    letters that are variables ("4t", "6c", "3ab" become 4, 6, 3); grading.units splits units."""
     parse, _ = _math_verify()
-    return parse(f"${text}$", parsing_timeout=_timeouts(timeout))
+    return parse(f"${text}$", extraction_config=_extraction_config(),
+                 parsing_timeout=_timeouts(timeout))
+
+
+@lru_cache(maxsize=1)
+def _extraction_config() -> tuple:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, LatexNormalizationConfig
+
+    latex = LatexExtractionConfig(normalization_config=LatexNormalizationConfig(
+        basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all",
+        equations=False))
+    return latex, ExprExtractionConfig()
 
 
 @lru_cache(maxsize=4096)
-def _gold(gold: str) -> tuple[str, Fraction | None, str | None]:
-    """The cleaned gold, its exact value when it is a plain number, its word form when a word."""
+def _gold(gold: str) -> tuple[str, Quantity | None, str | None]:
+    """The gold as math-verify should read it (a quantity's number without its unit), its
+    plain quantity (number, number with a unit, percent) if it is one, its word form if a word."""
     if not isinstance(gold, str):
         raise GoldAnswerError(f"gold answer {gold!r} is not text")
     cleaned = clean_answer(extract_answer(gold) or gold) if "\\boxed" in gold or "####" in gold \
@@ -109,7 +109,10 @@ def _gold(gold: str) -> tuple[str, Fraction | None, str | None]:
         raise GoldAnswerError(f"gold answer {gold!r} is empty")
     if is_dangerous(cleaned):
         raise GoldAnswerError(f"gold answer {gold[:80]!r} is too long or too costly to verify")
-    return cleaned, as_fraction(cleaned), _word(cleaned)
+    amount = quantity(cleaned)
+    if amount is not None and amount.unit is not None:
+        return str(amount.value), amount, None
+    return cleaned, amount, _word(cleaned)
 
 
 @lru_cache(maxsize=4096)
@@ -122,20 +125,22 @@ def _gold_parsed(cleaned: str, timeout: float) -> tuple:
 
 def check_gold(gold: str, timeout: float = 5.0) -> None:
     """Raise GoldAnswerError unless ``gold`` can serve as a reference answer."""
-    cleaned, value, word = _gold(gold)
-    if value is None and word is None:
+    cleaned, amount, word = _gold(gold)
+    if amount is None and word is None:
         _gold_parsed(cleaned, timeout)
 
 
 def answers_equivalent(predicted: str | None, gold: str, timeout: float = 5.0) -> bool:
     """Whether ``predicted`` is mathematically the same answer as ``gold``.
 
-    Plain numbers are compared exactly; word answers as normalised text; anything else with
-    math-verify (``gold`` first, as it expects). Raises GoldAnswerError for an unparseable gold
-    (checked even when ``predicted`` is None, so a bad reference never passes silently)."""
-    cleaned_gold, gold_value, gold_word = _gold(gold)
-    if gold_value is None and gold_word is None:
-        gold_parsed = _gold_parsed(cleaned_gold, timeout)
+    Plain quantities are compared exactly (grading.units: against a bare-number gold "18
+    dollars" is 18 and "12.5%" is 12.5 or 0.125, while "6x^2" is no quantity and never 6); word
+    answers as normalised text; anything else with math-verify (``gold`` first, as it expects).
+    Raises GoldAnswerError for an unparseable gold (checked even when ``predicted`` is None, so
+    a bad reference never passes silently)."""
+    gold_text, gold_amount, gold_word = _gold(gold)
+    if gold_amount is None and gold_word is None:
+        gold_parsed = _gold_parsed(gold_text, timeout)
     if predicted is None:
         return False
     cleaned = clean_answer(predicted)
@@ -143,18 +148,26 @@ def answers_equivalent(predicted: str | None, gold: str, timeout: float = 5.0) -
         return False
     if gold_word is not None:
         return _word(cleaned) == gold_word
-    value = as_fraction(cleaned)
-    if gold_value is not None and value is not None:
-        if value == gold_value:
-            return True
-        if NUMBER.match(cleaned) and NUMBER.match(cleaned_gold):
-            return False  # two finite decimals: exact comparison is the whole story
+    if gold_amount is not None:
+        amount = quantity(cleaned, single_letters=True)
+        if amount is not None:
+            return _same_quantity(amount, gold_amount)
     if is_dangerous(cleaned):
         log.info("answer %r refused: too long or too costly to verify", cleaned[:80])
         return False
-    if gold_value is not None:
-        gold_parsed = _gold_parsed(cleaned_gold, timeout)
+    if gold_amount is not None:
+        gold_parsed = _gold_parsed(gold_text, timeout)
     return _verify(gold_parsed, cleaned, timeout)
+
+
+def _same_quantity(predicted: Quantity, gold: Quantity) -> bool:
+    """Exact comparison; a unit on one side only is ignored ("18 dollars" vs 18), two different
+    units differ ("6 mm" vs "6 cm"), and a one-letter gold unit must be stated ("6m^2")."""
+    if predicted.unit != gold.unit and (gold.ambiguous_unit or None not in (predicted.unit, gold.unit)):
+        return False
+    if predicted.percent and gold.percent:
+        return predicted.value == gold.value
+    return bool(set(predicted.values()) & set(gold.values()))
 
 
 def _verify(gold_parsed: tuple, cleaned: str, timeout: float) -> bool:

@@ -16,7 +16,7 @@ from grading.answers import (
     ("The answer is \\boxed{18} and #### 20 earlier? no", "18"),  # a box beats markers
     ("work\n#### 1,000", "1000"),
     ("The answer is: $1,000.", "1000"),
-    ("The answer is 18 dollars. Hope that helps", "18"),
+    ("The answer is 18 dollars. Hope that helps", "18 dollars"),  # units stay: see grading.units
     ("She makes $18.\nA: 18", "18"),
     ("Final Answer: 42", "42"),
     ("The answer is: -5.", "-5"),
