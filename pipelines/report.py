@@ -368,7 +368,12 @@ def render(data: ReportData, now: datetime | None = None) -> str:
 def write_report(lake: Lake, out: str | Path, gold: str | None = None, export: Any = None) -> Path:
     """Gather, render and write the page; returns its path. ``export``: the ExportConfig whose
     labels label health judges (default: the export's defaults)."""
+    return save(gather(lake, gold, export=export), out)
+
+
+def save(data: ReportData, out: str | Path) -> Path:
+    """Render ``data`` and write the page to ``out``; returns its path."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(gather(lake, gold, export=export)), encoding="utf-8")
+    path.write_text(render(data), encoding="utf-8")
     return path

@@ -154,11 +154,14 @@ def _remove_own_export(out: str | None) -> str:
 
 
 @task(name="report", cache_policy=NONE)
-def report_stage(lake_root: str, out: str, export: Any = None) -> str:
-    """Write the report; its label health judges ``export``'s labels, as the summary does."""
-    from pipelines.report import write_report
+def report_stage(lake_root: str, out: str, export: Any = None) -> tuple[str, str]:
+    """Write the report; returns its path and its label-health block, which the summary prints
+    (judged once: ``export``'s labels, the same verdict and reasons in both)."""
+    from pipelines.label_health import health_text
+    from pipelines.report import gather, save
 
-    return str(write_report(Lake(lake_root), out, export=export))
+    data = gather(Lake(lake_root), export=export)
+    return str(save(data, out)), health_text(data.health)
 
 
 # -- the flow ---------------------------------------------------------------------------------
@@ -275,11 +278,12 @@ def _run_stages(c: Configs) -> RunSummary:
     if "export" in todo:
         summary.stages["export"], summary.outputs["export"], _ = _timed(
             export_stage, c)(c.export, c.run.export_out, root)
+    health = ""  # the report's label health when it ran (nothing writes the lake after it)
     if "report" in todo:
-        summary.outputs["report"] = _timed(report_stage, c)(root, c.run.report, judged)
+        summary.outputs["report"], health = _timed(report_stage, c)(root, c.run.report, judged)
         summary.stages["report"] = f"written to {summary.outputs['report']}"
     summary.overview = lake_overview(Lake(root))
-    summary.health = run_health(Lake(root), judged)
+    summary.health = health or run_health(Lake(root), judged)
     for line in summary.stages.values():
         logger.info(line)
     return summary
