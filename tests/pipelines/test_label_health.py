@@ -160,3 +160,19 @@ def test_health_numbers_equal_the_joined_votes(lake, seed) -> None:
     health = gather_health(lake)
     assert health.annotators == lake.query(OLD_ANNOTATORS_SQL).to_pylist()
     assert health.skips == lake.query(OLD_SKIPS_SQL).to_pylist() and health.skips
+
+
+def test_annotators_agreeing_no_better_than_chance_are_named(lake):
+    """The judge says the opposite of MC on every step (2 correct, 2 wrong): Cohen's kappa is
+    -1 by definition, and the reasons say so."""
+    problem = Problem(question="What is 1 + 1?", reference_answer="2")
+    sols = [Solution(problem_id=problem.problem_id, generator="policy", text=f"{t}\nb",
+                     steps=[t, "b"], is_correct=False, finish_reason="stop") for t in ("a", "c")]
+    lake.append("problems", [problem])
+    lake.append("solutions", sols)
+    lake.append("step_votes", [_vote(s, i, name, "labeled", (i + k + (name == "judge")) % 2)
+                               for k, s in enumerate(sols) for i in range(2)
+                               for name in ("judge", "mc-binary")])
+    text = health_text(assess(lake))
+    assert ("  - judge and mc-binary agree no better than chance on the 4 steps both labelled "
+            "(Cohen's kappa -1.00)") in text.splitlines()
