@@ -48,16 +48,19 @@ class ReportData:
     swings: list[dict] = field(default_factory=list)  # strategies human reviews moved > 20 points
 
 
-def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None) -> ReportData:
+def gather(lake: Lake, gold: str | None = None, memory_limit: str | None = None,
+           export: Any = None) -> ReportData:
     """Read the report's data from the lake's views (and fit Dawid-Skene for reliabilities);
-    soft labels are checked against human reviews and the ``gold`` file when given. Every query
+    soft labels are checked against human reviews and the ``gold`` file when given; label
+    health judges the labels ``export`` (an ExportConfig; default: the export's defaults)
+    would ship. Every query
     is a DuckDB aggregate returning a small table; DuckDB stays under ``memory_limit`` (default:
     an eighth of RAM, at most 4 GB: ``bounded``) and spills to a temporary folder."""
     with bounded(lake, memory_limit) as limited:
-        return _gather(limited, gold)
+        return _gather(limited, gold, export)
 
 
-def _gather(lake: Lake, gold: str | None) -> ReportData:
+def _gather(lake: Lake, gold: str | None, export: Any = None) -> ReportData:
     data = ReportData(lake=lake.uri)
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
@@ -72,20 +75,18 @@ def _gather(lake: Lake, gold: str | None) -> ReportData:
     data.costs = lake.query("SELECT * FROM annotator_costs").to_pylist()
     data.disputed = review_first(lake)
     data.swings = review_swings(lake)
-    data.health = label_health(lake)
+    data.health = label_health(lake, export)
     if data.counts["step_votes"]:
         data.fleiss, data.reliabilities = model_stats(lake)
         data.gold_source, data.calibration = calibration(lake, gold)
     return data
 
 
-def label_health(lake: Lake) -> Any:
-    """The label-health numbers, with the export checks of every strategy's labels."""
-    from pipelines.label_health import export_checks_per_strategy, gather_health
+def label_health(lake: Lake, export: Any = None) -> Any:
+    """The label health (``pipelines.label_health.assess``: the run summary prints the same)."""
+    from pipelines.label_health import assess
 
-    health = gather_health(lake)
-    health.export = export_checks_per_strategy(lake)
-    return health
+    return assess(lake, export)
 
 
 def label_health_section(data: ReportData) -> str:
@@ -364,9 +365,15 @@ def render(data: ReportData, now: datetime | None = None) -> str:
             f"{now:%Y-%m-%d %H:%M} UTC</p><p>{html.escape(counts)}</p>{body}</body></html>")
 
 
-def write_report(lake: Lake, out: str | Path, gold: str | None = None) -> Path:
-    """Gather, render and write the page; returns its path."""
+def write_report(lake: Lake, out: str | Path, gold: str | None = None, export: Any = None) -> Path:
+    """Gather, render and write the page; returns its path. ``export``: the ExportConfig whose
+    labels label health judges (default: the export's defaults)."""
+    return save(gather(lake, gold, export=export), out)
+
+
+def save(data: ReportData, out: str | Path) -> Path:
+    """Render ``data`` and write the page to ``out``; returns its path."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(gather(lake, gold)), encoding="utf-8")
+    path.write_text(render(data), encoding="utf-8")
     return path

@@ -35,7 +35,7 @@ class RunSummary:
     stages: dict[str, str] = field(default_factory=dict)
     overview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
-    health: str = ""  # the label-health line (pipelines.label_health), shown first
+    health: str = ""  # the label-health verdict and reasons (pipelines.label_health), first
 
 
 def lake_overview(lake: Lake) -> dict[str, list[dict[str, Any]]]:

@@ -1,11 +1,14 @@
 """``stepforge report``: write one self-contained HTML page (inline SVG plots, no network) about
 the lake's labels: label distribution by step position, annotator agreement, retention per
 strategy, cost per labelled step, annotator reliabilities, soft labels against gold (a
-reliability diagram) and the disputed solutions.
+reliability diagram) and the disputed solutions. It opens with label health, judged on the
+labels the export would ship (the `export:` section of --config; --strategy overrides), as
+the summary of `stepforge run` with the same config prints it.
 
 Examples::
 
     stepforge report                                     # report.html from data/lake
+    stepforge report --config embedded --strategy majority   # label health of majority's labels
     stepforge report --lake runs/big --out runs/big/report.html --gold processbench_gsm8k.jsonl
 """
 
@@ -18,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="write an HTML report of labels and agreement",
                             description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config file or preset (its `export:` section "
+                        "says which labels label health judges)")
+    parser.add_argument("--strategy", default=None, help="strategy whose labels label health "
+                        "judges (default: export.strategy of --config, else consensus)")
     parser.add_argument("--lake", default=None,
                         help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     parser.add_argument("--out", default="report.html", metavar="FILE",
@@ -29,9 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.report import write_report
     from pipelines.lake_check import existing_lake
+    from pipelines.project_config import load_project
+    from pipelines.report import write_report
+    from pipelines.sections import export_configs
 
-    path = write_report(existing_lake(args.lake), args.out, args.gold)
+    project = load_project(args)
+    flags = {"strategy": args.strategy} if args.strategy else {}
+    export = export_configs(project.export, flags, {}, file=project.file)[0]
+    path = write_report(existing_lake(project.lake), args.out, args.gold, export=export)
     print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
     return 0

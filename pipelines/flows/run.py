@@ -154,24 +154,26 @@ def _remove_own_export(out: str | None) -> str:
 
 
 @task(name="report", cache_policy=NONE)
-def report_stage(lake_root: str, out: str) -> str:
-    from pipelines.report import write_report
+def report_stage(lake_root: str, out: str, export: Any = None) -> tuple[str, str]:
+    """Write the report; returns its path and its label-health block, which the summary prints
+    (judged once: ``export``'s labels, the same verdict and reasons in both)."""
+    from pipelines.label_health import health_text
+    from pipelines.report import gather, save
 
-    return str(write_report(Lake(lake_root), out))
+    data = gather(Lake(lake_root), export=export)
+    return str(save(data, out)), health_text(data.health)
 
 
 # -- the flow ---------------------------------------------------------------------------------
 
-def run_health(lake: Lake, export_check: str) -> str:
-    """The label-health line of the summary (with the export's check outcome when it ran)."""
+def run_health(lake: Lake, export: Any = None) -> str:
+    """The summary's label-health block: the verdict on the labels ``export`` (the run's
+    ExportConfig) would ship and its reasons, as the report prints them."""
     from pipelines.bounded import bounded
-    from pipelines.label_health import gather_health, health_line
+    from pipelines.label_health import assess, health_text
 
     with bounded(lake) as limited:
-        health = gather_health(limited)
-    if export_check:
-        health.export = [("", export_check)]
-    return health_line(health)
+        return health_text(assess(limited, export))
 
 
 def review_enabled(run: RunConfig) -> tuple[bool, str]:
@@ -242,6 +244,8 @@ def _run_stages(c: Configs) -> RunSummary:
     root = Lake(c.project.lake).uri
     summary = RunSummary(lake=root)
     todo = c.run.stages
+    # the labels label health judges (summary and report alike): what the export ships
+    judged = export_configs(c.export, {}, {}, {"overwrite": True}, c.project.file)[0]
     if "ingest" in todo:
         summary.stages["ingest"] = "; ".join(_timed(ingest_stage, c)(c.run.inputs, root))
     with gpu_slot(c.run.gpu_slot):
@@ -271,15 +275,15 @@ def _run_stages(c: Configs) -> RunSummary:
         enabled, why = review_enabled(c.run)
         summary.stages["review"] = (_timed(review_stage, c)(c.project.review, root)
                                     if enabled else why)
-    export_check = ""
     if "export" in todo:
-        summary.stages["export"], summary.outputs["export"], export_check = _timed(
+        summary.stages["export"], summary.outputs["export"], _ = _timed(
             export_stage, c)(c.export, c.run.export_out, root)
+    health = ""  # the report's label health when it ran (nothing writes the lake after it)
     if "report" in todo:
-        summary.outputs["report"] = _timed(report_stage, c)(root, c.run.report)
+        summary.outputs["report"], health = _timed(report_stage, c)(root, c.run.report, judged)
         summary.stages["report"] = f"written to {summary.outputs['report']}"
     summary.overview = lake_overview(Lake(root))
-    summary.health = run_health(Lake(root), export_check)
+    summary.health = health or run_health(Lake(root), judged)
     for line in summary.stages.values():
         logger.info(line)
     return summary

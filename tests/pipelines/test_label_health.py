@@ -1,11 +1,13 @@
-"""The label-health line (run summary) and panel (report): solve rate, MC skips and why,
-truncation, the judge's parse rate, the export checks."""
+"""The label-health block (run summary) and panel (report): the verdict on the export's
+strategy, solve rate, MC skips and why, truncation, the judge's parse rate, each strategy's
+single-source share and export checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.label_health import gather_health, health_line
+from export.config import ExportConfig
+from pipelines.label_health import assess, gather_health, health_text, single_source_counts
 from pipelines.report import gather, render
 from schemas import Consensus, Problem, Solution, StepVote
 from tests.random_lake import random_lake
@@ -46,24 +48,28 @@ def _lake(lake):
     return lake
 
 
-def test_health_line_counts_solves_skips_truncation_and_parse_rate(lake):
-    health = gather_health(_lake(lake))
-    line = health_line(health)
-    assert line.startswith("label health: labels NOT usable")
-    assert "policy solved 1/3 problems (1/3 solutions correct, 1 cut off)" in line
-    assert ("mc-binary labelled 2/5 steps, skipped 2 (policy never solves the problem: 1 "
-            "problems, 1 solutions), 1 (solution cut off at max_tokens), 25% of 8 rollouts cut "
-            "off") in line
-    assert "judge parsed 1/5 (20%), 4 unparsed" in line
+def test_health_text_counts_solves_skips_truncation_and_parse_rate(lake):
+    text = health_text(assess(_lake(lake)))
+    # the export's default strategy (consensus) was never reconciled here
+    assert text.startswith("label health: labels NOT usable under strategy consensus (the "
+                           "export's): no consensus rows under strategy consensus")
+    lines = text.splitlines()[1:]
+    assert "  - policy solved 1/3 problems (1/3 solutions correct, 1 cut off)" in lines
+    assert ("  - mc-binary labelled 2/5 steps, skipped 3/5 (60%): 2 (policy never solves the "
+            "problem: 1 problems, 1 solutions), 1 (solution cut off at max_tokens), 25% of 8 "
+            "rollouts cut off") in lines
+    assert "  - judge parsed 1/5 (20%), 4 unparsed" in lines
+    assert any(line.startswith("  - majority: NOT usable: the export checks fail: all 2 step "
+                               "labels") for line in lines)
 
 
 def test_report_opens_with_the_label_health_panel(lake):
     page = render(gather(_lake(lake)))
     assert page.index("Label health") < page.index("Labels by step position")
     # one label value on every step: the strategy's export would be refused
-    assert "export checks, majority: FAILED: all 2 step labels" in page
-    assert "labels NOT usable" in page
-    assert "majority labels&#x27; MC evidence: measured 0%, inferred 0%, no MC vote 100%" in page
+    assert "majority: NOT usable: the export checks fail: all 2 step labels" in page
+    assert "<b>labels NOT usable under strategy consensus" in page
+    assert "MC evidence: measured 0%, inferred 0%, no MC vote 100%" in page
 
 
 def test_run_export_stage_refuses_a_degenerate_set_and_removes_its_old_one(lake, tmp_path):
@@ -77,7 +83,45 @@ def test_run_export_stage_refuses_a_degenerate_set_and_removes_its_old_one(lake,
                                          str(tmp_path / "export-{format}"), str(lake.root))
     assert "not written: all 2 step labels" in text and "removed the earlier export" in text
     assert where.startswith("not written") and not out.exists()
-    assert "export majority refused: all 2 step labels" in run_health(lake, check)
+    assert "refused: all 2 step labels" in check
+    assert run_health(lake, ExportConfig(strategy="majority")).startswith(
+        "label health: labels NOT usable under strategy majority (the export's): the export "
+        "checks fail: all 2 step labels")
+
+
+def _rows(lake, strategy, annotator_lists, status="agreed", start=0):
+    sol = "s" * 16
+    lake.append("consensus", [Consensus(
+        solution_id=sol, step_index=start + i, strategy=strategy, status=status, label=i % 2,
+        annotators=names, inputs_hash="h") for i, names in enumerate(annotator_lists)])
+
+
+def test_single_source_labels_are_machine_labels_with_fewer_than_two_votes(lake):
+    _rows(lake, "majority", [["judge"], ["judge", "mc-binary"], [], ["mc-binary", "judge"]])
+    _rows(lake, "majority", [["human"], ["judge", "human"]], status="human", start=4)
+    _rows(lake, "consensus", [["judge", "mc-binary"]])
+    counts = single_source_counts(lake)
+    # 6 labels: the judge alone on one, no vote on one; human labels never count as single
+    assert counts["majority"] == {"labels": 6, "single": 2, "alone": {"judge": 1, "no vote": 1}}
+    assert counts["consensus"] == {"labels": 1, "single": 0, "alone": {}}
+
+
+@pytest.mark.parametrize("alone, usable", [(2, True), (3, False)])
+def test_a_strategy_with_more_than_a_fifth_single_source_labels_is_not_usable(lake, alone, usable):
+    """5 two-step solutions labelled [1, 0] (both values, so the export checks pass): 10
+    labels, ``alone`` of them the judge's alone: 2 (20%) is usable, 3 (30%) is not."""
+    problems = [Problem(question=f"What is {i} + 1?", reference_answer=str(i + 1)) for i in range(5)]
+    sols = [Solution(problem_id=p.problem_id, generator="policy", text="a\nb", steps=["a", "b"],
+                     is_correct=False, finish_reason="stop") for p in problems]
+    lake.append("problems", problems)
+    lake.append("solutions", sols)
+    lake.append("consensus", [Consensus(
+        solution_id=s.solution_id, step_index=i, strategy="majority", status="agreed", label=1 - i,
+        annotators=["judge"] if 2 * k + i < alone else ["judge", "mc-binary"], inputs_hash="h")
+        for k, s in enumerate(sols) for i in range(2)])
+    judged = assess(lake, ExportConfig(strategy="majority")).judged
+    assert (judged.labels, judged.single, judged.checks.passed) == (10, alone, True)
+    assert judged.usable is usable, judged.problems()
 
 
 # the vote that counts per (solution, step, annotator), with its skip reason and rollout counts
@@ -116,3 +160,19 @@ def test_health_numbers_equal_the_joined_votes(lake, seed) -> None:
     health = gather_health(lake)
     assert health.annotators == lake.query(OLD_ANNOTATORS_SQL).to_pylist()
     assert health.skips == lake.query(OLD_SKIPS_SQL).to_pylist() and health.skips
+
+
+def test_annotators_agreeing_no_better_than_chance_are_named(lake):
+    """The judge says the opposite of MC on every step (2 correct, 2 wrong): Cohen's kappa is
+    -1 by definition, and the reasons say so."""
+    problem = Problem(question="What is 1 + 1?", reference_answer="2")
+    sols = [Solution(problem_id=problem.problem_id, generator="policy", text=f"{t}\nb",
+                     steps=[t, "b"], is_correct=False, finish_reason="stop") for t in ("a", "c")]
+    lake.append("problems", [problem])
+    lake.append("solutions", sols)
+    lake.append("step_votes", [_vote(s, i, name, "labeled", (i + k + (name == "judge")) % 2)
+                               for k, s in enumerate(sols) for i in range(2)
+                               for name in ("judge", "mc-binary")])
+    text = health_text(assess(lake))
+    assert ("  - judge and mc-binary agree no better than chance on the 4 steps both labelled "
+            "(Cohen's kappa -1.00)") in text.splitlines()

@@ -100,7 +100,22 @@ def test_readme_cli_walkthrough(prefect_harness, run_cli, scripted_preset, tmp_p
         assert text in out + err, f"{command}: expected {text!r}\n{out}\n{err}"
         if command.startswith("stepforge export"):
             assert list((work / "out" / "prm-trl" / "data").glob("train-*.parquet"))
+        if command.startswith("stepforge report"):
+            verdicts = [health_verdict(work / "out" / "report.html")]
         if command.startswith("stepforge run"):  # its export: written, or absent and why
             exported = (work / "out" / "prm-trl").exists()
             assert exported or "export trl (consensus) not written: " in out, out
+            # the summary, its report and the report written before say the same (issue #23)
+            summary = next(line for line in out.splitlines() if line.startswith("label health: "))
+            verdicts += [summary.removeprefix("label health: "),
+                         health_verdict(work / "out" / "report.html")]
+            assert len(set(verdicts)) == 1, verdicts
     assert (work / "out" / "report.html").exists()
+
+
+def health_verdict(report: Path) -> str:
+    """The bold verdict of a report's label-health panel."""
+    import html
+
+    panel = report.read_text().split("<h2>Label health</h2>", 1)[1]
+    return html.unescape(re.search(r"<p><b>(.*?)</b></p>", panel, re.S).group(1))

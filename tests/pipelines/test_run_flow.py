@@ -100,10 +100,12 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
     shards = sorted((tmp_path / "export-trl" / "data").glob("*.parquet"))
     if "not written: nothing to export" in first.stages["export"]:  # absent, and why
         assert not (tmp_path / "export-trl").exists()
-        assert "export consensus no labels selected" in first.health
+        assert first.health.startswith("label health: labels NOT usable under strategy "
+                                       "consensus (the export's): the export selects no labels")
         assert "disputed" in first.stages["export"]  # which solutions, and why
     elif "not written" in first.stages["export"]:  # refused: absent, the reason in the summary
-        assert not (tmp_path / "export-trl").exists() and "refused" in first.health
+        assert not (tmp_path / "export-trl").exists()
+        assert "consensus (the export's): the export checks fail" in first.health
     else:  # written: both label values
         import pyarrow.parquet as pq
         labels = {v for p in shards for row in pq.read_table(p)["labels"].to_pylist() for v in row}
