@@ -107,6 +107,12 @@ def test_exported_soft_labels_are_the_measured_fractions_or_null(mode, problem, 
     # the right solution witnesses its own prefixes: none rolled out, none with a value
     assert rows[tuple(right.steps)]["soft_labels"] == [truth(right, s) for s in (1, 2, 3)]
     assert rows[tuple(right.steps)]["soft_labels"] == [None, None, 1.0]
+    # the card says per annotator what the column holds, and counts the nulls it shipped
+    card = (out / "README.md").read_text()
+    nulls = sum(v is None for r in rows.values() for v in r["soft_labels"])
+    steps = sum(len(r["soft_labels"]) for r in rows.values())
+    assert f"Exported steps without a soft value (null): {nulls} of {steps}." in card
+    assert f"- `{mode}`: the MC success fraction" in card and "- `judge`: its 0/1 label" in card
 
 
 def test_mc_binary_search_cut_off_keeps_what_it_proved(problem):
