@@ -54,15 +54,13 @@ class VoteMatrix:
     provenance: np.ndarray | None = None  # (N, M) int8: 1 measured, 0 inferred, -1 unknown
 
     def soft(self, names: Sequence[str]) -> np.ndarray:
-        """(N, M) float: P(step correct) per cell: the vote's score for annotators in ``names``
-        (the MC success fraction), else its 0/1 label; nan without a labeled vote."""
+        """(N, M) float: P(step correct) per cell: for annotators in ``names`` the vote's score
+        (the measured MC success fraction; nan where the vote has none: an inferred label is
+        not a measurement), else its 0/1 label; nan without a labeled vote."""
         values = np.where(self.labels >= 0, self.labels.astype(float), np.nan)
-        if self.scores is None:
-            return values
         cols = self.columns(names)
-        sub = self.scores[:, cols]
-        values[:, cols] = np.where((self.labels[:, cols] >= 0) & ~np.isnan(sub), sub,
-                                   values[:, cols])
+        scores = self.scores[:, cols] if self.scores is not None else np.nan
+        values[:, cols] = np.where(self.labels[:, cols] >= 0, scores, np.nan)
         return values
 
     @property
@@ -220,7 +218,8 @@ def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None
     """Per step: the label holding more than ``min_share`` of the voting weight (``min_share``
     >= 1: every vote must agree) among at least ``min_votes`` labeled votes; else disputed.
     ``probability`` is the weighted mean of the votes' P(correct): the score of annotators in
-    ``soft`` (the MC success fraction, e.g. 3/8), the 0/1 label of the others. Steps on which
+    ``soft`` (the MC success fraction, e.g. 3/8; a vote without one is left out), the 0/1 label
+    of the others. Steps on which
     none of the annotators voted get no row; steps with votes but no labeled one are disputed."""
     d = new_decision(strategy, m)
     cols = m.columns(annotators)
@@ -236,9 +235,10 @@ def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None
     agreed = settled & (count >= min_votes) & (total > 0)
     d.label = np.where(agreed, (share >= 0.5).astype(np.int8), -1).astype(np.int8)
     values = m.soft(soft)[:, cols]
+    known = ~np.isnan(values) @ w  # the weight of the votes that carry a P(correct)
     with np.errstate(invalid="ignore", divide="ignore"):
-        d.probability = np.where(total > 0, np.nansum(values * w, axis=1)
-                                 / np.where(total > 0, total, 1), np.nan)
+        d.probability = np.where(known > 0, np.nansum(values * w, axis=1)
+                                 / np.where(known > 0, known, 1), np.nan)
     d.status = np.where(agreed, AGREED, DISPUTED).astype(np.int8)
     d.used[:, cols] = sub >= 0
     d.emit = m.voted[:, cols].any(axis=1)
@@ -284,8 +284,9 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
     the solution is agreed: steps before it 1, it 0, steps after 0 (``negative``) or no row
     (``drop``); otherwise (different positions, or a role missing) all its steps are disputed.
     ``probability``: agreed steps take the MC role's score when its annotator is in ``soft``
-    (the MC success fraction) else the label; disputed steps the mean P(correct) of the two
-    roles (score for ``soft`` annotators, 0/1 label for the others)."""
+    (the measured MC success fraction; nan where it measured none) else its label; disputed
+    steps the mean P(correct) of the roles that have one (score for ``soft`` annotators, 0/1
+    label for the others)."""
     d = new_decision(strategy, m)
     mc_col, mc_fe = _role(m, mc)
     judge_col, judge_fe = _role(m, judge)
@@ -300,17 +301,16 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
         has = role_col >= 0
         d.used[rows[has], role_col[has]] = m.labels[rows[has], role_col[has]] >= 0
     values = m.soft(soft)
-    pos = np.zeros(m.n_items)
+    pos, n_known = np.zeros(m.n_items), np.zeros(m.n_items)
     for role_col in (mc_col[sol], judge_col[sol]):
         got = np.where(role_col >= 0, values[rows, np.maximum(role_col, 0)], np.nan)
         pos += np.nan_to_num(got)
-    n_used = d.used.sum(axis=1)
+        n_known += ~np.isnan(got)
     mc_value = np.where(mc_col[sol] >= 0, values[rows, np.maximum(mc_col[sol], 0)], np.nan)
-    # an agreed step the MC role did not label itself keeps its 0/1 label
-    agreed_p = np.where(np.isnan(mc_value), d.label.astype(float), mc_value)
+    # an agreed step gets the MC role's value, none where the MC role measured none
     with np.errstate(invalid="ignore", divide="ignore"):
-        d.probability = np.where(agreed, agreed_p,
-                                 np.where(n_used > 0, pos / np.maximum(n_used, 1), np.nan))
+        d.probability = np.where(agreed, mc_value,
+                                 np.where(n_known > 0, pos / np.maximum(n_known, 1), np.nan))
     involved = m.voted[:, m.columns(list(mc) + list(judge))].any(axis=1)
     beyond = agreed & (fe >= 0) & (step > fe)
     d.emit = involved & ~(beyond & (after_first_error == "drop"))
@@ -318,7 +318,7 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
                      mc_annotator=mc_col[sol], judge_annotator=judge_col[sol])
     # a role that left a step unlabelled is unknown (P = 1/2), not absent: a solution disputed
     # because MC or the judge could not decide still has information a review brings
-    d.priority = review_priority(m, d, (pos + 0.5 * (2 - n_used)) / 2)
+    d.priority = review_priority(m, d, (pos + 0.5 * (2 - n_known)) / 2)
     return d
 
 

@@ -32,6 +32,7 @@ class CardFacts:
     sources: dict[str, int] = field(default_factory=dict)
     generators: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, int] = field(default_factory=dict)  # exported labels per MC evidence
+    soft_missing: tuple[int, int] | None = None  # (exported steps with a null soft label, steps)
     balance: dict[str, dict[str, Any]] = field(default_factory=dict)  # per split
 
 
@@ -48,7 +49,7 @@ def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) 
         return CardFacts()
     facts = CardFacts(sources=_counts(selection, "coalesce(nullif(source, ''), 'unknown')"),
                       generators=_counts(selection, "generator"),
-                      balance=label_balance(selection))
+                      balance=label_balance(selection), soft_missing=_soft_missing(selection))
     if not selection.annotators:
         return facts
     facts.annotators = selection.query(f"""
@@ -62,6 +63,14 @@ def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) 
     if strategy is not None:
         facts.provenance = _provenance(selection, strategy)
     return facts
+
+
+def _soft_missing(selection: Selection) -> tuple[int, int]:
+    """(exported steps whose probability is null, exported steps)."""
+    [row] = selection.query("""
+        SELECT coalesce(sum(len(list_filter(probabilities, lambda x: x IS NULL))), 0) AS nulls,
+               coalesce(sum(len(probabilities)), 0) AS steps FROM selected""").to_pylist()
+    return int(row["nulls"]), int(row["steps"])
 
 
 def _provenance(selection: Selection, strategy: str) -> dict[str, int]:
@@ -154,6 +163,46 @@ FORMAT_TEXT = {
 }
 
 
+# What each annotator's vote contributes to a step's soft label, with reconcile's default
+# soft_scores (mc-hard, mc-soft, mc-binary: their vote score; the others: their 0/1 label).
+SOFT_BY_ANNOTATOR = {
+    "mc-soft": "the MC success fraction of the prefix ending at the step: of its k rollouts not "
+               "cut off at max_tokens, the share reaching the gold answer (3 of 8 -> 0.375)",
+    "mc-hard": "the MC success fraction over the rollouts drawn from the step's prefix (early "
+               "stop may draw fewer than k: 4 of 4 -> 1.0); none for the steps of a correct "
+               "solution, labelled 1 from its own steps without a rollout",
+    "mc-binary": "the MC success fraction at the prefixes its binary search rolled out (about "
+                 "log2 n per wrong solution: 1 of 4 -> 0.25 on a step labelled 1); none for every "
+                 "other step, whose 0/1 label is inferred from the search",
+}
+SOFT_LAST_STEP = ("an MC annotator's value for the last step is the solution's own graded answer "
+                  "(1.0 right, 0.0 wrong)")
+
+
+def soft_label_text(strategy: str, facts: CardFacts) -> list[str]:
+    """What the ``soft_labels`` column holds, per annotator whose votes entered the labels."""
+    lines = [f"`soft_labels[i]` is the `probability` of step i's consensus row under "
+             f"`{strategy}`, an estimate that the step is correct; null where none of the votes it "
+             "rests on has a value (an MC vote has one only where rollouts or the graded answer "
+             "measured it: no soft value stands for a measurement that was not made). "
+             "`consensus`: the MC annotator's value on agreed steps (null where it has none); "
+             "`majority`: the weighted mean of the values the voting annotators have; "
+             "`dawid-skene`: the posterior; a human-reviewed step: the share of reviewers "
+             "calling it correct. Train on it with a loss of your own; TRL reads only `labels`.",
+             "", "What each annotator's vote contributes (reconcile's default `soft_scores`: "
+             f"mc-hard, mc-soft, mc-binary; {SOFT_LAST_STEP}):", ""]
+    names = sorted({a["annotator"] for a in facts.annotators}) or ["(none recorded)"]
+    for name in names:
+        lines.append(f"- `{name}`: " + SOFT_BY_ANNOTATOR.get(
+            name, "its 0/1 label (1.0 / 0.0)" if name != "(none recorded)" else "human labels only")
+            + ("; its score, (A + 1) / 2 of the advantage A, is not a success probability"
+               if name == "mc-progress" else "") + ".")
+    if facts.soft_missing is not None:
+        nulls, total = facts.soft_missing
+        lines += ["", f"Exported steps without a soft value (null): {nulls} of {total}."]
+    return lines + [""]
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
@@ -172,17 +221,7 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
              f"(`stepforge export --format {config.format}`).", "",
              "## Format", "", FORMAT_TEXT[config.format].format(tag=config.step_tag), ""]
     if config.soft_labels and config.format in ("trl", "math-shepherd"):
-        lines += [f"`soft_labels[i]` is the `probability` of step i's consensus row under "
-                  f"`{config.strategy}`, an estimate that the step is correct. From an MC "
-                  "annotator (mc-hard, mc-soft, mc-binary) it is the MC success fraction: of the "
-                  "k rollouts from the prefix ending at step i that were not cut off at "
-                  "max_tokens, the share reaching the gold answer (3 of 8 -> 0.375; mc-binary "
-                  "steps it did not roll out, and the last step, graded on the solution's own "
-                  "answer, are 0 or 1). `majority`: the weighted mean over the voting annotators "
-                  "of that fraction (MC) or the 0/1 label (others); `consensus`: the MC "
-                  "annotator's fraction on agreed steps; `dawid-skene`: the posterior; a "
-                  "human-reviewed step: the share of reviewers calling it correct; null when "
-                  "none. Train on it with a loss of your own; TRL reads only `labels`.", ""]
+        lines += soft_label_text(config.strategy, facts)
     lines += ["## Splits and label balance", ""]
     keys = ["examples", "steps", "positive_steps", "negative_steps", "negative_share",
             "examples_with_error", "examples_without_error"]

@@ -102,10 +102,10 @@ def _sum(terms: Sequence[str]) -> str:
 
 
 def soft_value(j: int, soft: bool) -> str:
-    """``VoteMatrix.soft`` cell: the score (soft annotators with a score) else the label; NULL
-    without a labeled vote."""
+    """``VoteMatrix.soft`` cell: the score for soft annotators (NULL where the vote has none:
+    an inferred label is not a measurement), else the label; NULL without a labeled vote."""
     if soft:
-        return f"(CASE WHEN l{j} >= 0 THEN coalesce(s{j}, l{j}::DOUBLE) END)"
+        return f"(CASE WHEN l{j} >= 0 THEN s{j} END)"
     return f"(CASE WHEN l{j} >= 0 THEN l{j}::DOUBLE END)"
 
 
@@ -132,6 +132,8 @@ def weighted_vote_sql(annotators: Sequence[str], rule: Any, share_needed: float,
     count = "(" + " + ".join(["0", *[f"(l{j} >= 0)::INTEGER" for j in cols]]) + ")"
     value = _sum([f"coalesce({soft_value(j, annotators[j] in soft)} * {w[j]!r}, 0.0)"
                   for j in cols])
+    known = _sum([f"({soft_value(j, annotators[j] in soft)} IS NOT NULL)::DOUBLE * {w[j]!r}"
+                  for j in cols])
     settled = ("win >= 1.0 - 1e-12" if share_needed >= 1.0 else f"win > {share_needed!r} + 1e-12")
     return f"""
     SELECT *, CASE WHEN agreed THEN (share >= 0.5)::INTEGER ELSE -1 END AS label,
@@ -141,7 +143,7 @@ def weighted_vote_sql(annotators: Sequence[str], rule: Any, share_needed: float,
                 FROM (SELECT sid, step, unparsed, skipped, {', '.join(f'p{j}' for j in range(n))}, {_used(n, cols)},
                              {_any([f't{j}' for j in cols])} AS emit, {count} AS votes, {total} AS total,
                              CASE WHEN {total} > 0 THEN {pos} / {total} END AS share,
-                             CASE WHEN {total} > 0 THEN {value} / {total} END AS probability
+                             CASE WHEN {known} > 0 THEN {value} / {known} END AS probability
                       FROM items)))"""
 
 
@@ -187,11 +189,11 @@ def consensus_sql(annotators: Sequence[str], rule: Any, soft: Sequence[str]) -> 
     involved = _any([f"t{j}" for j in sorted(set(mc + judge))])
     drop = "true" if rule.after_first_error == "drop" else "false"
     return f"""
-    SELECT *, CASE WHEN agreed THEN coalesce(mcv, label::DOUBLE)
-                   WHEN n_used > 0 THEN pos / greatest(n_used, 1) END AS probability,
+    SELECT *, CASE WHEN agreed THEN mcv
+                   WHEN n_known > 0 THEN pos / greatest(n_known, 1) END AS probability,
            CASE WHEN agreed THEN 0 ELSE 1 END AS status,
            {involved} AND NOT (agreed AND fe >= 0 AND step > fe AND {drop}) AS emit,
-           (pos + 0.5 * (2 - n_used)) / 2 AS pprob
+           (pos + 0.5 * (2 - n_known)) / 2 AS pprob
     FROM (SELECT *, {n_used} AS n_used,
                  CASE WHEN agreed THEN (fe = -1 OR step < fe)::INTEGER ELSE -1 END AS label
           FROM (SELECT i.sid, i.step, i.unparsed, i.skipped, {', '.join(f'i.t{j}' for j in range(n))},
@@ -199,7 +201,9 @@ def consensus_sql(annotators: Sequence[str], rule: Any, soft: Sequence[str]) -> 
                        r.mc_col, r.mc_fe, r.judge_col, r.judge_fe, r.agreed,
                        CASE WHEN r.agreed THEN r.mc_fe ELSE -2 END AS fe,
                        (0.0 + coalesce({role_value('r.mc')}, 0.0)) + coalesce({role_value('r.judge')}, 0.0) AS pos,
-                       {role_value('r.mc')} AS mcv
+                       {role_value('r.mc')} AS mcv,
+                       ({role_value('r.mc')} IS NOT NULL)::INTEGER
+                       + ({role_value('r.judge')} IS NOT NULL)::INTEGER AS n_known
                 FROM items i JOIN (SELECT *, mc_col >= 0 AND judge_col >= 0 AND mc_fe = judge_fe AS agreed
                                    FROM roles) r USING (sid)))"""
 

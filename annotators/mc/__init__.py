@@ -24,7 +24,8 @@ from engines.base import Engine
 from grading.policy import POLICY_PROMPT_VERSION
 from schemas import Problem, Solution, StepVote
 
-VERSION = "1.1"  # 1.1: policy-solvability check, truncation, provenance
+VERSION = "1.2"  # 1.1: policy-solvability check, truncation, provenance; 1.2: scores are
+# measured MC values or None (mc-binary: not 0/1), mc-binary keeps what a cut-off search proved
 
 __all__ = ["MCAnnotator", "MCConfig", "MODES", "VERSION", "build"]
 

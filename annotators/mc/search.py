@@ -34,6 +34,7 @@ class Item:
     lo: int = 0  # binary search: largest prefix size known to reach the answer
     hi: int = 0  # binary search: smallest prefix size known not to
     path: list[dict] = field(default_factory=list)
+    stopped: str | None = None  # binary search: why it ended before locating the first error
     policy_check: dict = field(default_factory=dict)  # how the problem was found solvable
 
     def skip_as(self, kind: str, reason: str) -> None:
@@ -178,13 +179,14 @@ def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grade
     prefix ``hi`` does not (size n: the solution is wrong). Each round evaluates the middle
     prefix of every open search in one batch, so a solution of n steps costs ceil(log2 n)
     evaluations. The first error is step ``hi - 1``. A middle prefix whose rollouts were mostly
-    cut off (and none succeeded) stops the search: its verdict is unknown, the votes skipped.
+    cut off (and too few succeeded) stops that search where it stands (``stopped``): the first
+    error lies in steps lo..hi-1, and what ``lo`` and ``hi`` already prove is kept.
     """
     wrong = [item for item in items if not item.skip and not item.final_correct]
     for item in wrong:
         item.lo, item.hi = 0, item.n
     while True:
-        open_ = [item for item in wrong if not item.skip and item.hi - item.lo > 1]
+        open_ = [item for item in wrong if not item.stopped and item.hi - item.lo > 1]
         if not open_:
             break
         wanted = [(item, (item.lo + item.hi) // 2) for item in open_]
@@ -193,14 +195,18 @@ def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grade
             result = item.evals[mid]
             reachable = result.correct >= config.min_correct
             if not reachable and result.mostly_truncated(config.max_truncated):
-                item.skip_as("truncated", f"{result.truncated}/{result.rollouts} rollouts from "
-                             f"prefix {mid} were cut off at max_tokens: the first error cannot "
-                             "be located")
+                item.stopped = (f"{result.truncated}/{result.rollouts} rollouts from prefix {mid} "
+                                "were cut off at max_tokens: the first error lies somewhere in "
+                                f"steps {item.lo}..{item.hi - 1} (0-based)")
+                item.path.append({"prefix": mid, "reachable": None})
                 continue
             item.path.append({"prefix": mid, "reachable": reachable})
             item.lo, item.hi = (mid, item.hi) if reachable else (item.lo, mid)
 
 
-def first_error_of(item: Item) -> int:
-    """0-based first wrong step found by the binary search, -1 for a correct solution."""
-    return -1 if item.final_correct else item.hi - 1
+def first_error_of(item: Item) -> int | None:
+    """0-based first wrong step found by the binary search, -1 for a correct solution, None
+    when the search stopped before locating it."""
+    if item.final_correct:
+        return -1
+    return None if item.stopped else item.hi - 1

@@ -84,12 +84,13 @@ def _provenance(item: Item, size: int) -> str:
     return "measured" if size == item.n or size in item.evals else "inferred"
 
 
-def _measured(item: Item, size: int, min_correct: int) -> tuple[float, int, str]:
-    """(MC value, hard label, how it is known) of a prefix for the sweep modes."""
+def _measured(item: Item, size: int, min_correct: int) -> tuple[float | None, int, str]:
+    """(MC value, hard label, how it is known) of a prefix for the sweep modes; the value is
+    None where no rollout measured it (a correct solution witnessing its prefixes)."""
     if size == item.n:
         return float(item.final_correct), int(item.final_correct), "the solution's own answer"
     if size not in item.evals:  # a correct solution witnesses every prefix (mc-hard)
-        return 1.0, 1, "witnessed by the correct solution itself (no rollouts)"
+        return None, 1, "witnessed by the correct solution itself (no rollouts)"
     result = item.evals[size]
     return (result.value, int(result.correct >= min_correct),
             f"{result.correct}/{result.rollouts} rollouts reached the gold answer")
@@ -99,23 +100,58 @@ def sweep_votes(stamp: Stamp, item: Item, config: MCConfig, soft: bool) -> list[
     """mc-hard (label: >= min_correct rollouts right) or mc-soft (fraction > soft_threshold)."""
     costs = step_costs(item)
     measured = [_measured(item, i + 1, config.min_correct) for i in range(item.n)]
-    labels = [int(value > config.soft_threshold + _EPS) if soft else hard
+    labels = [int(value > config.soft_threshold + _EPS) if soft and value is not None else hard
               for value, hard, _ in measured]
     found = first_error(labels)
     votes = []
     for i, (value, _, how) in enumerate(measured):
-        details = _prefix_details(item, i + 1) | {"value": round(value, 6), "first_error": found,
+        details = _prefix_details(item, i + 1) | {"first_error": found,
                                                   "provenance": _provenance(item, i + 1)}
+        details |= {"value": None if value is None else round(value, 6)}
         if _mostly_truncated(item, i + 1, config):
             votes.append(_truncated_vote(stamp, item, i, costs[i], i + 1, details))
             continue
         votes.append(_vote(stamp, item, i, costs[i], label=labels[i], score=value,
-                           rationale=f"MC {value:.3f}: {how}", details=details))
+                           rationale=f"MC {value:.3f}: {how}" if value is not None else how,
+                           details=details))
     return votes
 
 
+def _binary_score(item: Item, size: int) -> float | None:
+    """The MC value of a prefix the search measured (the graded answer for the whole
+    solution); None for a prefix it never rolled out: its label is inferred, not measured."""
+    if size == item.n:
+        return float(item.final_correct)
+    return item.evals[size].value if size in item.evals else None
+
+
+def _binary_label(item: Item, i: int, found: int | None, config: MCConfig) -> tuple[int | None, str]:
+    """Step i's label and why; a None label means the step gets a skipped vote."""
+    if found is None:  # the search stopped: only what lo and hi prove is known
+        if i < item.lo:
+            return 1, (f"before prefix {item.lo}, which reaches the gold answer (the search then "
+                       f"stopped: {item.stopped})")
+        if i >= item.hi - 1 and config.after_first_error == "negative":
+            where = ("the solution's graded final answer is wrong" if item.hi == item.n
+                     else f"prefix {item.hi} does not reach the gold answer")
+            return 0, f"at or after the first error: {where}"
+        return None, item.stopped or ""
+    if found == -1 or i < found:
+        return 1, ("the solution is correct" if found == -1
+                   else f"before the first error (step {found})")
+    if i == found:
+        return 0, "first step whose prefix no longer reaches the gold answer"
+    if config.after_first_error == "skip":
+        return None, f"after the first error (step {found}); after_first_error=skip"
+    return 0, f"after the first error (step {found})"
+
+
 def binary_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
-    """mc-binary: positive before the first error, negative at it, `after_first_error` after."""
+    """mc-binary: positive before the first error, negative at it, `after_first_error` after.
+    The score is the MC value of the step's prefix where the search measured it, else None. A
+    search stopped by cut-off rollouts keeps what it proved (steps before a reachable prefix are
+    1; with `negative`, steps from the last unreachable prefix on are 0, the last step at least
+    from the graded answer) and skips the steps where the first error may lie."""
     costs, found = step_costs(item), first_error_of(item)
     search = {"first_error": found, "search": item.path,
               "prefix_evaluations": len(item.path) + (0 in item.evals)}
@@ -123,20 +159,14 @@ def binary_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
     for i in range(item.n):
         details = _prefix_details(item, i + 1) | search | {"provenance": _provenance(item, i + 1)}
         details.setdefault("source", "inferred")
-        if found == -1 or i < found:
-            label, why = 1, ("the solution is correct" if found == -1
-                             else f"before the first error (step {found})")
-        elif i == found:
-            label, why = 0, "first step whose prefix no longer reaches the gold answer"
-        elif config.after_first_error == "skip":
-            votes.append(_vote(stamp, item, i, costs[i], status="skipped", details=details,
-                               rationale=f"after the first error (step {found}); "
-                                         "after_first_error=skip"))
+        label, why = _binary_label(item, i, found, config)
+        if label is None:
+            kind = "truncated" if found is None else "other"
+            votes.append(_vote(stamp, item, i, costs[i], status="skipped", rationale=why,
+                               details=details | {"skip_kind": kind}))
             continue
-        else:
-            label, why = 0, f"after the first error (step {found})"
-        votes.append(_vote(stamp, item, i, costs[i], label=label, score=float(label),
-                           rationale=why, details=details))
+        votes.append(_vote(stamp, item, i, costs[i], label=label,
+                           score=_binary_score(item, i + 1), rationale=why, details=details))
     return votes
 
 

@@ -97,8 +97,10 @@ def test_mostly_truncated_prefix_gives_a_skipped_vote(problem):
     assert votes[0].details["skip_kind"] == "truncated" and "cut off" in votes[0].rationale
     _, binary = run("mc-binary", ScriptedEngine(script), problem,
                     [make_solution(problem, 3, False)], k=4)
-    assert {v.status for v in binary} == {"skipped"}  # the search cannot go on
-    assert binary[0].details["skip_kind"] == "truncated"
+    # the search stops at prefix 1: the first error is step 0 or 1 (skipped), while the last
+    # step's 0 is given by the graded wrong answer and kept
+    assert [v.status for v in binary] == ["skipped", "skipped", "labeled"]
+    assert binary[0].details["skip_kind"] == "truncated" and binary[2].label == 0
 
 
 def test_bare_problem_mostly_cut_off_is_skipped_as_truncated(problem):
