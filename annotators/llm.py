@@ -213,7 +213,8 @@ def resolved_fields(verdicts: Verdicts, resolution: Resolution,
     """Labelled vote fields from one read answer and its consistent labels."""
     out = []
     for i, (verdict, label) in enumerate(zip(verdicts.steps, resolution.labels)):
-        details = {"verdict": "correct" if verdict.label else "incorrect",
+        said = ("correct" if verdict.label else "incorrect") if verdict.judged else None
+        details = {"verdict": said,
                    "source": resolution.sources[i], "first_error": resolution.first_error,
                    **common}
         if resolution.conflict:
