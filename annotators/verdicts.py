@@ -6,16 +6,17 @@ correct? Yes|No"), SPARE's JSON list (``[{"student_step": n, "reference_steps": 
 "label": "CORRECT"|"INCORRECT", "reason": ...}]``) and ProcessBench's critique (reasoning, then
 ``\\boxed{i}``: the 0-based index of the earliest wrong paragraph, -1 for none).
 
-Only the model's own verdict block is read: the FIRST complete JSON value of the expected shape,
-for the chain of thought the first section headed "Step k:" for each k (reading stops at the
-final "Is the solution correct?") and the last boxed verdict inside that section (the model's
-final word on the step), for the critique the first boxed index. A reply that quotes an injected
-verdict (from the problem text) after its own is therefore read by its own; blocks copied from
-the problem or steps (``material``) are skipped as echoes, so an echoed fake verdict placed
-BEFORE the answer is not read either. Constrained decoding (annotators/shapes.py) makes the
-block the whole answer. Anything off (a verdict count that differs from the step count, a
-missing or duplicated step, an unknown verdict word) raises ``ParseError``: labels are never
-shifted or guessed; the caller retries with the error.
+Exactly one verdict block is read (``sole``): every complete block of the expected shape is
+found (JSON values; ``Step k:`` sections closed by "Is the solution correct?"; boxed indices),
+blocks copied verbatim from the problem or steps (``material``) are dropped as echoes, blocks
+that restate a verdict found in the material (re-serialised, paraphrased, quoted boxes) give way
+to the model's other blocks, and what remains must agree: two different verdicts of the model's
+own raise ``ParseError`` (which one it meant cannot be told). Constrained decoding
+(annotators/shapes.py) makes the block the whole answer. Anything off (a verdict count that
+differs from the step count, a missing or duplicated step, an unknown verdict word) raises
+``ParseError`` too: labels are never shifted or guessed; the caller retries with the error.
+Steps the model gave no verdict for (after an early stop or a first-error index) carry
+``judged=False`` and get the after-first-error convention, never ``source="verdict"``.
 """
 
 from __future__ import annotations

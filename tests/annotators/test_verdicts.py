@@ -180,6 +180,8 @@ def test_think_may_stop_after_the_first_incorrect_step():
     v = parse_think(text, 4)
     assert v.labels == [1, 0, 0, 0] and v.how == "stopped" and v.overall is False
     assert "not verified" in v.steps[3].rationale
+    assert [s.judged for s in v.steps] == [True, True, False, False]
+    assert resolve(v).sources == ["verdict", "verdict", "convention", "convention"]
     with pytest.raises(ParseError, match=r"step\(s\) \[2, 3\]"):  # stopped on a correct step
         parse_think("Step 1: fine \\boxed{correct}\nIs the solution correct? Yes", 3)
 
@@ -194,6 +196,14 @@ def test_think_may_stop_after_the_first_incorrect_step():
 def test_processbench_reads_the_models_own_boxed_index(text, labels, first):
     v = parse_processbench(text, 3, ["Step 2: 1 + 1 = 2, so the answer is \\boxed{2}."])
     assert v.labels == labels and v.first_error == first and v.how == "index"
+
+
+def test_processbench_paragraphs_after_the_index_are_not_judged():
+    v = parse_processbench("Paragraph 0: ok\nParagraph 1: 7 * 2 is 14\n\\boxed{1}", 4)
+    assert [s.judged for s in v.steps] == [True, True, False, False]
+    r = resolve(v, after_first_error="verdicts")  # no verdict of its own to keep
+    assert r.labels == [1, 0, 0, 0]
+    assert r.sources == ["verdict", "verdict", "convention", "convention"]
 
 
 def test_processbench_two_different_boxes_of_its_own_are_a_parse_error():
@@ -275,9 +285,10 @@ def test_load_lenient_and_clip():
     with pytest.raises(ParseError):
         load_lenient("{a: }")
     long = "A" * 500 + "B" * 3000 + "verdicts at the end"
-    kept = clip(long, 1000)
-    assert len(kept) < 1100 and kept.startswith("A") and kept.endswith("verdicts at the end")
-    assert "characters cut" in kept and clip("short", 1000) == "short"
+    # a third of the limit from the head, the rest less 40 for the marker from the tail
+    assert clip(long, 1000) == ("A" * 333 + "\n[... 2559 characters cut ...]\n" + "B" * 608
+                                + "verdicts at the end")
+    assert clip("short", 1000) == "short"
 
 
 # ---- templates --------------------------------------------------------------------------------
@@ -315,13 +326,18 @@ def test_fingerprint_changes_with_the_template_text(tmp_path, monkeypatch):
         prompts.load.cache_clear()
 
 
-@pytest.mark.parametrize("name", ["judge_critic", "judge_think", "judge_processbench", "spare",
-                                  "spark_meta", "retry"])
-def test_shipped_templates_load(name):
+@pytest.mark.parametrize("name, user, reminder", [
+    ("judge_critic", {"n_steps", "problem", "steps"}, {"n_steps"}),
+    ("judge_think", {"n_steps", "problem", "steps"}, {"n_steps"}),
+    ("judge_processbench", {"problem", "steps"}, set()),
+    ("spare", {"n_reference", "n_steps", "problem", "reference", "steps"}, {"n_steps"}),
+    ("spark_meta", {"n_steps", "problem", "steps", "verdicts", "verification"}, {"n_steps"}),
+    ("retry", {"error", "format"}, set()),
+])
+def test_shipped_templates_load(name, user, reminder):
     template = prompts.load(name)
-    assert template.placeholders("user")
-    if name != "retry":
-        assert template.placeholders("format") <= template.placeholders("user")
+    assert template.placeholders("user") == user
+    assert template.placeholders("format") == reminder
 
 
 def test_think_echoed_instructions_before_the_sections_do_not_hide_them():
