@@ -150,7 +150,7 @@ def sole(candidates: list[tuple[Any, Verdicts]], quoted: set[Any], what: str,
     if len(keys) > 1:
         raise ParseError(f"the answer holds {len(keys)} different {what}s; give exactly one "
                          f"(your final verdict), at the end")
-    return own[-1][1]
+    return own[0][1]
 
 
 def _quoted(material: Sequence[str], read: Callable[[str], list[tuple[Any, Verdicts]]]) -> set:
@@ -171,8 +171,9 @@ def _candidates(blocks: list[Any], read: Callable[[Any], Verdicts]
 
 
 def _key(v: Verdicts) -> tuple:
-    return (tuple(v.labels), v.first_error, v.overall,
-            tuple(s.reference_steps for s in v.steps))
+    """What makes two blocks the same verdict: the labels, the stated first error and SPARE's
+    alignment (a restatement without the final Yes/No line is the same verdict)."""
+    return (tuple(v.labels), v.first_error, tuple(s.reference_steps for s in v.steps))
 
 
 # ---- the four formats ------------------------------------------------------------------------

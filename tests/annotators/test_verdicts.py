@@ -174,6 +174,12 @@ def test_think_echoed_problem_sections_are_skipped_and_quotes_after_the_answer_i
         parse_think(think([0, 0]) + "\n" + problem, 2)
 
 
+def test_think_verdicts_restated_after_the_block_are_the_same_verdict():
+    text = think([1, 0]) + "\nIn short: \\boxed{correct} then \\boxed{incorrect}."
+    v = parse_think(text, 2)
+    assert v.labels == [1, 0] and v.overall is False and v.how == "sections"
+
+
 def test_think_may_stop_after_the_first_incorrect_step():
     text = ("Step 1: 3 + 4 = 7, fine. \\boxed{correct}\nStep 2: 7 * 2 is 14, not 15. "
             "\\boxed{incorrect}\nIs the solution correct? No")

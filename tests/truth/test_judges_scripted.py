@@ -282,8 +282,7 @@ def test_a_server_refusing_constraints_gets_free_text_read_as_meant(refusing_ser
 def test_spark_votes_only_the_verifications_it_can_read():
     """Three sampled verifications: two mean "first error at step 2" (one in the shape, one
     after restating the injected verdict), one holds two verdicts of its own: left out."""
-    ambiguous = WRONG_THINK + "\n" + WRONG_THINK.replace("\\boxed{incorrect}",
-                                                         "\\boxed{correct}")
+    ambiguous = CASES["think-two-blocks"][4]
     restated = CASES["think-injected-paraphrased-first"][4]
     engine = replies(WRONG_THINK_STOPPED, restated, ambiguous)
     votes = annotate(engine, "spark", {"style": "think", "k": 3, "constrained": False}, INJECTED,
