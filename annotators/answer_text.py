@@ -94,20 +94,36 @@ def _has_ellipsis(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_has_ellipsis(v) for v in value)
 
 
-def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str,
-               material: Sequence[str] = ()) -> Any:
-    """The first complete top-level JSON value in ``text`` whose source matches
-    ``looks_right`` and is not copied from ``material`` (the model's own answer; anything it
-    quotes after is ignored)."""
-    failure: ParseError | None = None
+def json_blocks(text: str, opener: str, looks_right: re.Pattern[str],
+                material: Sequence[str] = ()) -> tuple[list[Any], ParseError | None]:
+    """Every complete top-level JSON value in ``text`` whose source matches ``looks_right``
+    and is not copied verbatim from ``material``, in order; plus the first load error met
+    (e.g. an echoed format example with its "...")."""
+    values, failure = [], None
     for start, end in _spans(text, opener):
         if looks_right.search(text[start:end]) and not copied(text[start:end], material):
             try:
-                return load_lenient(text[start:end])
-            except ParseError as exc:  # e.g. the format example echoed with its "..."
+                values.append(load_lenient(text[start:end]))
+            except ParseError as exc:
                 failure = failure or exc
+    return values, failure
+
+
+def first_json(text: str, opener: str, looks_right: re.Pattern[str], what: str,
+               material: Sequence[str] = ()) -> Any:
+    """The first complete top-level JSON value in ``text`` whose source matches
+    ``looks_right`` and is not copied from ``material``."""
+    values, failure = json_blocks(text, opener, looks_right, material)
+    if values:
+        return values[0]
+    raise missing_json(text, looks_right, what, failure)
+
+
+def missing_json(text: str, looks_right: re.Pattern[str], what: str,
+                 failure: ParseError | None) -> ParseError:
+    """The error for an answer without a readable JSON block of the expected shape."""
     if failure is not None:
-        raise failure
+        return failure
     if looks_right.search(text):
-        raise ParseError(f"the {what} is not complete (unbalanced brackets: cut off?)")
-    raise ParseError(f"no {what} found in the answer")
+        return ParseError(f"the {what} is not complete (unbalanced brackets: cut off?)")
+    return ParseError(f"no {what} found in the answer")

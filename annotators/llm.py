@@ -6,7 +6,8 @@ What they share lives here: the settings (``LLMConfig``), one conversation per s
 the vote builders. A subclass of ``LLMAnnotator`` keeps only what differs: its templates, how
 it asks about one solution (``ask_for``: prompt + shape + parser) and how a read answer becomes
 vote fields (``labeled``). Solutions the annotator cannot judge are ``skipped`` with a reason
-(``skip_reason``), never guessed.
+(``skip_reason``; every cut-off solution, ``finish_reason == "length"``, as MC does), never
+guessed.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from annotators.verdicts import ParseError, Resolution, Verdicts, clip
 from engines.base import Completion, Constraint, Engine, GenerationRequest
 from schemas import Problem, RecordError, Solution, StepVote, stable_id
 
-__all__ = ["Ask", "LLMAnnotator", "LLMConfig", "Reading", "Stamp", "converse", "engine_for",
-           "pair", "resolved_fields", "skipped_fields", "solution_votes", "unparsed_fields"]
+Skip = tuple[str, str]  # (skip_kind, reason)
+
+__all__ = ["Ask", "LLMAnnotator", "LLMConfig", "Reading", "Skip", "Stamp", "TRUNCATED", "converse",
+           "engine_for", "pair", "resolved_fields", "skipped_fields", "solution_votes",
+           "truncation_skip", "unparsed_fields"]
 
 
 class LLMConfig(BaseModel):
@@ -186,9 +190,22 @@ def unparsed_fields(solution: Solution, ask: Ask, raw_chars: int,
             for _ in solution.steps]
 
 
-def skipped_fields(solution: Solution, reason: str) -> list[dict[str, Any]]:
-    return [dict(status="skipped", rationale=reason, details={"reason": reason})
+def skipped_fields(solution: Solution, skip: Skip) -> list[dict[str, Any]]:
+    """Vote fields for a solution the annotator does not judge: ``details.skip_kind`` is the
+    short key label health counts (as MC's), ``reason`` the sentence."""
+    kind, reason = skip
+    return [dict(status="skipped", rationale=reason,
+                 details={"reason": reason, "skip_kind": kind})
             for _ in solution.steps]
+
+
+TRUNCATED = ("truncated_solution", "the solution was cut off at max_tokens (finish_reason="
+             "length): it states no answer and its last step is unfinished, so it is not judged")
+
+
+def truncation_skip(solution: Solution) -> Skip | None:
+    """A cut-off solution is skipped (MC skips it with the same kind): no engine call."""
+    return TRUNCATED if solution.finish_reason == "length" else None
 
 
 def resolved_fields(verdicts: Verdicts, resolution: Resolution,
@@ -196,7 +213,8 @@ def resolved_fields(verdicts: Verdicts, resolution: Resolution,
     """Labelled vote fields from one read answer and its consistent labels."""
     out = []
     for i, (verdict, label) in enumerate(zip(verdicts.steps, resolution.labels)):
-        details = {"verdict": "correct" if verdict.label else "incorrect",
+        said = ("correct" if verdict.label else "incorrect") if verdict.judged else None
+        details = {"verdict": said,
                    "source": resolution.sources[i], "first_error": resolution.first_error,
                    **common}
         if resolution.conflict:
@@ -247,7 +265,8 @@ class LLMAnnotator:
         """Vote fields for a solution with at least one readable answer."""
         raise NotImplementedError
 
-    def skip_reason(self, problem: Problem, solution: Solution) -> str | None:
+    def skip_reason(self, problem: Problem, solution: Solution) -> Skip | None:
+        """``(skip_kind, reason)`` for a solution this annotator cannot judge, else None."""
         return None
 
     def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
@@ -272,10 +291,10 @@ class LLMAnnotator:
         """One vote per step of every solution; one engine call per round for the batch."""
         stamp = self.stamp()
         asks: dict[str, Ask] = {}
-        skipped: dict[str, str] = {}
+        skipped: dict[str, Skip] = {}
         matched = []
         for problem, solution in zip(pair(problems, solutions), solutions):
-            reason = self.skip_reason(problem, solution)
+            reason = truncation_skip(solution) or self.skip_reason(problem, solution)
             if reason:
                 skipped[solution.solution_id] = reason
             else:

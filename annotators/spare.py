@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from annotators import prompts
 from annotators.base import first_error
-from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for
+from annotators.llm import Ask, LLMAnnotator, LLMConfig, Skip, engine_for
 from annotators.shapes import fitted_chars, spare_shape
 from annotators.verdicts import parse_spare
 from engines.base import Engine
@@ -65,18 +65,20 @@ class SpareAnnotator(LLMAnnotator):
     def templates(self) -> list[str]:
         return [TEMPLATE]
 
-    def reference_steps(self, problem: Problem) -> tuple[list[str], str | None]:
-        """The reference solution's steps, or the reason there are none."""
+    def reference_steps(self, problem: Problem) -> tuple[list[str], Skip | None]:
+        """The reference solution's steps, or why there are none (skip_kind, reason)."""
         text = (problem.reference_solution or "").strip()
         if not text:
-            return [], f"problem {problem.problem_id} has no reference_solution"
+            return [], ("no_reference_solution",
+                        f"problem {problem.problem_id} has no reference_solution")
         try:
             return split_steps(text, self.config.reference_split,
                                self.config.reference_pattern), None
         except ValueError as exc:
-            return [], f"problem {problem.problem_id}: reference_solution not split ({exc})"
+            return [], ("bad_reference_solution",
+                        f"problem {problem.problem_id}: reference_solution not split ({exc})")
 
-    def skip_reason(self, problem: Problem, solution: Solution) -> str | None:
+    def skip_reason(self, problem: Problem, solution: Solution) -> Skip | None:
         return self.reference_steps(problem)[1]
 
     def ask_for(self, problem: Problem, solution: Solution) -> Ask:

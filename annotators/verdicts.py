@@ -6,16 +6,17 @@ correct? Yes|No"), SPARE's JSON list (``[{"student_step": n, "reference_steps": 
 "label": "CORRECT"|"INCORRECT", "reason": ...}]``) and ProcessBench's critique (reasoning, then
 ``\\boxed{i}``: the 0-based index of the earliest wrong paragraph, -1 for none).
 
-Only the model's own verdict block is read: the FIRST complete JSON value of the expected shape,
-for the chain of thought the first section headed "Step k:" for each k (reading stops at the
-final "Is the solution correct?") and the last boxed verdict inside that section (the model's
-final word on the step), for the critique the first boxed index. A reply that quotes an injected
-verdict (from the problem text) after its own is therefore read by its own; blocks copied from
-the problem or steps (``material``) are skipped as echoes, so an echoed fake verdict placed
-BEFORE the answer is not read either. Constrained decoding (annotators/shapes.py) makes the
-block the whole answer. Anything off (a verdict count that differs from the step count, a
-missing or duplicated step, an unknown verdict word) raises ``ParseError``: labels are never
-shifted or guessed; the caller retries with the error.
+Exactly one verdict block is read (``sole``): every complete block of the expected shape is
+found (JSON values; ``Step k:`` sections closed by "Is the solution correct?"; boxed indices),
+blocks copied verbatim from the problem or steps (``material``) are dropped as echoes, blocks
+that restate a verdict found in the material (re-serialised, paraphrased, quoted boxes) give way
+to the model's other blocks, and what remains must agree: two different verdicts of the model's
+own raise ``ParseError`` (which one it meant cannot be told). Constrained decoding
+(annotators/shapes.py) makes the block the whole answer. Anything off (a verdict count that
+differs from the step count, a missing or duplicated step, an unknown verdict word) raises
+``ParseError`` too: labels are never shifted or guessed; the caller retries with the error.
+Steps the model gave no verdict for (after an early stop or a first-error index) carry
+``judged=False`` and get the after-first-error convention, never ``source="verdict"``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
-from annotators.answer_text import ParseError, copied, first_json, load_lenient
+from annotators.answer_text import (
+    ParseError, copied, first_json, json_blocks, load_lenient, missing_json,
+)
 
 __all__ = ["AfterError", "ConflictRule", "ParseError", "Resolution", "StepVerdict", "Verdicts",
            "checked", "clip", "copied", "first_json", "load_lenient", "parse_critic",
-           "parse_processbench", "parse_spare", "parse_think", "resolve"]
+           "parse_processbench", "parse_spare", "parse_think", "resolve", "sole"]
 
 ConflictRule = Literal["earliest", "explicit", "verdicts", "retry"]
 AfterError = Literal["negative", "verdicts"]
@@ -47,6 +50,7 @@ class StepVerdict:
     label: int
     rationale: str = ""
     reference_steps: tuple[int, ...] | None = None  # SPARE: 0-based reference step indices
+    judged: bool = True  # False: the model gave no verdict here (after its first error)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,51 @@ def _stated_first_error(value: Any, n_steps: int) -> int:
     return k - 1
 
 
-# ---- the three formats -----------------------------------------------------------------------
+# ---- one verdict block per answer ------------------------------------------------------------
+
+def sole(candidates: list[tuple[Any, Verdicts]], quoted: set[Any], what: str,
+         failure: ParseError | None) -> Verdicts:
+    """The answer's one verdict among its complete ``candidates`` (key, verdicts).
+
+    Candidates whose key is also a verdict found in the material (an injected verdict,
+    restated in the model's words: JSON re-serialised, sections paraphrased, a quoted box)
+    give way to the others; candidates that agree are one verdict. Two that differ cannot be
+    told apart (which one did the model mean?): a ParseError, so the model is asked again and
+    the votes end unparsed rather than guessed."""
+    if not candidates:
+        raise failure or ParseError(f"no {what} found in the answer")
+    own = [c for c in candidates if c[0] not in quoted] or candidates
+    keys = list(dict.fromkeys(key for key, _ in own))
+    if len(keys) > 1:
+        raise ParseError(f"the answer holds {len(keys)} different {what}s; give exactly one "
+                         f"(your final verdict), at the end")
+    return own[0][1]
+
+
+def _quoted(material: Sequence[str], read: Callable[[str], list[tuple[Any, Verdicts]]]) -> set:
+    return {key for piece in material for key, _ in read(piece)}
+
+
+def _candidates(blocks: list[Any], read: Callable[[Any], Verdicts]
+                ) -> tuple[list[tuple[Any, Verdicts]], ParseError | None]:
+    out, failure = [], None
+    for block in blocks:
+        try:
+            verdicts = read(block)
+        except ParseError as exc:
+            failure = failure or exc
+            continue
+        out.append((_key(verdicts), verdicts))
+    return out, failure
+
+
+def _key(v: Verdicts) -> tuple:
+    """What makes two blocks the same verdict: the labels, the stated first error and SPARE's
+    alignment (a restatement without the final Yes/No line is the same verdict)."""
+    return (tuple(v.labels), v.first_error, tuple(s.reference_steps for s in v.steps))
+
+
+# ---- the four formats ------------------------------------------------------------------------
 
 _CRITIC_SHAPE = re.compile(r"[\"']steps[\"']\s*:")
 _SPARE_SHAPE = re.compile(r"[\"']student_step[\"']\s*:")
@@ -136,8 +184,21 @@ _SPARE_SHAPE = re.compile(r"[\"']student_step[\"']\s*:")
 
 def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """The critic's JSON: ``{"steps": [{"step", "reasoning", "verdict"}], "first_error": k}``
-    (``rationale`` is read as the reasoning too)."""
-    data = first_json(text, "{", _CRITIC_SHAPE, 'JSON object with a "steps" list', material)
+    (``rationale`` is read as the reasoning too); exactly one such verdict (``sole``)."""
+    what = 'JSON object with a "steps" list'
+
+    def found(piece: str, skip: Sequence[str]) -> tuple[list, ParseError | None]:
+        blocks, failure = json_blocks(piece, "{", _CRITIC_SHAPE, skip)
+        got, bad = _candidates(blocks, lambda data: _critic_value(data, n_steps))
+        return got, failure or bad
+
+    got, failure = found(text, material)
+    if not got:
+        raise missing_json(text, _CRITIC_SHAPE, what, failure)
+    return sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what, failure)
+
+
+def _critic_value(data: Any, n_steps: int) -> Verdicts:
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
         raise ParseError('"steps" must be a list of objects')
     steps = []
@@ -153,41 +214,54 @@ def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdi
 
 def parse_think(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
     """ThinkPRM-style sections "Step k: ... \\boxed{correct|incorrect}", then the final
-    "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it). The answer may
-    stop after its first incorrect step: the steps after it get no verdict of their own and are
-    labelled 0 by the after-first-error convention (``how == "stopped"``)."""
-    headers = list(_HEADER.finditer(text))
+    "Is the solution correct? Yes|No" (optional: a cut-off answer may lack it). Each final
+    question closes one verdict block; exactly one complete block must remain (``sole``). The
+    answer may stop after its first incorrect step: the steps after it get no verdict of their
+    own (``judged=False``) and are labelled 0 by the after-first-error convention
+    (``how == "stopped"``)."""
+    got, failure = _think_blocks(text, n_steps, material)
+    return sole(got, _quoted(material, lambda piece: _think_blocks(piece, n_steps, ())[0]),
+                "\"Step k: ... \\boxed{correct|incorrect}\" verdict block", failure)
+
+
+def _think_blocks(text: str, n_steps: int, material: Sequence[str]
+                  ) -> tuple[list[tuple[Any, Verdicts]], ParseError | None]:
+    """One candidate per stretch of text ended by "Is the solution correct? Yes|No" (and the
+    tail after the last one)."""
+    cuts = [m.end() for m in _OVERALL.finditer(text)]
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    return _candidates([c for c in chunks if c.strip()],
+                       lambda chunk: _think_block(chunk, n_steps, material))
+
+
+def _think_block(text: str, n_steps: int, material: Sequence[str]) -> Verdicts:
+    mark = _OVERALL_MARK.search(text)
+    body_end = mark.start() if mark else len(text)
+    overall = _overall(text)
+    headers = [h for h in _HEADER.finditer(text) if h.start() < body_end]
     if not headers:
-        mark = _OVERALL_MARK.search(text)
-        boxed = _BOXED.findall(text[:mark.start()] if mark else text)
+        boxed = _BOXED.findall(text[:body_end])
         if len(boxed) != n_steps:
             raise ParseError(f"found {len(boxed)} boxed verdicts and no \"Step k:\" headers for "
                              f"a solution of {n_steps} steps")
         steps = tuple(StepVerdict(_label(b, f"verdict {i + 1}")) for i, b in enumerate(boxed))
-        return Verdicts(steps, overall=_overall(text), how="sequential")
+        return Verdicts(steps, overall=overall, how="sequential")
     verdicts: dict[int, StepVerdict] = {}  # the first section with a verdict for each step
-    end = len(text)
     for header, nxt in zip(headers, headers[1:] + [None]):
-        body = text[header.end():nxt.start() if nxt else len(text)]
+        body = text[header.end():nxt.start() if nxt else body_end]
         if copied(header.group(0) + body, material):
             continue  # a section echoed from the problem or steps, not the model's
-        mark = _OVERALL_MARK.search(body)  # a section ends at the final question
-        k, found = int(header.group(1)), _BOXED.findall(body[:mark.start()] if mark else body)
+        k, found = int(header.group(1)), _BOXED.findall(body)
         if found and k not in verdicts:
             if not 1 <= k <= n_steps:
                 raise ParseError(f"verdicts for step(s) [{k}], but the solution has {n_steps} "
                                  f"steps")
-            verdicts[k] = StepVerdict(_label(found[-1], f"step {k}"),
-                                      _gist(body[:mark.start()] if mark else body))
-        if mark:  # the block ends at its final question: what follows is not read
-            end = header.end() + mark.start()
-            break
-    overall = _overall(text[end:])
+            verdicts[k] = StepVerdict(_label(found[-1], f"step {k}"), _gist(body))
     missing = [k for k in range(1, n_steps + 1) if k not in verdicts]
     first_bad = next((k for k in sorted(verdicts) if verdicts[k].label == 0), None)
     if missing and first_bad is not None and min(missing) > first_bad \
             and all(k in verdicts for k in range(1, first_bad + 1)):
-        filler = StepVerdict(0, "not verified: after the first incorrect step")
+        filler = StepVerdict(0, "not verified: after the first incorrect step", judged=False)
         return Verdicts(tuple(verdicts.get(k, filler) for k in range(1, n_steps + 1)),
                         overall=overall, how="stopped")
     if missing:
@@ -203,15 +277,27 @@ def _overall(text: str) -> bool | None:
 
 
 def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
-    """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then the
-    first ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is."""
-    # a box is echoed when it and the text just before it stand in the problem or steps
-    box = next((b for b in _INDEX_BOX.finditer(text)
-                if not copied(text[max(0, b.start() - 16):b.end()], material)), None)
-    if box is None:
+    """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then
+    ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is.
+
+    ProcessBench's evaluation reads the LAST box; a critique quotes the solution's boxed answer
+    (or an injected ``\\boxed{-1}``) before its own. So: boxes echoed with their context, and
+    boxes whose value the problem or steps also box (quotes), give way to the model's own;
+    the model's own boxes must all give one index, else the answer is ambiguous (ParseError).
+    Paragraphs after the index get no verdict (``judged=False``)."""
+    boxes = [b for b in _INDEX_BOX.finditer(text)
+             if not copied(text[max(0, b.start() - 16):b.end()], material)]
+    if not boxes:
         raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
                          "earliest wrong paragraph or -1")
-    index = int(box.group(1))
+    quoted = {int(v) for piece in material for v in _INDEX_BOX.findall(piece)}
+    own = [b for b in boxes if int(b.group(1)) not in quoted] or boxes
+    indices = list(dict.fromkeys(int(b.group(1)) for b in own))
+    if len(indices) > 1:
+        raise ParseError(f"the answer gives {len(indices)} different \\boxed{{}} indices "
+                         f"{indices}: give exactly one, the earliest wrong paragraph or -1, "
+                         f"at the end")
+    box, index = own[-1], indices[0]
     if not -1 <= index < n_steps:
         raise ParseError(f"\\boxed{{{index}}} is not a paragraph index (0 to {n_steps - 1}, "
                          f"or -1 when every paragraph is correct)")
@@ -219,8 +305,9 @@ def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) ->
     for m in _PARAGRAPH.finditer(text[:box.start()]):
         notes.setdefault(int(m.group(1)), m.group(2).strip())
     bad = n_steps if index == -1 else index
-    steps = tuple(StepVerdict(int(i < bad), notes.get(i, "") if i <= bad else
-                              "not verified: after the first incorrect paragraph")
+    steps = tuple(StepVerdict(int(i < bad), notes.get(i, "")) if i <= bad else
+                  StepVerdict(0, "not verified: after the first incorrect paragraph",
+                              judged=False)
                   for i in range(n_steps))
     return Verdicts(steps, first_error=index, how="index")
 
@@ -233,9 +320,22 @@ def _gist(body: str, limit: int = 400) -> str:
 
 def parse_spare(text: str, n_steps: int, n_reference: int,
                 material: Sequence[str] = ()) -> Verdicts:
-    """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``."""
-    data = first_json(text, "[", _SPARE_SHAPE, 'JSON list of "student_step" objects',
-                      material)
+    """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``;
+    exactly one such verdict (``sole``)."""
+    what = 'JSON list of "student_step" objects'
+
+    def found(piece: str, skip: Sequence[str]) -> tuple[list, ParseError | None]:
+        blocks, failure = json_blocks(piece, "[", _SPARE_SHAPE, skip)
+        got, bad = _candidates(blocks, lambda data: _spare_value(data, n_steps, n_reference))
+        return got, failure or bad
+
+    got, failure = found(text, material)
+    if not got:
+        raise missing_json(text, _SPARE_SHAPE, what, failure)
+    return sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what, failure)
+
+
+def _spare_value(data: Any, n_steps: int, n_reference: int) -> Verdicts:
     if not isinstance(data, list):
         raise ParseError("the answer must be a JSON list")
     steps = []
@@ -295,14 +395,16 @@ def resolve(verdicts: Verdicts, on_conflict: ConflictRule = "earliest",
     else:
         first = _earliest(stated, from_verdicts)
     out, sources = [], []
-    for i, label in enumerate(labels):
+    for i, (label, step) in enumerate(zip(labels, verdicts.steps)):
         if first == -1 or i < first:
             new = 1
         elif i == first:
             new = 0
-        else:
-            new = 0 if after_first_error == "negative" else label
-        if new == label:
+        else:  # a step the model never judged has no verdict to keep
+            new = label if after_first_error == "verdicts" and step.judged else 0
+        if not step.judged:
+            source = "convention"
+        elif new == label:
             source = "verdict"
         else:
             source = "first_error" if first == -1 or i <= first else "convention"

@@ -1,20 +1,36 @@
 """The three LLM annotators (judge, spare, spark) on the embedded 135M model and real GSM8K
 solutions. Constrained (the default) the tiny model answers in shape, so every step gets a
-labelled vote; free text it mostly ignores the format, and that must end in votes (labeled, or
-unparsed with the raw text), never in a crash."""
+labelled vote, and each label is the one its answer's box gives (read here from the raw text,
+not by our parser); free text it mostly ignores the format, and that must end in votes
+(labeled, or unparsed with the model's own raw text), never in a crash."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from annotators.registry import build_annotator
+from annotators.shapes import critic_shape, fitted_chars, processbench_shape, think_shape
 from grading.answers import split_reference
 from schemas import Problem, Solution
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+
+
+class Recorder:
+    """Passes requests to ``engine`` and keeps, per request, the answers it returned."""
+
+    def __init__(self, engine):
+        self.engine, self.model_id = engine, engine.model_id
+        self.seen: list[tuple[str, list[str]]] = []  # (last user message, texts)
+
+    def generate(self, requests):
+        out = self.engine.generate(requests)
+        self.seen += [(r.messages[-1]["content"], list(c.texts)) for r, c in zip(requests, out)]
+        return out
 
 
 def gsm8k_pairs(count: int) -> tuple[dict[str, Problem], list[Solution]]:
@@ -44,17 +60,20 @@ def test_each_llm_annotator_votes_on_every_step_with_the_embedded_model(embedded
                   "constrained": False},
     }
     for name, config in settings.items():
-        annotator = build_annotator(name, config, {"default": embedded_engine})
+        engine = Recorder(embedded_engine)
+        annotator = build_annotator(name, config, {"default": engine})
         votes = list(annotator.annotate(problems, solutions))
         expected = {(s.solution_id, i) for s in solutions for i in range(len(s.steps))}
         assert {(v.solution_id, v.step_index) for v in votes} == expected, name
         assert len(votes) == len(expected), name
+        answers = [text for _, texts in engine.seen for text in texts]
         for vote in votes:
             assert vote.status in ("labeled", "unparsed"), (name, vote.status)
             assert vote.model == embedded_engine.model_id
-            if vote.status == "unparsed":
-                assert vote.details["error"] and "raw_chars" in vote.details, name
-            assert vote.completion_tokens >= 0
+            if vote.status == "unparsed":  # the kept text is one the model wrote
+                assert vote.details["error"] and vote.rationale in answers, name
+            else:
+                assert vote.label in (0, 1) and 0.0 <= vote.score <= 1.0, name
         assert sum(v.completion_tokens for v in votes) > 0, name
 
 
@@ -63,9 +82,41 @@ def test_constrained_judge_labels_every_step_with_the_embedded_model(embedded_en
     """The embedded preset's judge (ProcessBench critique, grammar-constrained, 128 tokens):
     a model that writes prose when asked freely still yields a verdict for every step."""
     problems, solutions = gsm8k_pairs(2)
+    engine = Recorder(embedded_engine)
     annotator = build_annotator("judge", {"style": "processbench", "max_tokens": 128,
-                                          "retries": 0}, {"default": embedded_engine})
+                                          "retries": 0}, {"default": engine})
     votes = list(annotator.annotate(problems, solutions))
     assert len(votes) == sum(len(s.steps) for s in solutions)
     assert {v.status for v in votes} == {"labeled"}, [v.details for v in votes][:1]
-    assert all(v.label in (0, 1) for v in votes)
+    for solution in solutions:
+        [answer] = [texts[0] for prompt, texts in engine.seen if solution.steps[0] in prompt]
+        index = int(re.search(r"\\boxed\{(-?\d+)\}$", answer).group(1))  # the grammar's end
+        got = [v for v in votes if v.solution_id == solution.solution_id]
+        for i, vote in enumerate(got):  # ProcessBench: before the index right, at it wrong
+            if index == -1 or i < index:
+                assert (vote.label, vote.details["source"]) == (1, "verdict")
+            elif i == index:
+                assert (vote.label, vote.details["source"]) == (0, "verdict")
+            else:  # never critiqued: the convention, not a verdict
+                assert (vote.label, vote.details["source"]) == (0, "convention")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape, longest", [
+    (critic_shape, lambda n, cap: json.dumps({"steps": [
+        {"step": k, "reasoning": "7" * cap, "verdict": "incorrect"} for k in range(1, n + 1)],
+        "first_error": n}, separators=(",", ":"))),
+    (think_shape, lambda n, cap: "".join(f"Step {k}: {'7' * cap}\\boxed{{incorrect}}\n"
+                                         for k in range(1, n + 1))
+     + "Is the solution correct? Yes"),
+    (processbench_shape, lambda n, cap: "".join(f"Paragraph {i}: {'7' * cap}\n"
+                                                for i in range(n)) + f"\\boxed{{{n - 1}}}"),
+])
+def test_the_longest_constrained_answer_fits_max_tokens(embedded_engine, shape, longest):
+    """Measured with the embedded tokenizer (digits are one token each, the worst ASCII case),
+    not with the costs the cap was computed from."""
+    name = shape.__name__.removesuffix("_shape")
+    for n, max_tokens in [(4, 400), (12, 2048), (20, 512)]:
+        cap = fitted_chars(name, n, max_tokens, 400)
+        tokens = embedded_engine.tokenizer(longest(n, cap), add_special_tokens=False)
+        assert len(tokens["input_ids"]) <= max_tokens, (name, n, cap)

@@ -79,8 +79,16 @@ def test_run_end_to_end_on_the_embedded_model_then_rerun_is_a_no_op(
     assert counts["problems"] == 50 and counts["solutions"] >= 1
     assert counts["votes"] == 2 * counts["steps"]  # mc-binary and judge on every step
     costs = {row["annotator"]: row for row in first.overview["costs"]}
-    assert costs["judge"]["prompt_tokens"] > 0
     lake = Lake(lake_root)
+    # the judge is never asked about a cut-off solution (48 tokens cut most): skipped, no cost
+    judge = lake.query("""
+        SELECT s.finish_reason = 'length' AS cut, v.status, v.prompt_tokens,
+               json_extract_string(v.details, '$.skip_kind') AS kind
+        FROM step_votes v JOIN solutions s USING (solution_id) WHERE v.annotator = 'judge'
+        """).to_pylist()
+    assert all((r["status"], r["kind"], r["prompt_tokens"]) == ("skipped", "truncated_solution", 0)
+               for r in judge if r["cut"])
+    assert (costs.get("judge", {}).get("prompt_tokens", 0) > 0) == any(not r["cut"] for r in judge)
     # the 135M policy cannot solve GSM8K in 48 tokens: no MC label on a problem it never solved
     assert lake.query("""
         SELECT count(*) AS n FROM step_votes v JOIN solutions s USING (solution_id)
