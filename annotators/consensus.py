@@ -15,6 +15,18 @@ reconcile pipeline turns into Consensus rows. Rules:
 Votes with status unparsed or skipped are not votes: they never enter the matrix and are only
 counted per step (``VoteMatrix.unparsed`` / ``skipped``).
 
+Re-labelling: the newest run of an annotator name wins, whatever its status. A run is one
+(annotator, annotator_version, config_hash) on one solution (an annotator labels a solution's
+steps in one batch, and the pipeline never re-runs the same version and config on a solution);
+per (solution, annotator) the run whose newest vote is newest counts (ties: the greater version,
+then config hash), and every vote of the older runs on that solution is superseded, also on
+steps the newest run did not vote on. Superseded votes stay in ``step_votes`` for audit.
+
+Single source: a rule's label is ``agreed`` only when at least two annotators' labeled votes
+back it (for the first-error consensus: the MC and the judge roles played by two annotators);
+a label one labeled vote alone gives is ``single-source`` (kept, with its reason in the row's
+``details.single_source``), never agreed. A human review is its own source (status ``human``).
+
 Review priority of a disputed solution: ``sum_i H(p_i) * (1 + ln k)`` where ``H`` is the binary
 entropy (bits) of each step's probability of being correct under the rule (1 bit when unknown)
 and ``k`` the number of annotators with labeled votes on the solution. A review settles every
@@ -32,8 +44,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-AGREED, DISPUTED, HUMAN = 0, 1, 2
-STATUS_NAMES = ("agreed", "disputed", "human")
+AGREED, DISPUTED, HUMAN, SINGLE = 0, 1, 2, 3
+STATUS_NAMES = ("agreed", "disputed", "human", "single-source")
+# ``details.single_source`` of a single-source row, by rule kind (names JSON writes verbatim)
+SINGLE_SOURCE_REASONS = ("one-labelled-vote", "mc-and-judge-one-annotator")
+MIN_SOURCES = 2  # labeled votes of distinct annotators an agreed label needs
 UNKNOWN = -2  # first error that the votes cannot locate (a gap before the first 0)
 
 
@@ -52,6 +67,8 @@ class VoteMatrix:
     n_steps: np.ndarray           # (S,) steps of each solution
     scores: np.ndarray | None = None      # (N, M) float: the labeled vote's score, nan = none
     provenance: np.ndarray | None = None  # (N, M) int8: 1 measured, 0 inferred, -1 unknown
+    superseded: int = 0           # votes of older runs (a newer run of the annotator won)
+    superseded_labels: int = 0    # of which labeled
 
     def soft(self, names: Sequence[str]) -> np.ndarray:
         """(N, M) float: P(step correct) per cell: for annotators in ``names`` the vote's score
@@ -90,37 +107,58 @@ class Decision:
     annotator_details: dict[str, list] = field(default_factory=dict)  # e.g. Dawid-Skene params
 
 
-VOTES_SQL = """
-WITH raw AS (SELECT solution_id, step_index, annotator, status, label, score, provenance,
-                    created_at, vote_id FROM votes),
+# the votes that count (``counting``): every vote of the newest run per (solution, annotator)
+COUNTING_CTE = """
+WITH raw AS (SELECT solution_id, step_index, annotator, annotator_version, config_hash, status,
+                    label, score, provenance, created_at, vote_id FROM votes),
+runs AS (SELECT solution_id, annotator, annotator_version, config_hash, max(created_at) AS t
+         FROM raw GROUP BY ALL),
+newest AS (SELECT * FROM runs QUALIFY row_number() OVER (PARTITION BY solution_id, annotator
+           ORDER BY t DESC, annotator_version DESC, config_hash DESC) = 1),
+counting AS (SELECT * FROM raw SEMI JOIN newest
+             USING (solution_id, annotator, annotator_version, config_hash))"""
+
+VOTES_SQL = COUNTING_CTE + """,
 excluded AS (
   SELECT solution_id, step_index, count(*) FILTER (WHERE status = 'unparsed') AS unparsed,
          count(*) FILTER (WHERE status = 'skipped') AS skipped
-  FROM raw GROUP BY ALL),
+  FROM counting GROUP BY ALL),
 latest AS (
   SELECT solution_id, step_index, annotator, CASE WHEN status = 'labeled' THEN label END AS label,
          CASE WHEN status = 'labeled' THEN score END AS score,
          CASE WHEN status = 'labeled' THEN provenance END AS provenance
-  FROM raw QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
-      ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1)
+  FROM counting QUALIFY row_number() OVER (PARTITION BY solution_id, step_index, annotator
+      ORDER BY created_at DESC, vote_id DESC) = 1)
 SELECT l.solution_id, l.step_index, l.annotator, l.label, l.score, l.provenance, e.unparsed,
        e.skipped
 FROM latest l JOIN excluded e USING (solution_id, step_index)
 """
 
+SUPERSEDED_SQL = COUNTING_CTE + """
+SELECT (SELECT count(*) FROM votes) - (SELECT count(*) FROM counting) AS votes,
+       (SELECT count(*) FILTER (WHERE status = 'labeled') FROM votes)
+       - (SELECT count(*) FILTER (WHERE status = 'labeled') FROM counting) AS labels
+"""
+
 
 def vote_matrix(votes: pa.Table, n_steps: Mapping[str, int] | pa.Table | None = None) -> VoteMatrix:
     """The matrix of ``votes`` (step_votes columns solution_id, step_index, annotator, status,
-    label, created_at, vote_id). Per (solution, step, annotator) the latest labeled vote counts
-    (a later unparsed re-run never hides a label). ``n_steps`` gives solution lengths (a mapping
-    or a table with solution_id, n_steps); missing ones are taken as the highest voted step + 1."""
+    label, created_at, vote_id; annotator_version and config_hash name the run). Per (solution,
+    annotator) only the newest run's votes count, whatever their status (a re-run that skips
+    or cannot parse a step hides the older label: see the module docstring). ``n_steps`` gives
+    solution lengths (a mapping or a table with solution_id, n_steps); missing ones are taken as
+    the highest voted step + 1."""
     for name, kind in (("score", pa.float64()), ("provenance", pa.string())):
         if name not in votes.column_names:  # optional: soft scores and MC provenance
             votes = votes.append_column(name, pa.nulls(votes.num_rows, kind))
+    for name in ("annotator_version", "config_hash"):  # optional: one run per annotator
+        if name not in votes.column_names:
+            votes = votes.append_column(name, pa.array([""] * votes.num_rows, pa.string()))
     con = duckdb.connect(":memory:")
     try:
         con.register("votes", votes)
         flat = con.sql(VOTES_SQL).to_arrow_table()
+        superseded, superseded_labels = con.sql(SUPERSEDED_SQL).fetchall()[0]
     finally:
         con.close()
     sol_codes, solution_ids = _codes(flat["solution_id"])
@@ -154,7 +192,8 @@ def vote_matrix(votes: pa.Table, n_steps: Mapping[str, int] | pa.Table | None = 
         annotators=annotators.to_pylist(), labels=labels, voted=voted,
         unparsed=flat["unparsed"].to_numpy()[rows].astype(np.int32),
         skipped=flat["skipped"].to_numpy()[rows].astype(np.int32), n_steps=lengths,
-        scores=scores, provenance=provenance)
+        scores=scores, provenance=provenance, superseded=int(superseded or 0),
+        superseded_labels=int(superseded_labels or 0))
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -217,6 +256,7 @@ def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None
                   min_votes: int = 1, soft: Sequence[str] = ()) -> Decision:
     """Per step: the label holding more than ``min_share`` of the voting weight (``min_share``
     >= 1: every vote must agree) among at least ``min_votes`` labeled votes; else disputed.
+    A label only one annotator's labeled vote backs is ``single-source``, not agreed.
     ``probability`` is the weighted mean of the votes' P(correct): the score of annotators in
     ``soft`` (the MC success fraction, e.g. 3/8; a vote without one is left out), the 0/1 label
     of the others. Steps on which
@@ -239,7 +279,8 @@ def weighted_vote(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None
     with np.errstate(invalid="ignore", divide="ignore"):
         d.probability = np.where(known > 0, np.nansum(values * w, axis=1)
                                  / np.where(known > 0, known, 1), np.nan)
-    d.status = np.where(agreed, AGREED, DISPUTED).astype(np.int8)
+    d.status = np.where(agreed, np.where(count >= MIN_SOURCES, AGREED, SINGLE),
+                        DISPUTED).astype(np.int8)
     d.used[:, cols] = sub >= 0
     d.emit = m.voted[:, cols].any(axis=1)
     d.details["votes"] = count
@@ -283,6 +324,8 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
     ``mc`` whose votes locate a first error (likewise ``judge``). When both locate the same one,
     the solution is agreed: steps before it 1, it 0, steps after 0 (``negative``) or no row
     (``drop``); otherwise (different positions, or a role missing) all its steps are disputed.
+    An agreement of one annotator with itself (it is listed in ``mc`` and ``judge``) is
+    ``single-source``.
     ``probability``: agreed steps take the MC role's score when its annotator is in ``soft``
     (the measured MC success fraction; nan where it measured none) else its label; disputed
     steps the mean P(correct) of the roles that have one (score for ``soft`` annotators, 0/1
@@ -296,7 +339,8 @@ def first_error_consensus(m: VoteMatrix, strategy: str, mc: Sequence[str],
     fe = np.where(agreed, mc_fe[sol], UNKNOWN)
     correct = (fe == -1) | (step < fe)
     d.label = np.where(agreed, correct.astype(np.int8), -1).astype(np.int8)
-    d.status = np.where(agreed, AGREED, DISPUTED).astype(np.int8)
+    one_source = (mc_col == judge_col)[sol]  # both roles played by one annotator
+    d.status = np.where(agreed, np.where(one_source, SINGLE, AGREED), DISPUTED).astype(np.int8)
     for role_col in (mc_col[sol], judge_col[sol]):
         has = role_col >= 0
         d.used[rows[has], role_col[has]] = m.labels[rows[has], role_col[has]] >= 0

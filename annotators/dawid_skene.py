@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from annotators.consensus import (
-    AGREED, DISPUTED, Decision, HumanLabels, VoteMatrix, new_decision, review_priority,
+    AGREED, DISPUTED, MIN_SOURCES, SINGLE, Decision, HumanLabels, VoteMatrix, new_decision, review_priority,
 )
 
 _EPS = 1e-9
@@ -122,8 +122,9 @@ def dawid_skene(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None =
                 threshold: float = 0.9, human: HumanLabels | None = None,
                 smoothing: float = 1.0, max_iter: int = 200, tol: float = 1e-6) -> Decision:
     """Label each step by its Dawid-Skene posterior: agreed when max(p, 1 - p) >= ``threshold``,
-    else disputed. Reviewed steps (``human``) are clamped during EM; the caller still applies
-    ``apply_human`` to mark them. Reliabilities go to ``annotator_details``."""
+    else disputed; a settled step with one labeled vote is ``single-source``. Reviewed steps
+    (``human``) are clamped during EM; the caller still applies ``apply_human`` to mark them.
+    Reliabilities go to ``annotator_details``."""
     d = new_decision(strategy, m)
     cols = m.columns(annotators)
     sub = m.labels[:, cols]
@@ -136,7 +137,9 @@ def dawid_skene(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None =
     settled = has_vote & (np.fmax(p, 1 - p) >= threshold)
     d.probability = p
     d.label = np.where(settled, (p >= 0.5).astype(np.int8), -1).astype(np.int8)
-    d.status = np.where(settled, AGREED, DISPUTED).astype(np.int8)
+    sources = (sub >= 0).sum(axis=1)
+    d.status = np.where(settled, np.where(sources >= MIN_SOURCES, AGREED, SINGLE),
+                        DISPUTED).astype(np.int8)
     d.used[:, cols] = sub >= 0
     d.emit = m.voted[:, cols].any(axis=1)
     d.priority = review_priority(m, d)

@@ -6,9 +6,14 @@ Two failures, each a sentence naming the numbers (counted in SQL over the select
 - one label value on every exported step (all correct or all wrong): a PRM trained on it learns a
   constant; this is what a policy that solves nothing gives (MC puts every first error at step 1);
 - every label resting on one annotator that skipped or could not parse most of its votes: the few
-  it labelled are whatever it happened to read, not a sample of the steps.
+  it labelled are whatever it happened to read, not a sample of the steps;
+- single-source steps under the strategy (reconcile's status ``single-source``: one annotator's
+  labeled vote alone, e.g. the judge where MC skipped): they are not agreed labels, and a set
+  built around them would pass for agreement. Checked even when nothing else is selected
+  (without ``--force`` those steps are not labels, so the set may be empty because of them).
 
-``stepforge export --force`` writes the set anyway; the card then says which checks failed.
+``stepforge export --force`` writes the set anyway (single-source steps then exported as
+labels); the card then says which checks failed.
 """
 
 from __future__ import annotations
@@ -83,11 +88,31 @@ def failing_annotator(lake: Lake, selection: Selection) -> str | None:
             "steps it did label are not a sample to train on")
 
 
+def single_source(selection: Selection) -> str | None:
+    """The failure sentence when the strategy's current rows hold single-source steps (steps a
+    human reviewed are not counted: the human label wins)."""
+    row = selection.query("""
+        SELECT count(*) AS steps, count(DISTINCT solution_id) AS solutions,
+               list_sort(list_distinct(flatten(list(annotators)))) AS sources
+        FROM consensus_rows c
+        WHERE status = 'single-source' AND NOT EXISTS (
+          SELECT 1 FROM consensus_rows h WHERE h.status = 'human'
+            AND h.solution_id = c.solution_id AND h.step_index = c.step_index)""").to_pylist()[0]
+    if not row["steps"]:
+        return None
+    return (f"{row['steps']} steps of {row['solutions']} solutions are single-source (labelled by "
+            f"one annotator alone: {', '.join(row['sources'] or [])}; the others skipped, could not "
+            "parse or did not vote): no second source backs them, they are not agreed labels")
+
+
 def check_selection(lake: Lake, selection: Selection) -> CheckResult:
-    """Run every check on ``selection``; an empty selection is not checked here."""
+    """Run every check on ``selection``; an empty selection is only checked for single-source
+    steps (the reason it may be empty)."""
+    single = single_source(selection)
     if not selection.total:
-        return CheckResult(checked=False)
-    failures = [f for f in (single_value(selection), failing_annotator(lake, selection)) if f]
+        return CheckResult(failures=[single] if single else [], checked=bool(single))
+    failures = [f for f in (single_value(selection), failing_annotator(lake, selection), single)
+                if f]
     return CheckResult(failures=failures)
 
 
@@ -98,5 +123,9 @@ def card_section(result: CheckResult) -> str:
     if result.passed:
         return ("\n## Information checks\n\nPassed: the labels hold both values and do not all "
                 "rest on one annotator that skipped or failed to parse most of its votes.\n")
-    return ("\n## Information checks\n\nWARNING: written with `--force` although these checks "
+    text = ("\n## Information checks\n\nWARNING: written with `--force` although these checks "
             "failed:\n\n" + "\n".join(f"- {f}" for f in result.failures) + "\n")
+    if any("single-source" in f for f in result.failures):
+        text += ("\nThe single-source steps are exported as labels (status `single-source`): each "
+                 "rests on one annotator's vote, with no second source agreeing.\n")
+    return text

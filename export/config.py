@@ -22,7 +22,8 @@ class ExportConfig(BaseModel):
     strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
     statuses: list[Literal["agreed", "human"]] = Field(
         default_factory=lambda: ["agreed", "human"],
-        description="consensus statuses that count as labels (disputed steps never do)")
+        description="consensus statuses that count as labels (disputed steps never do; "
+        "single-source steps only with --force)")
     human_override: bool = Field(
         True, description="a step with a human consensus row under any strategy takes the "
         "latest human label (human wins)")
@@ -49,11 +50,19 @@ class ExportConfig(BaseModel):
     metadata: bool = Field(True, description="add solution_id, problem_id, generator and source "
                            "columns")
     force: bool = Field(False, description="write the set even when its labels fail the "
-                        "information checks (one label value on every step, or every label "
-                        "from one annotator that skipped or could not parse most of its votes)")
+                        "information checks (one label value on every step, every label from "
+                        "one annotator that skipped or could not parse most of its votes, or "
+                        "single-source steps: these are then exported as labels, and the card "
+                        "says so)")
     # where the export runs, not what it writes: left out of the card (exclude)
     memory_limit: str | None = Field(None, exclude=True, description="DuckDB memory limit while "
                                      "selecting and writing, e.g. 4GB (default: an eighth of the "
                                      "machine's RAM); beyond it DuckDB spills to temp_directory")
     temp_directory: str | None = Field(None, exclude=True, description="folder for the scratch "
                                        "DuckDB file and its spill (default: the system temp folder)")
+
+
+def label_statuses(config: ExportConfig) -> list[str]:
+    """The consensus statuses exported as labels: ``statuses``, plus ``single-source`` (one
+    annotator's labeled vote alone) when ``force`` is given."""
+    return list(config.statuses) + (["single-source"] if config.force else [])

@@ -1,7 +1,8 @@
 """Which solutions and step labels go into a training set, and into which split.
 
 Labels come from the consensus view: the latest Consensus row per step under the chosen strategy,
-kept when its status is in ``statuses`` (agreed, human) and it passes the filters. A step a human
+kept when its status is in ``statuses`` (agreed, human; single-source rows, one annotator's vote
+alone, only with ``force``: see ``export.checks``) and it passes the filters. A step a human
 reviewed takes the latest human row of any strategy ("human wins", even over a strategy that was
 reconciled without reviews). Per solution the steps are read in order:
 
@@ -31,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 import pyarrow as pa
 
-from export.config import DEFAULT_STEP_TAG, FORMATS, ExportConfig
+from export.config import DEFAULT_STEP_TAG, FORMATS, ExportConfig, label_statuses
 from export.rules import dedup_groups_sql, example_sql, split_sql
 from export.scratch import Scratch
 from store.lake import Lake
@@ -160,7 +161,8 @@ def labels_sql(config: ExportConfig, table: str = "consensus") -> str:
     step labels passing the filters (lists ordered by step); ``table`` as for
     ``consensus_labels_sql``."""
     chosen = consensus_labels_sql(config.strategy, config.human_override, table)
-    where = [f"status IN ({', '.join(literal(s) for s in config.statuses)})", "label IS NOT NULL"]
+    where = [f"status IN ({', '.join(literal(s) for s in label_statuses(config))})",
+             "label IS NOT NULL"]
     if config.min_probability is not None:
         where.append(f"(probability IS NULL OR CASE WHEN label = 1 THEN probability "
                      f"ELSE 1 - probability END >= {config.min_probability!r})")

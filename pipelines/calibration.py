@@ -20,8 +20,10 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.review_labels import review_labels_sql
-from store.analytics import COUNTING_VOTE
+from store.analytics import counting_votes_sql
 from store.lake import Lake
+
+COUNTED = "solution_id, step_index, annotator, status, label, score"  # of the counting votes
 
 GoldSteps = dict[tuple[str, int], int]  # (solution_id, step_index) -> 1 correct / 0 wrong
 
@@ -73,10 +75,9 @@ def bins_sql(bins: int) -> str:
       UNION ALL
       SELECT solution_id, step_index, label FROM ({review_gold_sql()}) r
       ANTI JOIN file_gold f USING (solution_id, step_index)),
-    counting AS (  -- annotator_labels' rule, applied to the votes on gold steps only
+    counting AS (  -- annotator_labels' rule (the newest run wins), then the gold steps
       SELECT v.annotator, v.status, v.label, v.score, g.label AS truth
-      FROM step_votes v JOIN gold g USING (solution_id, step_index)
-      QUALIFY {COUNTING_VOTE}),
+      FROM ({counting_votes_sql("step_votes", COUNTED)}) v JOIN gold g USING (solution_id, step_index)),
     scored AS (
       SELECT annotator, score::DOUBLE AS score, truth FROM counting
       WHERE status = 'labeled' AND label IS NOT NULL AND score IS NOT NULL)

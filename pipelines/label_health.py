@@ -47,7 +47,8 @@ FROM solutions WHERE finish_reason IS DISTINCT FROM 'given'"""
 # (as annotator_labels picks it; the JSON is read per vote before the window, so the window
 # sorts a few narrow columns of the repeated groups only)
 VOTES_SQL = counting_votes_sql("""(
-    SELECT solution_id, step_index, annotator, status, created_at, vote_id, rollouts,
+    SELECT solution_id, step_index, annotator, annotator_version, config_hash, status, created_at,
+           vote_id, rollouts,
            CASE WHEN status = 'skipped'
                 THEN coalesce(json_extract_string(details, '$.skip_kind'), 'other') END AS skip_kind,
            coalesce(try_cast(json_extract(details, '$.truncated_rollouts') AS BIGINT), 0) AS truncated

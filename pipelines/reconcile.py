@@ -25,8 +25,13 @@ from store.lake import Lake
 from store.sql import in_list
 
 KINDS = ("consensus", "majority", "unanimous", "dawid-skene")
-VOTE_COLUMNS = ("solution_id, step_index, annotator, status, label, score, "
-                "json_extract_string(details, '$.provenance') AS provenance, created_at, vote_id")
+VOTE_COLUMNS = ("solution_id, step_index, annotator, annotator_version, config_hash, status, "
+                "label, score, json_extract_string(details, '$.provenance') AS provenance, "
+                "created_at, vote_id")
+# In every row's inputs hash: bumped when the rules change what the same votes give (2: the
+# newest run of an annotator wins; single-source labels are not agreed), so a reconcile after
+# the change rewrites rows computed under the old rules.
+RULES_VERSION = "2"
 
 
 class ConsensusRule(BaseModel):
@@ -149,7 +154,7 @@ class StrategySummary:
     rows: int = 0                 # rows the strategy emitted
     written: int = 0              # rows new in the lake
     steps: dict[str, int] = field(default_factory=dict)      # per status
-    solutions: dict[str, int] = field(default_factory=dict)  # kept / disputed
+    solutions: dict[str, int] = field(default_factory=dict)  # kept / disputed / single-source
     provenance: dict[str, int] = field(default_factory=dict)  # labelled steps per MC provenance
     reliabilities: list[dict[str, Any]] = field(default_factory=list)
 
@@ -160,6 +165,8 @@ class ReconcileSummary:
     labeled: int = 0
     unparsed: int = 0
     skipped: int = 0
+    superseded: int = 0           # votes of older runs a newer run of the annotator replaced
+    superseded_labels: int = 0    # of which labeled: old labels that no longer count
     reviews: int = 0
     strategies: list[StrategySummary] = field(default_factory=list)
 
@@ -188,6 +195,12 @@ def review_filter(config: ReconcileConfig) -> str:
     return "status = 'submitted'" + (f" AND solution_id IN {in_list(config.solution_ids)}"
                                      if config.solution_ids is not None else "")
 
+def rules_salt(name: str, kind: str, rule_hash: str, details: dict[str, list]) -> str:
+    """The salt of a strategy's inputs hash: its name, kind, settings, the rules' version and,
+    for Dawid-Skene, the rounded reliabilities."""
+    return f"{name}|{kind}|{rule_hash}|r{RULES_VERSION}|{params_digest(details)}"
+
+
 def params_digest(details: dict[str, list]) -> str:
     """Dawid-Skene reliabilities rounded to 2 decimals (they shape every posterior)."""
     params = {k: details.get(k) for k in ("annotator", "sensitivity", "specificity")}
@@ -215,13 +228,21 @@ def describe(summary: ReconcileSummary, dry_run: bool = False) -> str:
     """A few lines: the votes read, then per strategy its rows, statuses and solutions kept."""
     lines = [f"reconcile: {summary.votes} votes ({summary.labeled} labeled, {summary.unparsed} "
              f"unparsed, {summary.skipped} skipped: not votes), {summary.reviews} submitted reviews"]
+    if summary.superseded:
+        lines.append(f"  superseded: {summary.superseded} votes of older runs ({summary.superseded_labels} "
+                     "labels) no longer count: a newer run of the same annotator voted on their "
+                     "solutions (kept in step_votes)")
     verb = "would write" if dry_run else "wrote"
     for s in summary.strategies:
         steps = ", ".join(f"{v} {k}" for k, v in s.steps.items())
         total = sum(s.solutions.values()) or 1
+        single = s.steps.get("single-source", 0)
         lines.append(f"  {s.strategy}: {s.rows} steps ({steps}); solutions kept "
                      f"{s.solutions.get('kept', 0)}/{total} ({s.solutions.get('kept', 0) / total:.1%}); "
                      f"{verb} {s.written} new rows")
+        if single:
+            lines.append(f"    {single} single-source steps: one annotator's labeled vote alone, "
+                         "not agreed (the export refuses them without --force)")
         labelled = sum(s.provenance.values())
         if labelled:
             lines.append("    MC evidence of the labelled steps: " + ", ".join(

@@ -32,12 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from annotators.base import config_hash
-from annotators.consensus import STATUS_NAMES, review_steps
+from annotators.consensus import SINGLE_SOURCE_REASONS, STATUS_NAMES, review_steps
 from annotators.dawid_skene import fit_details, fit_patterns
 from annotators.mc.config import MODES as MC_MODES
 from pipelines import reconcile_sql as rules
 from pipelines.reconcile import (
-    PROVENANCE, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
+    PROVENANCE, ReconcileConfig, ReconcileSummary, StrategySummary, rules_salt,
 )
 from pipelines.reconcile_stage import (
     annotators_of, current, keep, one, open_slice, restore, scratch, stage, stored_rows, worker_connection,
@@ -51,10 +51,17 @@ VOTE_ITEM = "':' || status || ':' || coalesce(label::VARCHAR, '-')"  # after the
 SAFE_ID = r"^[A-Za-z0-9_.:@+\-]*$"  # ids DuckDB's json_array writes as Python's canonical_json
 
 
-def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> None:
+def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> tuple[int, int]:
     """``items`` (the vote matrix), ``lengths`` (steps per solution: the highest voted step + 1,
     or the solution's own length when longer) and ``vd``, the vote digest of every (solution,
-    annotator) (what a row's ``inputs_hash`` covers, with the review digests ``rd``)."""
+    annotator) (what a row's ``inputs_hash`` covers, with the review digests ``rd``, every vote
+    superseded or not). Votes of older runs are removed from ``v`` first (``supersede``); the
+    (votes, labels) removed are returned."""
+    con.execute("CREATE OR REPLACE TABLE vd AS SELECT solution_id AS sid, annotator, "
+                f"md5({sorted_join('vote_id', VOTE_ITEM, ',')}) AS digest, "
+                "min(annotator_version) <> max(annotator_version) OR min(config_hash) <> max(config_hash) "
+                "AS runs FROM v GROUP BY ALL")
+    superseded = supersede(con)
     con.execute(f"CREATE OR REPLACE TABLE items AS {rules.one_vote_items_sql(annotators)}")
     if one(con, "SELECT count(*) FILTER (WHERE repeated) FROM items")[0]:
         con.execute("CREATE OR REPLACE TABLE rep AS SELECT sid, step FROM items WHERE repeated")
@@ -66,8 +73,32 @@ def build_items(con: duckdb.DuckDBPyConnection, annotators: Sequence[str]) -> No
     con.execute("CREATE OR REPLACE TABLE lengths AS SELECT i.sid, greatest(max(i.step) + 1, "
                 "coalesce(any_value(n.n_steps), 0))::INTEGER AS n_steps FROM items i "
                 "LEFT JOIN n ON n.sid = i.sid GROUP BY i.sid")
-    con.execute("CREATE OR REPLACE TABLE vd AS SELECT solution_id AS sid, annotator, "
-                f"md5({sorted_join('vote_id', VOTE_ITEM, ',')}) AS digest FROM v GROUP BY ALL")
+    return superseded
+
+
+def supersede(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Delete from ``v`` the votes of every run but the newest per (solution, annotator) (a run:
+    one annotator_version and config_hash; the newest: the latest newest vote, then the greater
+    version and config hash, as ``annotators.consensus.COUNTING_CTE``); (votes, labels) deleted.
+    Only the pairs ``vd`` marks with several runs are grouped and ranked (usually none)."""
+    if not one(con, "SELECT count(*) FILTER (WHERE runs) FROM vd")[0]:
+        return 0, 0
+    con.execute("""
+        CREATE OR REPLACE TABLE old AS
+        SELECT solution_id, annotator, annotator_version, config_hash FROM (
+          SELECT v.solution_id, v.annotator, v.annotator_version, v.config_hash, max(v.created_at) AS t
+          FROM v SEMI JOIN (SELECT sid, annotator FROM vd WHERE runs) m
+            ON v.solution_id = m.sid AND v.annotator = m.annotator
+          GROUP BY ALL)
+        QUALIFY row_number() OVER (PARTITION BY solution_id, annotator
+                                   ORDER BY t DESC, annotator_version DESC, config_hash DESC) > 1""")
+    gone = one(con, "SELECT count(*), count(*) FILTER (WHERE status = 'labeled') FROM v SEMI JOIN old "
+                    "USING (solution_id, annotator, annotator_version, config_hash)")
+    con.execute("DELETE FROM v USING old WHERE v.solution_id = old.solution_id AND v.annotator = "
+                "old.annotator AND v.annotator_version = old.annotator_version AND v.config_hash = "
+                "old.config_hash")
+    con.execute("DROP TABLE old")
+    return int(gone[0]), int(gone[1])
 
 
 def build_human(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
@@ -236,6 +267,8 @@ def rows_sql(annotators: Sequence[str], kind: str, strategy: str, human: bool, c
     fields.append(("mc_provenance", ("prov", PROVENANCE), "name"))
     if human:
         fields.append(("reviewers", "n_reviewers", "int"))
+    fields.append(("single_source", (f"CASE WHEN d.status = 3 THEN {int(kind == 'consensus')} END",
+                                     SINGLE_SOURCE_REASONS), "name"))
     status = " ".join(f"WHEN {i} THEN {literal(s)}" for i, s in enumerate(STATUS_NAMES))
     hash_column = "coalesce(x.hash, g.inputs)" if chained else "g.inputs"
     return f"""
@@ -305,10 +338,13 @@ def summarise(con: duckdb.DuckDBPyConnection, name: str, details: dict[str, list
     steps = dict(con.sql("SELECT status, count(*) FROM dec WHERE emit GROUP BY ALL").fetchall())
     out.steps = {s: int(steps.get(i, 0)) for i, s in enumerate(STATUS_NAMES)}
     out.rows = sum(out.steps.values())
-    kept, disputed = one(con, "SELECT count(*) FILTER (WHERE NOT d), count(*) FILTER (WHERE d) FROM ("
-                         "SELECT bool_or(status = 1) AS d FROM dec WHERE emit GROUP BY sid)")
-    out.solutions = {"kept": int(kept), "disputed": int(disputed)}
-    prov = dict(con.sql("SELECT prov, count(*) FROM dec WHERE emit AND label >= 0 GROUP BY ALL").fetchall())
+    kept, disputed, single = one(
+        con, "SELECT count(*) FILTER (WHERE NOT d AND NOT s), count(*) FILTER (WHERE d), count(*) "
+        "FILTER (WHERE s AND NOT d) FROM (SELECT bool_or(status = 1) AS d, bool_or(status = 3) AS s "
+        "FROM dec WHERE emit GROUP BY sid)")
+    out.solutions = {"kept": int(kept), "disputed": int(disputed), "single-source": int(single)}
+    prov = dict(con.sql("SELECT prov, count(*) FROM dec WHERE emit AND label >= 0 AND status <> 3 "
+                        "GROUP BY ALL").fetchall())
     out.provenance = {p: int(prov.get(i, 0)) for i, p in enumerate(PROVENANCE)}
     if details:
         out.reliabilities = [dict(zip(details, values)) for values in zip(*details.values())]
@@ -316,7 +352,7 @@ def summarise(con: duckdb.DuckDBPyConnection, name: str, details: dict[str, list
 
 
 def count_votes_from(total: ReconcileSummary, part: ReconcileSummary) -> None:
-    for key in ("votes", "labeled", "unparsed", "skipped"):
+    for key in ("votes", "labeled", "unparsed", "skipped", "superseded", "superseded_labels"):
         setattr(total, key, getattr(total, key) + getattr(part, key))
 
 
@@ -367,7 +403,7 @@ def pass_one(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> tuple[Reconcil
         current(con)
     votes = ReconcileSummary()
     count_votes(con, votes)
-    build_items(con, run.annotators)
+    votes.superseded, votes.superseded_labels = build_items(con, run.annotators)
     build_human(con, run.config)
     counts: dict[str, dict[int, int]] = {name: {} for name in run.ds}
     for name, rule in run.ds.items():
@@ -392,7 +428,7 @@ def pass_two(run: Run, con: duckdb.DuckDBPyConnection, i: int) -> list[StrategyS
         fit = run.fits.get(name)
         details = fit[1] if fit else {}
         decide(con, run.annotators, kind, rule, run.config, run.any_reviews, fit)
-        salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(details)}"
+        salt = rules_salt(name, kind, config_hash(rule), details)
         digest_table(con, rules.annotator_names(run.annotators, kind, rule), salt, aggregated)
         chain_table(con, run.lake, name, plain)
         chained = one(con, "SELECT count(*) FROM fix")[0] > 0

@@ -20,14 +20,14 @@ import pyarrow.compute as pc
 
 from annotators.base import config_hash
 from annotators.consensus import (
-    STATUS_NAMES, UNKNOWN, Decision, HumanLabels, VoteMatrix, apply_human,
+    SINGLE, SINGLE_SOURCE_REASONS, STATUS_NAMES, UNKNOWN, Decision, HumanLabels, VoteMatrix, apply_human,
     first_error_consensus, human_labels, vote_matrix, weighted_vote,
 )
 from annotators.dawid_skene import dawid_skene
 from annotators.mc.config import MODES as MC_MODES
 from pipelines.reconcile import (
-    PROVENANCE, VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, params_digest,
-    review_filter, vote_filter,
+    PROVENANCE, VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, review_filter,
+    rules_salt, vote_filter,
 )
 from schemas.ids import stable_id
 from schemas.tables import CONSENSUS
@@ -147,6 +147,9 @@ def decision_rows(con: duckdb.DuckDBPyConnection, m: VoteMatrix, d: Decision,
             base[key] = pa.array(values, pa.int64(), mask=values == UNKNOWN)
         elif key == "mc_provenance":
             base[key] = pa.array(np.array(PROVENANCE)[values])
+        elif key == "single_source":
+            base[key] = pa.array(list(SINGLE_SOURCE_REASONS) + [None], pa.string()).take(
+                pa.array(np.where(values >= 0, values, len(SINGLE_SOURCE_REASONS))))
         elif key not in ("votes",):
             base[key] = pa.array(values)
     con.register("base", pa.table(base))
@@ -225,6 +228,7 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
         pc.sum(pc.equal(status, s)).as_py() or 0 for s in ("labeled", "unparsed", "skipped"))
     summary.reviews = reviews.num_rows if "review_id" in reviews.column_names else 0
     m = vote_matrix(votes, lengths)
+    summary.superseded, summary.superseded_labels = m.superseded, m.superseded_labels
     human = None
     if config.human_reviews and summary.reviews:
         human = human_labels(m, reviews, config.review_after_first_error)
@@ -236,9 +240,11 @@ def reconcile_arrays(votes: pa.Table, reviews: pa.Table, lengths: pa.Table | Non
             kind, rule = config.rule(name)
             d = run_rule(kind, rule, m, name, human, config.soft_scores)
             mc_provenance(m, d, MC_MODES)
-            salt = f"{name}|{kind}|{config_hash(rule)}|{params_digest(d.annotator_details)}"
+            salt = rules_salt(name, kind, config_hash(rule), d.annotator_details)
             if human is not None:
                 d = apply_human(m, d, human)
+            d.details["single_source"] = np.where(
+                d.status == SINGLE, int(kind == "consensus"), -1).astype(np.int8)
             digests = solution_digests(con, m, strategy_annotators(kind, rule, m), salt)
             table = with_ids(con, decision_rows(con, m, d, digests, created_at))
             tables.append(table)
@@ -254,10 +260,12 @@ def _summarise(name: str, m: VoteMatrix, d: Decision) -> StrategySummary:
     sol = m.item_solution[d.emit]
     n_sol = len(m.solution_ids)
     disputed = np.bincount(sol, weights=emitted == 1, minlength=n_sol) > 0
+    single = ~disputed & (np.bincount(sol, weights=emitted == SINGLE, minlength=n_sol) > 0)
     present = np.bincount(sol, minlength=n_sol) > 0
-    out.solutions = {"kept": int((present & ~disputed).sum()), "disputed": int(disputed.sum())}
-    if "mc_provenance" in d.details:
-        labelled = d.emit & (d.label >= 0)
+    out.solutions = {"kept": int((present & ~disputed & ~single).sum()),
+                     "disputed": int(disputed.sum()), "single-source": int(single.sum())}
+    if "mc_provenance" in d.details:  # the labels: agreed and human rows
+        labelled = d.emit & (d.label >= 0) & (d.status != SINGLE)
         codes = d.details["mc_provenance"][labelled]
         out.provenance = {name: int((codes == i).sum()) for i, name in enumerate(PROVENANCE)}
     info = d.annotator_details

@@ -2,9 +2,10 @@
 vote or per step.
 
 ``ITEMS`` holds one row per voted (solution, step), ``sid, step``, with per annotator ``j`` (the
-annotators sorted by name, like ``VoteMatrix`` columns) its latest labeled vote ``l{j}`` (1 / 0 /
--1 none), score ``s{j}``, MC provenance ``p{j}`` (1 measured / 0 inferred / -1) and whether it
-voted at all ``t{j}``, plus the step's ``unparsed`` and ``skipped`` counts; ``lengths`` holds each
+annotators sorted by name, like ``VoteMatrix`` columns) its counting vote's label ``l{j}`` (1 / 0
+/ -1 none; the counting vote: the newest of the annotator's newest run on the solution, whatever
+its status), score ``s{j}``, MC provenance ``p{j}`` (1 measured / 0 inferred / -1) and whether
+it voted at all ``t{j}``, plus the step's ``unparsed`` and ``skipped`` counts; ``lengths`` holds each
 solution's ``n_steps`` and ``human`` the reviewers' per-step ``hl`` / ``share`` / ``reviewers`` /
 ``tie``. Each rule below is the SQL twin of its numpy reference in ``annotators.consensus`` /
 ``annotators.dawid_skene`` (same decisions, same rows; tests/pipelines/test_reconcile_sql.py
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from annotators.consensus import MIN_SOURCES
 from store.sql import in_list, list_literal
 
 ITEMS_SQL = """
@@ -25,7 +27,7 @@ WITH latest AS (
          arg_max({{'label': CASE WHEN status = 'labeled' THEN label END,
                    'score': CASE WHEN status = 'labeled' THEN score END,
                    'prov': CASE WHEN status = 'labeled' THEN provenance END}},
-                 (status = 'labeled', created_at, vote_id)) AS vote,
+                 (created_at, vote_id)) AS vote,
          count(*) FILTER (WHERE status = 'unparsed') AS unparsed,
          count(*) FILTER (WHERE status = 'skipped') AS skipped
   FROM {source} GROUP BY ALL),
@@ -46,7 +48,8 @@ def _index(annotators: Sequence[str]) -> str:
 
 def items_sql(annotators: Sequence[str], source: str = "v") -> str:
     """The ``items`` table (see the module docstring) from the staged votes ``source``, any
-    number of votes per (solution, step, annotator): the latest labeled one counts. Each vote's
+    number of votes per (solution, step, annotator) of one run (older runs are removed before,
+    ``reconcile_lake.supersede``): the latest one counts, whatever its status. Each vote's
     annotator becomes its column number ``j`` once, so the pivot compares integers."""
     parts = []
     for j in range(len(annotators)):
@@ -69,7 +72,7 @@ FROM (SELECT solution_id AS sid, step_index AS step, {pivot},
 def one_vote_items_sql(annotators: Sequence[str]) -> str:
     """``items`` in one aggregate per (solution, step), exact where each annotator cast at most
     one vote on the step (the usual case); ``repeated`` marks the steps where one cast more,
-    which ``items_sql`` redoes (picking the latest labeled vote needs a group per annotator)."""
+    which ``items_sql`` redoes (picking the latest vote needs a group per annotator)."""
     prov = "CASE provenance WHEN 'measured' THEN 1 WHEN 'inferred' THEN 0 END"
     pivot, cols = [], []
     for j in range(len(annotators)):
@@ -94,6 +97,12 @@ def columns(annotators: Sequence[str], names: Sequence[str] | None) -> list[int]
 
 def _any(terms: Sequence[str]) -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "false"
+
+
+def _single(sources: str) -> str:
+    """A settled step's status: agreed (0) with ``MIN_SOURCES`` labeled votes, else
+    single-source (3)."""
+    return f"(CASE WHEN {sources} >= {MIN_SOURCES} THEN 0 ELSE 3 END)"
 
 
 def _sum(terms: Sequence[str]) -> str:
@@ -137,7 +146,7 @@ def weighted_vote_sql(annotators: Sequence[str], rule: Any, share_needed: float,
     settled = ("win >= 1.0 - 1e-12" if share_needed >= 1.0 else f"win > {share_needed!r} + 1e-12")
     return f"""
     SELECT *, CASE WHEN agreed THEN (share >= 0.5)::INTEGER ELSE -1 END AS label,
-           CASE WHEN agreed THEN 0 ELSE 1 END AS status, probability AS pprob
+           CASE WHEN agreed THEN {_single('votes')} ELSE 1 END AS status, probability AS pprob
     FROM (SELECT *, coalesce({settled} AND votes >= {int(rule.min_votes)} AND total > 0, false) AS agreed
           FROM (SELECT *, greatest(share, 1 - share) AS win
                 FROM (SELECT sid, step, unparsed, skipped, {', '.join(f'p{j}' for j in range(n))}, {_used(n, cols)},
@@ -191,7 +200,7 @@ def consensus_sql(annotators: Sequence[str], rule: Any, soft: Sequence[str]) -> 
     return f"""
     SELECT *, CASE WHEN agreed THEN mcv
                    WHEN n_known > 0 THEN pos / greatest(n_known, 1) END AS probability,
-           CASE WHEN agreed THEN 0 ELSE 1 END AS status,
+           CASE WHEN agreed THEN (CASE WHEN mc_col = judge_col THEN 3 ELSE 0 END) ELSE 1 END AS status,
            {involved} AND NOT (agreed AND fe >= 0 AND step > fe AND {drop}) AS emit,
            (pos + 0.5 * (2 - n_known)) / 2 AS pprob
     FROM (SELECT *, {n_used} AS n_used,
@@ -213,13 +222,14 @@ def dawid_skene_sql(annotators: Sequence[str], rule: Any, clamped: bool) -> str:
     n = len(annotators)
     cols = columns(annotators, rule.annotators)
     has_vote = _any([f"l{j} >= 0" for j in cols])
+    sources = "(" + " + ".join(["0", *[f"(l{j} >= 0)::INTEGER" for j in cols]]) + ")"
     clamp = "coalesce(hl, -1)" if clamped else "-1"
     code = " + ".join([*(f"(l{j} + 1)::BIGINT * {3 ** k}" for k, j in enumerate(cols)),
                        f"({clamp} + 1)::BIGINT * {3 ** len(cols)}"])
     known = f"({has_vote} OR {clamp} >= 0)"
     return f"""
     SELECT *, CASE WHEN settled THEN (probability >= 0.5)::INTEGER ELSE -1 END AS label,
-           CASE WHEN settled THEN 0 ELSE 1 END AS status, probability AS pprob
+           CASE WHEN settled THEN {_single(sources)} ELSE 1 END AS status, probability AS pprob
     FROM (SELECT *, coalesce({has_vote} AND greatest(probability, 1 - probability) >= {rule.threshold!r},
                              false) AS settled
           FROM (SELECT i.*, {_used(n, cols)}, {_any([f't{j}' for j in cols])} AS emit,

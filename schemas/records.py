@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.ids import normalize_text, stable_id
 
 ANNOTATION_STATUSES = ("labeled", "unparsed", "skipped")
-CONSENSUS_STATUSES = ("agreed", "disputed", "human")
+CONSENSUS_STATUSES = ("agreed", "disputed", "human", "single-source")
 REVIEW_STATUSES = ("submitted", "discarded", "draft")
 
 
@@ -150,7 +150,7 @@ class Consensus(Record):
     solution_id: str
     step_index: int = Field(ge=0)
     strategy: str
-    status: Literal["agreed", "disputed", "human"]
+    status: Literal["agreed", "disputed", "human", "single-source"]  # single-source: one labeled vote, not agreed
     label: int | None = None
     probability: float | None = Field(default=None, ge=0.0, le=1.0)
     annotators: list[str] = Field(default_factory=list)

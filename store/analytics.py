@@ -25,20 +25,32 @@ from typing import Sequence
 from store.first_per_key import first_per_key_sql
 from store.sql import in_list
 
-# The vote that counts per (solution, step, annotator): the latest labeled one, else the
-# latest vote (then label is NULL). Unparsed and skipped votes never carry a label. The window
-# runs only over the (solution, step, annotator) groups with more than one vote
-# (store.first_per_key): most have one, and sorting tens of millions of votes spills.
+# The vote that counts per (solution, step, annotator): the newest run of the annotator name
+# wins, whatever its status. A run is one (annotator_version, config_hash) of an annotator on a
+# solution (an annotator labels all steps of a solution in one batch); per (solution,
+# annotator) the run with the latest newest vote counts (ties: the greater version, then config
+# hash) and every vote of older runs is superseded, also on steps the newest run did not vote
+# on (they stay in step_votes for audit). Within the run, the latest vote per step (a run casts
+# one). Unparsed and skipped votes never carry a label. The runs are one aggregate; the rank and
+# the per-step window run only over the keys with more than one row (store.first_per_key):
+# most have one, and sorting tens of millions of votes spills.
+RUN_KEY = ("solution_id", "annotator")
+RUN_ORDER = "_t DESC, annotator_version DESC, config_hash DESC"
 COUNTING_KEY = ("solution_id", "step_index", "annotator")
-COUNTING_ORDER = "status = 'labeled' DESC, created_at DESC, vote_id DESC"
-COUNTING_VOTE = f"""row_number() OVER (PARTITION BY solution_id, step_index, annotator
-    ORDER BY {COUNTING_ORDER}) = 1"""
+COUNTING_ORDER = "created_at DESC, vote_id DESC"
 
 
 def counting_votes_sql(source: str, columns: str) -> str:
     """``columns`` of the counting vote of each (solution, step, annotator) of ``source`` (a
-    FROM expression over votes)."""
-    return first_per_key_sql(source, COUNTING_KEY, COUNTING_ORDER, columns)
+    FROM expression over votes with solution_id, step_index, annotator, annotator_version,
+    config_hash, created_at and vote_id)."""
+    run = "solution_id, annotator, annotator_version, config_hash"
+    old = first_per_key_sql("_runs", RUN_KEY, RUN_ORDER, run, keep="rest")
+    current = f"(SELECT * FROM {source} ANTI JOIN _old USING ({run}))"
+    return f"""
+    WITH _runs AS MATERIALIZED (SELECT {run}, max(created_at) AS _t FROM {source} GROUP BY ALL),
+    _old AS MATERIALIZED ({old})
+    SELECT * FROM ({first_per_key_sql(current, COUNTING_KEY, COUNTING_ORDER, columns)})"""
 
 
 ANNOTATOR_LABELS = counting_votes_sql(
@@ -144,7 +156,8 @@ ORDER BY s.annotator_a, s.annotator_b
 """
 
 # Per strategy: solutions kept (every current row agreed or human), by machine agreement alone,
-# with human help, still disputed; and the same at step level.
+# with human help, not kept (a disputed or single-source step); and the same at step level
+# (single-source steps: one labeled vote alone, not agreed).
 RETENTION = """
 WITH per_solution AS (
   SELECT strategy, solution_id,
@@ -153,7 +166,8 @@ WITH per_solution AS (
          count(*) AS steps,
          count(*) FILTER (WHERE status = 'agreed') AS steps_agreed,
          count(*) FILTER (WHERE status = 'human') AS steps_human,
-         count(*) FILTER (WHERE status = 'disputed') AS steps_disputed
+         count(*) FILTER (WHERE status = 'disputed') AS steps_disputed,
+         count(*) FILTER (WHERE status = 'single-source') AS steps_single_source
   FROM consensus GROUP BY strategy, solution_id)
 SELECT strategy, count(*) AS solutions,
        count(*) FILTER (WHERE kept) AS kept,
@@ -163,7 +177,8 @@ SELECT strategy, count(*) AS solutions,
        avg(kept::DOUBLE) AS kept_share,
        avg((kept AND NOT reviewed)::DOUBLE) AS agreed_share,
        sum(steps)::BIGINT AS steps, sum(steps_agreed)::BIGINT AS steps_agreed,
-       sum(steps_human)::BIGINT AS steps_human, sum(steps_disputed)::BIGINT AS steps_disputed
+       sum(steps_human)::BIGINT AS steps_human, sum(steps_disputed)::BIGINT AS steps_disputed,
+       sum(steps_single_source)::BIGINT AS steps_single_source
 FROM per_solution GROUP BY strategy ORDER BY strategy
 """
 
@@ -174,7 +189,8 @@ SELECT strategy, step_index, count(*) AS steps,
        count(*) FILTER (WHERE status = 'agreed' AND label = 0) AS agreed_wrong,
        count(*) FILTER (WHERE status = 'human' AND label = 1) AS human_correct,
        count(*) FILTER (WHERE status = 'human' AND label = 0) AS human_wrong,
-       count(*) FILTER (WHERE status = 'disputed') AS disputed
+       count(*) FILTER (WHERE status = 'disputed') AS disputed,
+       count(*) FILTER (WHERE status = 'single-source') AS single_source
 FROM consensus GROUP BY strategy, step_index ORDER BY strategy, step_index
 """
 
@@ -195,7 +211,8 @@ SELECT annotator, count(*) AS votes,
 FROM step_votes GROUP BY annotator ORDER BY annotator
 """
 
-# Per strategy: the current labelled consensus rows by where their MC evidence came from
+# Per strategy: the current labels (agreed and human rows; single-source rows are not labels)
+# by where their MC evidence came from
 # (details.mc_provenance: measured by rollouts, inferred, none = no MC vote used; human).
 LABEL_PROVENANCE = """
 SELECT strategy, count(*) AS labels,
@@ -207,7 +224,7 @@ SELECT strategy, count(*) AS labels,
        avg((kind = 'inferred')::DOUBLE) AS inferred_share
 FROM (SELECT strategy, CASE WHEN status = 'human' THEN 'human'
              ELSE coalesce(json_extract_string(details, '$.mc_provenance'), 'none') END AS kind
-      FROM consensus WHERE label IS NOT NULL)
+      FROM consensus WHERE label IS NOT NULL AND status IN ('agreed', 'human'))
 GROUP BY strategy ORDER BY strategy
 """
 

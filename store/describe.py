@@ -121,7 +121,9 @@ DOCS: dict[str, ViewDoc] = {
         "The latest reconciled label per (solution, step, strategy).",
         {"consensus_id": "content id (includes the inputs' hash)", "solution_id": _SOL,
          "step_index": _STEP, "strategy": "consensus, majority, unanimous, dawid-skene or a variant",
-         "status": "agreed, disputed (no label) or human (a reviewer decided)",
+         "status": "agreed (two annotators' labeled votes back it), disputed (no label), human "
+         "(a reviewer decided) or single-source (one annotator's labeled vote alone: kept with "
+         "its label, not agreed; details.single_source says why)",
          "label": "1 correct, 0 wrong; NULL when disputed",
          "probability": "probability the step is correct (vote share, MC fraction, posterior)",
          "annotators": "annotators whose votes were used",
@@ -162,8 +164,9 @@ DOCS: dict[str, ViewDoc] = {
         "SELECT annotator, votes, labeled, unparsed, skipped, total_tokens FROM vote_costs",
         _needs_votes),
     "annotator_labels": ViewDoc(
-        "The vote that counts per (solution, step, annotator): the latest labeled one, else "
-        "the latest vote (then label is NULL).",
+        "The vote that counts per (solution, step, annotator): the newest run of the annotator "
+        "on the solution wins, whatever its status (a run: one annotator_version and "
+        "config_hash; older runs' votes stay in step_votes); label is NULL unless it is labeled.",
         {"solution_id": _SOL, "step_index": _STEP, "annotator": _ANN,
          "annotator_version": "version", "config_hash": "config hash", "model": "model",
          "status": "labeled, unparsed or skipped", "label": "1/0, NULL unless labeled",
@@ -212,20 +215,22 @@ DOCS: dict[str, ViewDoc] = {
         _needs_two_annotators),
     "retention": ViewDoc(
         "Per strategy: solutions kept (every step agreed or human), by machines alone, with "
-        "human help, still disputed; and the same at step level.",
+        "human help, not kept (a disputed or single-source step); and the same at step level.",
         {"strategy": "consensus strategy", "solutions": "solutions with consensus rows",
          "kept": "solutions whose every step is agreed or human",
          "agreed": "kept without a human label", "human": "kept with a human label",
          "disputed": "not kept", "kept_share": "kept / solutions",
          "agreed_share": "agreed / solutions", "steps": "steps", "steps_agreed": "agreed steps",
-         "steps_human": "human-labelled steps", "steps_disputed": "disputed steps"},
+         "steps_human": "human-labelled steps", "steps_disputed": "disputed steps",
+         "steps_single_source": "single-source steps (one annotator's vote alone, not agreed)"},
         "SELECT strategy, solutions, kept, round(kept_share, 3) AS kept_share FROM retention",
         _needs_consensus),
     "labels_by_position": ViewDoc(
         "Consensus labels by step position, per strategy (the report's label plot).",
         {"strategy": "consensus strategy", "step_index": _STEP, "steps": "steps at this position",
          "agreed_correct": "agreed 1", "agreed_wrong": "agreed 0", "human_correct": "human 1",
-         "human_wrong": "human 0", "disputed": "disputed"},
+         "human_wrong": "human 0", "disputed": "disputed",
+         "single_source": "single-source (one annotator's vote alone)"},
         "SELECT step_index, agreed_correct, agreed_wrong, disputed FROM labels_by_position "
         "WHERE strategy = 'consensus'",
         _needs_consensus),
@@ -243,7 +248,8 @@ DOCS: dict[str, ViewDoc] = {
         "Per strategy, where the MC evidence of its labelled consensus steps came from: measured "
         "by rollouts, inferred (a correct solution's steps, steps after a found error), no MC "
         "vote, or a human review.",
-        {"strategy": "consensus strategy", "labels": "consensus rows with a label",
+        {"strategy": "consensus strategy",
+         "labels": "agreed and human consensus rows (single-source rows are not labels)",
          "measured": "labels whose MC evidence was measured by rollouts",
          "inferred": "labels whose MC evidence was inferred without rollouts",
          "no_mc": "labels with no MC vote behind them", "human": "labels set by a human review",

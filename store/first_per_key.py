@@ -22,17 +22,23 @@ def key_hash(columns: Sequence[str]) -> str:
     return f"hash({', '.join(identifier(c) for c in columns)})"
 
 
-def first_per_key_sql(source: str, key: Sequence[str], order: str, columns: str = "*") -> str:
+def first_per_key_sql(source: str, key: Sequence[str], order: str, columns: str = "*",
+                      keep: str = "first") -> str:
     """``columns`` of the first row by ``order`` (an ORDER BY list; empty: any row) of each
-    ``key`` group of ``source`` (a FROM expression, read three times: a scan each)."""
+    ``key`` group of ``source`` (a FROM expression, read three times: a scan each); with
+    ``keep="rest"`` the other rows instead (only keys with several rows have any)."""
     h = key_hash(key)
     by = ", ".join(identifier(c) for c in key)
-    window = f"row_number() OVER (PARTITION BY {by}{f' ORDER BY {order}' if order else ''}) = 1"
+    rank = f"row_number() OVER (PARTITION BY {by}{f' ORDER BY {order}' if order else ''})"
+    if keep == "rest":
+        return f"""
+    SELECT {columns} FROM {source}
+    WHERE {h} IN (SELECT {h} FROM {source} GROUP BY ALL HAVING count(*) > 1) QUALIFY {rank} > 1"""
     return f"""
     WITH _repeated AS MATERIALIZED (SELECT {h} AS h FROM {source} GROUP BY ALL HAVING count(*) > 1)
     SELECT {columns} FROM {source} WHERE {h} NOT IN (SELECT h FROM _repeated)
     UNION ALL
-    SELECT {columns} FROM {source} WHERE {h} IN (SELECT h FROM _repeated) QUALIFY {window}"""
+    SELECT {columns} FROM {source} WHERE {h} IN (SELECT h FROM _repeated) QUALIFY {rank} = 1"""
 
 
 def first_by_id_then_latest_sql(source: str, key: str, id_order: str, latest_by: Sequence[str],

@@ -16,9 +16,10 @@ ANNOTATORS = ("judge", "mc-binary", "mc-soft", "small-judge")
 
 def random_lake(lake, seed: int):
     """Solutions of 1-8 steps (a few voted on but missing from ``solutions``); per step each
-    annotator votes or not, labeled / unparsed / skipped (with a skip kind or none), some
-    re-voted later under another config; mc-binary with rollouts, some truncated; spark only
-    fails to parse; reviews by first error or step labels, some drafts."""
+    annotator votes or not, labeled / unparsed / skipped (with a skip kind or none); some
+    solutions re-run later by an annotator under another config (the newer run counts);
+    mc-binary with rollouts, some truncated; spark only fails to parse; reviews by first error
+    or step labels, some drafts."""
     rng = np.random.default_rng(seed)
     problem = Problem(question=f"q{seed}", reference_answer="1")
     sols = [Solution(problem_id=problem.problem_id, generator="g", text=f"t{seed}-{k}",
@@ -27,9 +28,12 @@ def random_lake(lake, seed: int):
     lake.append("solutions", sols[:-3])
     votes, t = [], 0
     for s in sols:
-        for i in range(len(s.steps) + (1 if s is sols[-1] else 0)):
-            for name in ANNOTATORS:
-                for config in ("a", "b") if rng.random() < 0.15 else ("a",):
+        # a run labels every step of a solution (the annotate pipeline's batches); some
+        # annotators re-ran the solution later under another config: that newer run counts
+        reruns = [name for name in ANNOTATORS if rng.random() < 0.15]
+        for config, names in (("a", ANNOTATORS), ("b", reruns)):
+            for i in range(len(s.steps) + (1 if s is sols[-1] else 0)):
+                for name in names:
                     if rng.random() > 0.75:
                         continue
                     t += 1
@@ -46,9 +50,9 @@ def random_lake(lake, seed: int):
                                           label=label, score=score, details=details,
                                           rollouts=4 if name == "mc-binary" else 0,
                                           created_at=T0 + timedelta(seconds=t)))
-            if rng.random() < 0.1:
-                votes.append(StepVote(solution_id=s.solution_id, step_index=i, annotator="spark",
-                                      annotator_version="1", status="unparsed"))
+                if config == "a" and rng.random() < 0.1:
+                    votes.append(StepVote(solution_id=s.solution_id, step_index=i, annotator="spark",
+                                          annotator_version="1", status="unparsed"))
     lake.append("step_votes", votes)
     reviews = []
     for s in sols[::3]:

@@ -134,13 +134,19 @@ def test_unanimous_needs_every_vote_to_agree_and_min_votes():
     assert rows(m, only_ab, "s")[:2] == [(0, 1, AGREED), (1, 1, AGREED)]
 
 
-def test_latest_labeled_vote_counts_and_a_later_unparsed_one_does_not_hide_it():
-    old = votes({"s": {"a": [0, 1]}}, minutes=0)
+def test_the_newest_run_counts_whatever_its_status_and_hides_older_labels():
+    """A re-run under a new version that cannot parse step 1 and never voted on step 2 hides
+    the old run's labels on both (issue #23: the newest run wins); the old votes are counted
+    as superseded, not as votes of the matrix."""
+    old = votes({"s": {"a": [0, 1, 0]}}, minutes=0)
     new = votes({"s": {"a": [1, "u"]}}, minutes=5)
+    new = new.set_column(new.schema.get_field_index("annotator_version"), "annotator_version",
+                         pa.array(["2", "2"]))
     new = new.set_column(0, "vote_id", pa.array(["n0", "n1"]))
     m = vote_matrix(pa.concat_tables([old, new]))
-    assert m.labels[:, 0].tolist() == [1, 1]
+    assert m.labels[:, 0].tolist() == [1, -1]  # step 2: only the old run voted; it is gone
     assert m.unparsed.tolist() == [0, 1]
+    assert (m.superseded, m.superseded_labels) == (3, 3)
 
 
 def test_human_majority_overrides_and_tie_is_disputed():

@@ -38,9 +38,14 @@ def test_mc_soft_three_of_eight_is_0_375_in_the_trl_export(lake, tmp_path):
     lake.append("problems", [problem])
     lake.append("solutions", [solution])
     lake.append("step_votes", annotator.annotate({problem.problem_id: problem}, [solution]))
-    reconcile(lake, ReconcileConfig(strategies=["majority"]))
+    # a second source (one annotator alone is single-source, never agreed): a judge that puts
+    # the first error at step 2 too, so consensus keeps the MC role's fractions
+    lake.append("step_votes", [StepVote(solution_id=solution.solution_id, step_index=i,
+                                        annotator="judge", annotator_version="1", label=label)
+                               for i, label in enumerate([1, 0])])
+    reconcile(lake, ReconcileConfig(strategies=["consensus"]))
     out = tmp_path / "trl"
-    run_export(lake, ExportConfig(format="trl", strategy="majority", test_fraction=0),
+    run_export(lake, ExportConfig(format="trl", strategy="consensus", test_fraction=0),
                WriteConfig(out=str(out)))
     row = _read(out)
     assert row["labels"] == [True, False]

@@ -66,6 +66,23 @@ def random_votes(rng: np.random.Generator, n_solutions: int, offset: int = 0) ->
     return votes
 
 
+def reruns(rng: np.random.Generator, votes: list[StepVote], version: str, days: int) -> list[StepVote]:
+    """Some (solution, annotator) pairs re-run under ``version``, ``days`` after (negative:
+    before) their first run, voting on a random part of the steps: labeled, unparsed or skipped."""
+    pairs = sorted({(v.solution_id, v.annotator) for v in votes})
+    chosen = {pairs[i] for i in rng.choice(len(pairs), size=len(pairs) // 3, replace=False)}
+    out = []
+    for v in votes:
+        if (v.solution_id, v.annotator) not in chosen or rng.random() < 0.3:
+            continue
+        status = str(rng.choice(["labeled", "unparsed", "skipped"]))
+        label = int(rng.random() < 0.5) if status == "labeled" else None
+        out.append(v.model_copy(update={
+            "vote_id": "", "annotator_version": version, "status": status, "label": label,
+            "score": None, "details": {}, "created_at": v.created_at + timedelta(days=days)}))
+    return [StepVote.model_validate(v.model_dump()) for v in out]  # ids from the new version
+
+
 def random_reviews(rng: np.random.Generator, ids: list[str], n: int) -> list[Review]:
     reviews = []
     for sid in rng.choice(ids, size=min(n, len(ids)), replace=False):
@@ -119,6 +136,7 @@ def test_set_based_reconcile_equals_the_in_memory_reference(tmp_path, seed):
                 v.model_copy(update={"label": 1 - v.label, "rationale": "again",
                                      "created_at": v.created_at + timedelta(days=1)})
                 for v in votes[:30] if v.label is not None]
+            more += reruns(rng, votes, "v2", 2) + reruns(rng, votes, "v0", -2)
             reviews = random_reviews(rng, ids, 5)
             for lake in (ref_lake, new_lake):
                 lake.append("step_votes", more)
@@ -130,13 +148,16 @@ def test_summary_and_dawid_skene_reliabilities_match(tmp_path):
     rng = np.random.default_rng(7)
     lake = Lake(tmp_path / "lake")
     votes = random_votes(rng, 30)
-    lake.append("step_votes", votes)
+    lake.append("step_votes", votes + reruns(rng, votes, "v2", 1))
     lake.append("reviews", random_reviews(rng, sorted({v.solution_id for v in votes}), 8))
     config = ReconcileConfig(strategies=["consensus", "dawid-skene"], chunk_votes=50, dry_run=True)
     _, expected = reconcile_arrays(*read_inputs(lake, config), config)
     got = reconcile(lake, config)
-    assert (got.votes, got.labeled, got.unparsed, got.skipped, got.reviews) == (
-        expected.votes, expected.labeled, expected.unparsed, expected.skipped, expected.reviews)
+    assert expected.superseded_labels > 0
+    assert (got.votes, got.labeled, got.unparsed, got.skipped, got.reviews, got.superseded,
+            got.superseded_labels) == (
+        expected.votes, expected.labeled, expected.unparsed, expected.skipped, expected.reviews,
+        expected.superseded, expected.superseded_labels)
     for g, e in zip(got.strategies, expected.strategies):
         assert (g.strategy, g.rows, g.steps, g.solutions, g.provenance, g.reliabilities) == (
             e.strategy, e.rows, e.steps, e.solutions, e.provenance, e.reliabilities)
