@@ -105,7 +105,10 @@ def test_no_flow_module_shadows_an_importable_top_level_name() -> None:
 
 def test_entrypoints_load_as_prefect_loads_them_and_the_flows_imports_still_work(tmp_path) -> None:
     """Each deployment's entrypoint loaded by Prefect's own loader in a fresh process (from the
-    checkout, as a worker's pull step runs it), then the imports the flows make at run time."""
+    checkout, as a worker's pull step runs it); then the packages the flows import at run time
+    must be this checkout's own (a shadowing flows/review.py made ``review`` a flow module, and
+    ``review.config`` failed or came from another installed copy)."""
+    import json
     import os
     import subprocess
     import sys
@@ -114,16 +117,20 @@ def test_entrypoints_load_as_prefect_loads_them_and_the_flows_imports_still_work
     from pipelines.schedules import FLOWS
 
     repo = Path(__file__).resolve().parents[2]
-    code = ("import sys\nfrom prefect.flows import load_flow_from_entrypoint\n"
+    code = ("import json, sys\nfrom prefect.flows import load_flow_from_entrypoint\n"
             f"flows = [load_flow_from_entrypoint(e) for e in {list(FLOWS.values())!r}]\n"
-            "import review.config, review.pull, export\n"
-            "print(sorted(f.name for f in flows), sorted({f.fn.__module__ for f in flows}))")
+            "import review, review.config, export\n"
+            "print(json.dumps({'flows': sorted((f.name, f.fn.__module__) for f in flows), 'files': "
+            "[review.__file__, review.config.__file__, export.__file__]}))")
     env = {**os.environ, "PYTHONPATH": str(repo), "PREFECT_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[0] == ("['review-pull', 'stepforge-run'] "
-                                          "['pipelines.flows.review_pull', 'pipelines.flows.run']")
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["flows"] == [["review-pull", "pipelines.flows.review_pull"],
+                               ["stepforge-run", "pipelines.flows.run"]]
+    assert loaded["files"] == [str(repo / "review" / "__init__.py"),
+                               str(repo / "review" / "config.py"), str(repo / "export" / "__init__.py")]
 
 
 def test_work_pool_without_a_prefect_server_refuses_in_one_line(tmp_path, monkeypatch, run_cli) -> None:

@@ -40,9 +40,11 @@ def prefect_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def small_lake(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A lake with 2 problems and their 8 GPT-3 solutions, and a config whose only schedule
-    runs reconcile and report every minute: (config, lake, report path)."""
+def small_lake(tmp_path: Path, broken: bool = False) -> tuple[Path, Path, Path]:
+    """A lake with 2 problems and their 8 GPT-3 solutions, and a config whose schedule
+    ``every-minute`` runs reconcile and report every minute: (config, lake, report path).
+    ``broken`` adds a schedule ``broken`` whose export stage has an invalid format: its runs
+    fail when they load the config, with the config error as their reason."""
     from pipelines.ingest import IngestConfig, ingest
     from store.lake import Lake
 
@@ -52,10 +54,14 @@ def small_lake(tmp_path: Path) -> tuple[Path, Path, Path]:
     ingest(str(rows), IngestConfig(kind="solutions"), Lake(lake))
     report = tmp_path / "out" / "report.html"
     config = tmp_path / "sched.yaml"
-    config.write_text(yaml.safe_dump({
-        "run": {"report": str(report)},
-        "schedules": {"every-minute": {"flow": "run", "cron": "* * * * *",
-                                       "stages": ["reconcile", "report"]}}}))
+    schedules = {"every-minute": {"flow": "run", "cron": "* * * * *",
+                                  "stages": ["reconcile", "report"]}}
+    extra = {}
+    if broken:
+        schedules["broken"] = {"flow": "run", "cron": "* * * * *", "stages": ["export"]}
+        extra = {"export": {"format": "no-such-format"}}
+    config.write_text(yaml.safe_dump({"run": {"report": str(report)}, **extra,
+                                      "schedules": schedules}))
     return config, lake, report
 
 
@@ -141,7 +147,7 @@ def finished_cron_run(url: str) -> dict | None:
     for run in runs_of(url, "every-minute"):
         if run["auto_scheduled"] and run["state_type"] in {"COMPLETED", "FAILED", "CRASHED",
                                                             "CANCELLED"}:
-            assert run["state_type"] == "COMPLETED", run["state"]
+            assert run["state_type"] == "COMPLETED", run["state"]["message"]
             return run
     return None
 
@@ -157,7 +163,7 @@ def assert_cron_run_wrote_report(run: dict, report: Path) -> None:
 
 @pytest.mark.slow
 def test_stepforge_schedule_serves_a_cron_run_to_completion(tmp_path, spawn) -> None:
-    config, lake, report = small_lake(tmp_path)
+    config, lake, report = small_lake(tmp_path, broken=True)
     env = prefect_env(tmp_path)
     serve = spawn(sys.executable, "-m", "pipelines.cli", "schedule", "--config", str(config),
                   "--lake", str(lake), env=env, log="schedule.log")
@@ -176,6 +182,14 @@ def test_stepforge_schedule_serves_a_cron_run_to_completion(tmp_path, spawn) -> 
     assert run["state_type"] == "COMPLETED"
     assert_cron_run_wrote_report(run, report)
     assert f"every-minute run {run['name']} (cron): started" in serve.log.read_text()  # type: ignore[attr-defined]
+
+    # a failed scheduled run says so, with its reason, in one line
+    failed = wait_for("failed run line", lambda: re.search(
+        r"broken run (\S+) \(cron\): (\w+): (.*)", serve.log.read_text()), [serve])  # type: ignore[attr-defined]
+    assert failed.group(2) == "failed", failed.group(0)  # type: ignore[union-attr]
+    assert "RecordError" in failed.group(3) and "export, field 'format'" in failed.group(3)  # type: ignore[union-attr]
+    broken = next(r for r in runs_of(url, "broken") if r["name"] == failed.group(1))  # type: ignore[union-attr]
+    assert broken["auto_scheduled"] and broken["state_type"] == "FAILED"
 
     # the command stops its server with it
     assert stop_group(serve) is not None
