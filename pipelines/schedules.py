@@ -25,9 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.run_config import Stage
 
+# Flows are loaded by module path, never from their file: Prefect puts a file's folder first on
+# sys.path, where a module named like a top-level package (flows/review.py once shadowed the
+# `review` package) broke every scheduled run. By module path a scheduled run imports the same
+# modules as `stepforge run`, whatever the working directory or the process that runs it.
 FLOWS = {
-    "run": "pipelines/flows/run.py:run_pipeline",
-    "review-pull": "pipelines/flows/review.py:review_pull_flow",
+    "run": "pipelines.flows.run.run_pipeline",
+    "review-pull": "pipelines.flows.review_pull.review_pull_flow",
 }
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,8 +140,8 @@ def _flow_object(p: Planned) -> Any:
     """The flow behind a deployment, imported from its entrypoint (``FLOWS``)."""
     import importlib
 
-    path, name = p.entrypoint.split(":")
-    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+    module, name = p.entrypoint.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
 
 
 def _deployment_options(p: Planned) -> dict[str, Any]:
@@ -154,11 +158,22 @@ def _deployment_options(p: Planned) -> dict[str, Any]:
 
 
 def serve(planned: list[Planned]) -> None:
-    """Register the deployments and run them on schedule from this process (blocks)."""
+    """Register the deployments and run them on schedule from this process (blocks until
+    Ctrl-C or SIGTERM); prints a line when each of their runs starts and ends."""
     from prefect import serve as prefect_serve
+    from prefect.types.entrypoint import EntrypointType
 
-    prefect_serve(*[_flow_object(p).to_deployment(p.name, **_deployment_options(p))
-                    for p in planned])
+    from pipelines.schedule_runs import RunWatcher
+
+    deployments = [_flow_object(p).to_deployment(
+        p.name, entrypoint_type=EntrypointType.MODULE_PATH, **_deployment_options(p))
+        for p in planned]
+    ids = [d.apply() for d in deployments]  # serve applies them again: same ids
+    watcher = RunWatcher({i: p.name for i, p in zip(ids, planned)}).start()
+    try:
+        prefect_serve(*deployments, print_starting_message=False)
+    finally:
+        watcher.stop()
 
 
 async def ensure_limits(work_pool: str | None, pool_concurrency: int, gpu_slot: str | None,
