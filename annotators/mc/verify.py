@@ -147,8 +147,9 @@ def _check(engine: Engine, items: Sequence[Item], plans: list[_Plan], config: Ve
         elif reached is None:
             plan.outcome = "undecided"
     # every label resting on prefix 0 (a stopped search's graded last step included) needs it
-    check_solvable(engine, items, [p.item for p in plans if p.item.lo == 0], config, grader,
-                   stats, engine.model_id)
+    if config.check_empty_prefix:
+        check_solvable(engine, items, [p.item for p in plans if p.item.lo == 0], config,
+                       grader, stats, engine.model_id)
     second = [p for p in plans if not p.item.skip and not p.item.stopped
               and p.claim is not None and p.claim >= 0
               and p.item.lo == p.claim and not p.outcome]

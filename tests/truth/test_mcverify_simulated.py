@@ -180,3 +180,15 @@ def test_trust_policy_unsolvable_problems_are_skipped_and_confirmed_labels_are_r
     # a confirmed claim is right except where a lucky recovery passed a later claim
     right = sum(located(votes[sid]) == truth[sid] for sid in confirmed) / len(confirmed)
     assert right >= (0.95 if min_correct == 1 else 0.99), right  # measured: 83/85, 92/92
+
+
+def test_check_empty_prefix_off_rolls_out_no_bare_problem():
+    sim, problems, solutions, truth, pid = setup(seed=5)
+    rng = random.Random(5)
+    claims = {sid: Claim(wrong_claim(rng, f)) for sid, f in truth.items()}
+    votes, asked = run("mc-verify", sim, problems, solutions, claims, check_empty_prefix=False)
+    assert not any(0 in sizes for sizes in asked.prefixes.values())
+    assert all(located(votes[s.solution_id]) == truth[s.solution_id] for s in solutions)
+    _, asked = run("mc-verify", SimPolicy(seed=5, p_success=0.9, p_recover=0.0,
+                                          problems=sim.problems), problems, solutions, claims)
+    assert any(0 in sizes for sizes in asked.prefixes.values())  # on by default
