@@ -188,14 +188,14 @@ def judge_table(rows: list[dict], args: argparse.Namespace) -> str:
         "Kept = consensus keeps the solution (MC's located first error equals the judge's); "
         "kept acc = share of the kept solutions whose agreed first error is the planted one. "
         "`stop` = mc-verify with `refuted: stop` (no search after a refutation).", "",
-        "| min_correct | n | judge acc | rollouts/sol binary | rollouts/sol verify | verify/binary "
+        "| min_correct | n | judge acc (realised) | rollouts/sol binary | rollouts/sol verify | verify/binary "
         "| rollouts/sol verify-stop | stop/binary | kept binary | kept verify | kept acc binary "
         "| kept acc verify |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         b, v, st = r["mc-binary"], r["mc-verify"], r["stop"]
         lines.append(
-            f"| {r['min_correct']} | {r['n']} | {r['judge_acc']} | "
+            f"| {r['min_correct']} | {r['n']} | {r['judge_acc']} ({r['judge_right']:.2f}) | "
             f"{b['rollouts_per_solution']:.1f} | {v['rollouts_per_solution']:.1f} | "
             f"{v['rollouts_per_solution'] / b['rollouts_per_solution']:.0%} | "
             f"{st['rollouts_per_solution']:.1f} | "

@@ -103,6 +103,10 @@ def verify_first_errors(engine: Engine, items: Sequence[Item], claims: Mapping[s
             continue
         claim = claims.get(item.solution.solution_id) or Claim(
             None, config.verify, f"no votes of {config.verify} on this solution")
+        if claim.first_error is not None and not -1 <= claim.first_error < item.n:
+            claim = Claim(None, claim.annotator, f"{claim.annotator}'s first error "
+                          f"{claim.first_error} is not a step of this {item.n}-step solution",
+                          claim.runs)
         item.verification = claim.describe()
         if item.final_correct:  # its own steps witness every prefix: no rollouts (mc-binary)
             item.verification["outcome"] = _free_outcome(claim.first_error)

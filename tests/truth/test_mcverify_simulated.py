@@ -192,3 +192,14 @@ def test_check_empty_prefix_off_rolls_out_no_bare_problem():
     _, asked = run("mc-verify", SimPolicy(seed=5, p_success=0.9, p_recover=0.0,
                                           problems=sim.problems), problems, solutions, claims)
     assert any(0 in sizes for sizes in asked.prefixes.values())  # on by default
+
+
+def test_a_claim_outside_the_solution_is_no_claim():
+    sim, problems, solutions, truth, pid = setup(n=10, seed=6)
+    claims = {sid: Claim(N_STEPS + 3) for sid in truth}
+    votes, asked = run("mc-verify", sim, problems, solutions, claims, unclaimed="skip")
+    for s in solutions:
+        if truth[s.solution_id] >= 0:
+            assert {v.details["skip_kind"] for v in votes[s.solution_id]} == {"no_claim"}
+            assert "is not a step" in votes[s.solution_id][0].rationale
+    assert not asked.prefixes
