@@ -49,6 +49,7 @@ def register(name: str, config: str, builder: str) -> Registration:
 
 for _mode in ("mc-hard", "mc-soft", "mc-binary", "mc-progress"):
     register(_mode, "annotators.mc.config:MCConfig", "annotators.mc:build")
+register("mc-verify", "annotators.mc.verify:VerifyConfig", "annotators.mc:build")
 register("judge", "annotators.judge:JudgeConfig", "annotators.judge:build")
 register("spare", "annotators.spare:SpareConfig", "annotators.spare:build")
 register("spark", "annotators.spark:SparkConfig", "annotators.spark:build")

@@ -5,9 +5,14 @@
    4, 8, 16, 32. Target: binary <= 35% of the sweep's rollouts at equal accuracy, cost ~ log2 n.
 2. Throughput: tokens/s of the MC annotator vs the raw engine on the very same requests with
    the embedded model (target >= 90%). Small budget: the CPU is shared.
+3. With a judge (issue 27): mc-binary + judge vs mc-verify + judge for judges that name the true
+   first error with probability 0.5 / 0.7 / 0.9 (else a random other step or "no error"):
+   rollouts per solution, the share consensus keeps (MC's located first error equals the
+   judge's) and the first-error accuracy of the kept set. Target: mc-verify + 0.7 judge at most
+   1/2 of mc-binary's rollouts at n = 8 and 1/3 at n = 32, kept-set accuracy within 1 point.
 
     .venv/bin/python benchmarks/mc_rollouts.py [--solutions 200] [--throughput-solutions 2]
-        [--append docs/benchmarks.md]
+        [--parts sweep,throughput,judge] [--append docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import math
 import os
 import platform
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from annotators.base import first_error  # noqa: E402
-from annotators.mc import build  # noqa: E402
+from annotators.mc import Claim, build  # noqa: E402
 from benchmarks.sim_policy import SimPolicy  # noqa: E402
 from engines.base import Completion, Engine, GenerationRequest  # noqa: E402
 from schemas import Problem, Solution  # noqa: E402
@@ -100,6 +106,102 @@ def sim_table(rows: list[dict], args: argparse.Namespace) -> str:
         binary = sum(r["mc-binary"]["rollouts_per_solution"] * r["solutions"] for r in part)
         lines.append(f"- min_correct={m}, all lengths together: binary search uses "
                      f"{binary / hard:.0%} of the sweep's rollouts.")
+    return "\n".join(lines)
+
+
+def located(votes) -> dict[str, int | None]:
+    """Per solution: the first step labelled 0 (-1: none), None when a step up to it has no
+    label (skipped): consensus reads it so (annotators.consensus.first_errors)."""
+    by_solution: dict[str, list] = {}
+    for vote in sorted(votes, key=lambda v: v.step_index):
+        by_solution.setdefault(vote.solution_id, []).append(vote.label)
+    out = {}
+    for sid, labels in by_solution.items():
+        found = labels.index(0) if 0 in labels else -1
+        out[sid] = None if None in (labels[:found + 1] if found >= 0 else labels) else found
+    return out
+
+
+def judge_claims(truth: dict[str, int], n: int, accuracy: float, seed: int) -> dict[str, int]:
+    """A scripted judge: the true first error with probability ``accuracy``, else one of the
+    other n answers (a step or "no error", -1) uniformly."""
+    rng = random.Random(f"judge:{seed}:{n}:{accuracy}")
+    return {sid: f if rng.random() < accuracy else rng.choice([g for g in range(-1, n) if g != f])
+            for sid, f in sorted(truth.items())}
+
+
+def with_judge(mode: str, sim: SimPolicy, problems, solutions, truth, claims, config) -> dict:
+    """One MC mode beside the judge: cost, and Qwen's consensus (keep where MC's first error
+    equals the judge's) scored against the planted errors."""
+    annotator = build(mode, config, {"default": sim.engine()})
+    args = (problems, solutions) + (
+        ({sid: Claim(f) for sid, f in claims.items()},) if mode == "mc-verify" else ())
+    found = located(annotator.annotate(*args))
+    kept = [sid for sid, f in found.items() if f is not None and f == claims[sid]]
+    return {"rollouts_per_solution": annotator.stats.rollouts / len(solutions),
+            "kept_share": len(kept) / len(solutions),
+            "kept_acc": sum(claims[sid] == truth[sid] for sid in kept) / max(1, len(kept)),
+            "mc_acc": sum(found[sid] == truth[sid] for sid in found if found[sid] is not None)
+            / max(1, sum(f is not None for f in found.values()))}
+
+
+def judge_part(args: argparse.Namespace) -> tuple[list[dict], str]:
+    rows = []
+    for min_correct in args.min_correct:
+        for n in args.lengths:
+            config = {"k": args.k, "chunk": args.chunk, "min_correct": min_correct}
+            binary = None
+            for accuracy in args.judge_accuracies:
+                def fresh():
+                    sim = SimPolicy(p_success=args.p_success, p_recover=args.p_recover,
+                                    seed=args.seed)
+                    return (sim, *sim.make(args.solutions, n, args.wrong_fraction))
+                sim, problems, solutions, truth = fresh()
+                claims = judge_claims(truth, n, accuracy, args.seed)
+                row = {"n": n, "min_correct": min_correct, "judge_acc": accuracy,
+                       "judge_right": sum(claims[s] == truth[s] for s in truth) / len(truth)}
+                if binary is None:  # its rollouts do not depend on the judge
+                    binary = build("mc-binary", config, {"default": sim.engine()})
+                    binary_found = located(binary.annotate(problems, solutions))
+                    sim, problems, solutions, truth = fresh()
+                kept = [sid for sid, f in binary_found.items() if f is not None and f == claims[sid]]
+                row["mc-binary"] = {
+                    "rollouts_per_solution": binary.stats.rollouts / len(solutions),
+                    "kept_share": len(kept) / len(solutions),
+                    "kept_acc": sum(claims[sid] == truth[sid] for sid in kept) / max(1, len(kept))}
+                row["mc-verify"] = with_judge("mc-verify", sim, problems, solutions, truth,
+                                              claims, config)
+                sim, problems, solutions, truth = fresh()
+                row["stop"] = with_judge("mc-verify", sim, problems, solutions, truth, claims,
+                                         config | {"refuted": "stop"})
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows, judge_table(rows, args)
+
+
+def judge_table(rows: list[dict], args: argparse.Namespace) -> str:
+    lines = [
+        f"Simulated policy as above (p_success={args.p_success}, p_recover={args.p_recover}, "
+        f"{args.wrong_fraction:.0%} wrong, {args.solutions} solutions per length, k={args.k}, "
+        "early stop). A scripted judge names the true first error with probability "
+        "`judge acc`, else one of the n other answers (a step or \"no error\") uniformly. "
+        "Kept = consensus keeps the solution (MC's located first error equals the judge's); "
+        "kept acc = share of the kept solutions whose agreed first error is the planted one. "
+        "`stop` = mc-verify with `refuted: stop` (no search after a refutation).", "",
+        "| min_correct | n | judge acc (realised) | rollouts/sol binary | rollouts/sol verify | verify/binary "
+        "| rollouts/sol verify-stop | stop/binary | kept binary | kept verify | kept acc binary "
+        "| kept acc verify |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        b, v, st = r["mc-binary"], r["mc-verify"], r["stop"]
+        lines.append(
+            f"| {r['min_correct']} | {r['n']} | {r['judge_acc']} ({r['judge_right']:.2f}) | "
+            f"{b['rollouts_per_solution']:.1f} | {v['rollouts_per_solution']:.1f} | "
+            f"{v['rollouts_per_solution'] / b['rollouts_per_solution']:.0%} | "
+            f"{st['rollouts_per_solution']:.1f} | "
+            f"{st['rollouts_per_solution'] / b['rollouts_per_solution']:.0%} | "
+            f"{b['kept_share']:.1%} | {v['kept_share']:.1%} | {b['kept_acc']:.3f} | "
+            f"{v['kept_acc']:.3f} |")
     return "\n".join(lines)
 
 
@@ -191,10 +293,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs")
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--append", type=Path, default=None, help="append results to this file")
+    parser.add_argument("--parts", type=lambda s: s.split(","),
+                        default=["sweep", "throughput", "judge"],
+                        help="parts to run, comma-separated: sweep, throughput, judge")
+    parser.add_argument("--judge-accuracies", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[0.5, 0.7, 0.9], help="accuracies of the scripted judge")
     args = parser.parse_args(argv)
+    if "judge" in args.parts:
+        _, judged = judge_part(args)
+        print(judged)
+        if args.append:
+            command = "python benchmarks/mc_rollouts.py " + " ".join(argv or sys.argv[1:])
+            with args.append.open("a") as out:
+                out.write(f"\n## MC with a judge: mc-verify vs mc-binary\n\n"
+                          f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} "
+                          f"CPU cores (shared), `{command.strip()}`\n\n{judged}\n")
+        if args.parts == ["judge"]:
+            return 0
     _, table = simulate(args)
     print(table)
-    speed = throughput(args) if args.throughput_solutions else "Throughput part skipped."
+    speed = (throughput(args) if args.throughput_solutions and "throughput" in args.parts
+             else "Throughput part skipped.")
     print(speed)
     if args.append:
         command = "python benchmarks/mc_rollouts.py " + " ".join(argv or sys.argv[1:])

@@ -32,6 +32,7 @@ class CardFacts:
     sources: dict[str, int] = field(default_factory=dict)
     generators: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, int] = field(default_factory=dict)  # exported labels per MC evidence
+    mc_modes: dict[str, int] = field(default_factory=dict)  # exported labels per MC annotator
     soft_missing: tuple[int, int] | None = None  # (exported steps with a null soft label, steps)
     balance: dict[str, dict[str, Any]] = field(default_factory=dict)  # per split
 
@@ -62,6 +63,7 @@ def gather_facts(lake: Lake, selection: Selection, strategy: str | None = None) 
         GROUP BY ALL ORDER BY ALL""").to_pylist()
     if strategy is not None:
         facts.provenance = _provenance(selection, strategy)
+        facts.mc_modes = _provenance(selection, strategy, "mc_annotator")
     return facts
 
 
@@ -73,21 +75,23 @@ def _soft_missing(selection: Selection) -> tuple[int, int]:
     return int(row["nulls"]), int(row["steps"])
 
 
-def _provenance(selection: Selection, strategy: str) -> dict[str, int]:
-    """Exported step labels per ``details.mc_provenance`` of their consensus row (from the
-    selection's ``consensus_rows``: the strategy's rows and every human row)."""
+def _provenance(selection: Selection, strategy: str, key: str = "mc_provenance") -> dict[str, int]:
+    """Exported step labels per ``details.<key>`` of their consensus row (from the selection's
+    ``consensus_rows``: the strategy's rows and every human row): ``mc_provenance`` (measured /
+    inferred / none) or ``mc_annotator`` (the MC mode whose votes consensus used; none when the
+    strategy records none)."""
     rows = selection.query("""
         WITH exported_steps AS (
           SELECT solution_id, unnest(range(len(labels)))::INTEGER AS step_index FROM selected),
         kinds AS (
           SELECT CASE WHEN c.status = 'human' THEN 'human'
-                      ELSE coalesce(json_extract_string(c.details, '$.mc_provenance'), 'none')
+                      ELSE coalesce(json_extract_string(c.details, '$.' || ?), 'none')
                  END AS kind
           FROM exported_steps e JOIN consensus_rows c USING (solution_id, step_index)
           WHERE c.strategy = ? OR c.status = 'human'
           QUALIFY row_number() OVER (PARTITION BY e.solution_id, e.step_index
                                      ORDER BY c.status = 'human' DESC) = 1)
-        SELECT kind, count(*) AS n FROM kinds GROUP BY kind""", [strategy]).to_pylist()
+        SELECT kind, count(*) AS n FROM kinds GROUP BY kind""", [key, strategy]).to_pylist()
     return dict(sorted((r["kind"], r["n"]) for r in rows))
 
 
@@ -174,6 +178,9 @@ SOFT_BY_ANNOTATOR = {
     "mc-binary": "the MC success fraction at the prefixes its binary search rolled out (about "
                  "log2 n per wrong solution: 1 of 4 -> 0.25 on a step labelled 1); none for every "
                  "other step, whose 0/1 label is inferred from the search",
+    "mc-verify": "the MC success fraction at the prefixes it rolled out to check the judge's "
+                 "first error (the steps before and at it; more where the check failed and it "
+                 "searched); none for every other step, whose 0/1 label is inferred",
 }
 SOFT_LAST_STEP = ("an MC annotator's value for the last step is the solution's own graded answer "
                   "(1.0 right, 0.0 wrong)")
@@ -190,7 +197,7 @@ def soft_label_text(strategy: str, facts: CardFacts) -> list[str]:
              "`dawid-skene`: the posterior; a human-reviewed step: the share of reviewers "
              "calling it correct. Train on it with a loss of your own; TRL reads only `labels`.",
              "", "What each annotator's vote contributes (reconcile's default `soft_scores`: "
-             f"mc-hard, mc-soft, mc-binary; {SOFT_LAST_STEP}):", ""]
+             f"mc-hard, mc-soft, mc-binary, mc-verify; {SOFT_LAST_STEP}):", ""]
     names = sorted({a["annotator"] for a in facts.annotators}) or ["(none recorded)"]
     for name in names:
         lines.append(f"- `{name}`: " + SOFT_BY_ANNOTATOR.get(
@@ -250,6 +257,12 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
                   "solution witnessing its steps, or a position before / after a found first "
                   "error; none: no MC vote used): " + ", ".join(
                       f"{kind} {n} ({n / total:.0%})" for kind, n in facts.provenance.items())
+                  + ".", ""]
+    if any(mode not in ("none", "human") for mode in facts.mc_modes):
+        total = sum(facts.mc_modes.values())
+        lines += ["Which MC annotator's votes the exported labels rest on (the MC role of "
+                  "consensus; none: no MC vote used, human: a reviewed step): " + ", ".join(
+                      f"{mode} {n} ({n / total:.0%})" for mode, n in facts.mc_modes.items())
                   + ".", ""]
     cols = ["annotator", "version", "model", "config_hash", "votes", "labeled", "tokens", "rollouts"]
     lines += _table(cols, [[a.get(c) for c in cols] for a in facts.annotators]) if facts.annotators \

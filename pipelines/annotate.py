@@ -158,10 +158,92 @@ def problems_for(lake: Lake, solutions: list[Solution]) -> dict[str, Problem]:
     return {p.problem_id: p for p in lake.records("problems", f"problem_id IN {in_list(ids)}")}
 
 
+def verified_by(config: AnnotateConfig, name: str) -> str | None:
+    """The annotator whose first errors annotator ``name`` checks (mc-verify's ``verify``)."""
+    return getattr(config.typed_settings(name), "verify", None)
+
+
+def annotator_stages(config: AnnotateConfig) -> tuple[list[list[str]], list[str]]:
+    """The annotators in the order they must run, and what that order means in words: an
+    annotator that checks another's first errors (mc-verify) runs after every annotator of the
+    run, so the votes it reads are stored when it starts."""
+    checks = {name: verified_by(config, name) for name in config.annotators}
+    first = [name for name in config.annotators if checks[name] is None]
+    then = [name for name in config.annotators if checks[name] is not None]
+    notes = []
+    for name in then:
+        target = checks[name]
+        if target in checks and checks[target] is not None:
+            raise RecordError("annotate", f"settings.{name}.verify", f"{target} checks first "
+                              f"errors itself; {name} can only check an annotator that makes them")
+        notes.append(f"{target} runs before {name} ({name} checks {target}'s first errors)"
+                     if target in checks else f"{name} checks the first errors {target} already "
+                     f"stored ({target} is not run here)")
+    return [stage for stage in (first, then) if stage], notes
+
+
+def require_claims(lake: Lake, config: AnnotateConfig, solutions: list[Solution] | None = None) -> None:
+    """Fail before any work when an annotator checks the first errors of one that is not run
+    here and the lake holds none of its votes (on ``solutions``, or at all when None)."""
+    for name in config.annotators:
+        target = verified_by(config, name)
+        if target is None or target in config.annotators:
+            continue
+        where = f"annotator = {literal(target)}"
+        if solutions is not None:
+            if not solutions:
+                continue
+            where += f" AND solution_id IN {in_list([s.solution_id for s in solutions])}"
+        n = lake.query(f"SELECT count(*) AS n FROM step_votes WHERE {where}")["n"][0].as_py()
+        if not n:
+            scope = f"the {len(solutions)} solutions to label" if solutions is not None else "any solution"
+            raise RecordError("annotate", f"settings.{name}.verify", f"{name} checks {target}'s "
+                              f"first errors, but the lake holds no {target} votes on {scope} and "
+                              f"{target} is not run here: run it first (--annotators "
+                              f"{target},{name})")
+
+
+def claims_for(lake: Lake, annotator: str, solutions: list[Solution]) -> dict[str, Any]:
+    """Per solution, the first error ``annotator``'s stored votes locate (an
+    ``annotators.mc.verify.Claim``), read as reconcile reads them: per step the latest labelled
+    vote (else the latest vote), so the claim checked is the one consensus compares."""
+    from annotators.mc.verify import claim_from_votes
+
+    if not solutions:
+        return {}
+    rows = lake.query(f"""
+        SELECT solution_id, step_index, status, label, annotator_version, config_hash
+        FROM step_votes WHERE annotator = {literal(annotator)}
+          AND solution_id IN {in_list([s.solution_id for s in solutions])}
+        QUALIFY row_number() OVER (PARTITION BY solution_id, step_index
+                                   ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1
+        """).to_pylist()
+    by_solution: dict[str, list[dict]] = {}
+    for row in rows:
+        by_solution.setdefault(row["solution_id"], []).append(row)
+    claims = {}
+    for solution in solutions:
+        mine = by_solution.get(solution.solution_id)
+        if not mine:
+            continue
+        runs = sorted({(r["annotator_version"], r["config_hash"] or "") for r in mine})
+        claims[solution.solution_id] = claim_from_votes(
+            annotator, len(solution.steps), [(r["step_index"], r["status"], r["label"]) for r in mine],
+            runs)
+    return claims
+
+
 def label_batch(annotator: Annotator, problems: dict[str, Problem], solutions: list[Solution],
                 lake: Lake) -> BatchResult:
-    """Label a batch, check every step got exactly one vote, and store the votes atomically."""
-    votes: list[StepVote] = list(annotator.annotate(problems, solutions))
+    """Label a batch, check every step got exactly one vote, and store the votes atomically.
+    An annotator that checks another's first errors (``verifies``: mc-verify) gets them from
+    the lake now, after that annotator's stage stored them."""
+    target = getattr(annotator, "verifies", None)
+    if target is not None:
+        claims = claims_for(lake, target, solutions)
+        votes: list[StepVote] = list(annotator.annotate(problems, solutions, claims=claims))
+    else:
+        votes = list(annotator.annotate(problems, solutions))
     expected = {(s.solution_id, i) for s in solutions for i in range(len(s.steps))}
     got = [(v.solution_id, v.step_index) for v in votes]
     missing = expected - set(got)

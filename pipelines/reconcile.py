@@ -38,7 +38,7 @@ class ConsensusRule(BaseModel):
     """Qwen's consensus filter: MC and judge must agree on the first wrong step."""
 
     model_config = ConfigDict(extra="forbid")
-    mc: list[str] = Field(default_factory=lambda: ["mc-binary", "mc-hard", "mc-soft"],
+    mc: list[str] = Field(default_factory=lambda: ["mc-binary", "mc-verify", "mc-hard", "mc-soft"],
                           description="annotators that may play the MC role, first that locates "
                           "the first error of a solution wins")
     judge: list[str] = Field(default_factory=lambda: ["judge", "spark", "spare"],
@@ -107,7 +107,7 @@ class ReconcileConfig(BaseModel):
         "(negative) or left to the machines (unknown)")
     annotators: list[str] | None = Field(None, description="read only these annotators' votes")
     soft_scores: list[str] = Field(
-        default_factory=lambda: ["mc-hard", "mc-soft", "mc-binary"],
+        default_factory=lambda: ["mc-hard", "mc-soft", "mc-binary", "mc-verify"],
         description="annotators whose vote score is the MC success fraction (share of rollouts "
         "reaching the gold answer): consensus and majority probabilities use it instead of "
         "their 0/1 label, and the export's soft_labels carry it")

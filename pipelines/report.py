@@ -36,6 +36,7 @@ class ReportData:
     lake: str
     counts: dict[str, int] = field(default_factory=dict)
     retention: list[dict] = field(default_factory=list)
+    mc_modes: list[dict] = field(default_factory=list)  # consensus labels per MC annotator used
     positions: list[dict] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
     costs: list[dict] = field(default_factory=list)
@@ -65,6 +66,12 @@ def _gather(lake: Lake, gold: str | None, export: Any = None) -> ReportData:
     for table in ("problems", "solutions", "step_votes", "consensus", "reviews"):
         data.counts[table] = lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0].as_py()
     data.retention = lake.query("SELECT * FROM retention").to_pylist()
+    data.mc_modes = lake.query("""
+        SELECT strategy, json_extract_string(details, '$.mc_annotator') AS mc_annotator,
+               count(*) AS labels, count(*) FILTER (WHERE status = 'agreed') AS agreed
+        FROM consensus WHERE label IS NOT NULL AND status <> 'human'
+          AND json_extract_string(details, '$.mc_annotator') IS NOT NULL
+        GROUP BY ALL ORDER BY strategy, mc_annotator""").to_pylist()
     data.positions = lake.query(f"""
         SELECT strategy, least(step_index, {MAX_POSITION - 1}) AS position,
                sum(agreed_correct)::BIGINT AS "agreed correct", sum(agreed_wrong)::BIGINT AS "agreed wrong",
@@ -308,7 +315,12 @@ def retention_section(data: ReportData) -> str:
     return (notes + legend([(n, c) for n, _, c in series])
             + stacked_columns(labels, series, x_title="strategy", width=120 * len(labels) + 120)
             + _table(data.retention, ["strategy", "solutions", "kept", "agreed", "human",
-                                      "disputed", "kept_share", "steps_agreed", "steps_disputed"]))
+                                      "disputed", "kept_share", "steps_agreed", "steps_disputed"])
+            + ("<p>Machine labels per MC annotator (the MC role of consensus: mc-binary "
+               "searched the first error, mc-verify checked the judge's):</p>"
+               + _table(data.mc_modes, ["strategy", "mc_annotator", "labels", "agreed"],
+                        ["strategy", "MC annotator", "labels", "agreed"])
+               if data.mc_modes else ""))
 
 
 def costs_section(data: ReportData) -> str:

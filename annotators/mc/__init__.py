@@ -4,7 +4,9 @@ solution from that step, still reaches the gold answer.
 Modes (the annotator name): ``mc-hard`` / ``mc-soft`` (Math-Shepherd: every prefix rolled out,
 label = any / fraction), ``mc-binary`` (OmegaPRM: binary search for the first error of a wrong
 solution, O(log n) prefixes), ``mc-progress`` (Rewarding Progress / PAV: the change in the
-prover's success probability made by each step). See docs/mc.md for the labels' meaning.
+prover's success probability made by each step), ``mc-verify`` (checks another annotator's first
+error with two prefixes, searching as mc-binary only where it fails: annotators/mc/verify.py).
+See docs/mc.md for the labels' meaning.
 Every batch of solutions is annotated together: each round of rollouts is one engine call.
 """
 
@@ -17,6 +19,7 @@ from annotators.base import config_hash as hash_config
 from annotators.mc.config import MODES, MCConfig
 from annotators.mc.rollouts import Grader, RolloutStats
 from annotators.mc.search import Item, binary_search, check_solvable, prepare, sweep
+from annotators.mc.verify import Claim, VerifyConfig, verify_first_errors
 from annotators.mc.votes import (
     Stamp, binary_votes, progress_votes, skipped_votes, sweep_votes,
 )
@@ -26,8 +29,9 @@ from schemas import Problem, Solution, StepVote
 
 VERSION = "1.2"  # 1.1: policy-solvability check, truncation, provenance; 1.2: scores are
 # measured MC values or None (mc-binary: not 0/1), mc-binary keeps what a cut-off search proved
+# (mc-verify, new, starts at 1.2: the other modes' votes are unchanged by it)
 
-__all__ = ["MCAnnotator", "MCConfig", "MODES", "VERSION", "build"]
+__all__ = ["Claim", "MCAnnotator", "MCConfig", "MODES", "VERSION", "VerifyConfig", "build"]
 
 
 @dataclass
@@ -55,11 +59,22 @@ class MCAnnotator:
         """The engine whose rollouts define the values (the prover for mc-progress)."""
         return self.prover if self.name == "mc-progress" and self.prover else self.engine
 
-    def annotate(self, problems: Mapping[str, Problem],
-                 solutions: Sequence[Solution]) -> Iterator[StepVote]:
-        """One vote per step of every solution; all solutions' rollouts are batched together."""
+    @property
+    def verifies(self) -> str | None:
+        """mc-verify: the annotator whose first errors it checks (it must run first)."""
+        return self.config.verify if isinstance(self.config, VerifyConfig) else None
+
+    def annotate(self, problems: Mapping[str, Problem], solutions: Sequence[Solution],
+                 claims: Mapping[str, Claim] | None = None) -> Iterator[StepVote]:
+        """One vote per step of every solution; all solutions' rollouts are batched together.
+        ``claims`` (mc-verify): the verified annotator's first error per solution id; a
+        solution without one follows ``unclaimed``."""
         items = prepare(problems, solutions, self.config, self._grader)
-        self._run(items)
+        if self.verifies is not None:
+            verify_first_errors(self.rollout_engine, items, claims or {}, self.config,
+                                self._grader, self.stats)
+        else:
+            self._run(items)
         stamp = Stamp(self.name, self.version, self.config_hash, self.rollout_engine.model_id)
         for item in items:
             yield from self._votes(stamp, item)
@@ -89,7 +104,7 @@ class MCAnnotator:
     def _votes(self, stamp: Stamp, item: Item) -> list[StepVote]:
         if item.skip:
             return skipped_votes(stamp, item)
-        if self.name == "mc-binary":
+        if self.name in ("mc-binary", "mc-verify"):
             return binary_votes(stamp, item, self.config)
         if self.name == "mc-progress":
             return progress_votes(stamp, item, self.config)
@@ -98,7 +113,7 @@ class MCAnnotator:
 
 def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> MCAnnotator:
     """Registry entry point: ``name`` is the mode, ``engines`` maps roles to Engines."""
-    cfg = MCConfig.model_validate(config or {})
+    cfg = (VerifyConfig if name == "mc-verify" else MCConfig).model_validate(config or {})
     roles = [cfg.engine] + ([cfg.prover_engine] if cfg.prover_engine else [])
     missing = [role for role in roles if role not in engines]
     if missing:

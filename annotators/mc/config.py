@@ -1,5 +1,6 @@
 """MCConfig: the settings of the Monte Carlo rollout annotators (mc-hard, mc-soft, mc-binary,
-mc-progress), one typed model the CLI and YAML share."""
+mc-progress; mc-verify extends it in annotators/mc/verify.py), one typed model the CLI and YAML
+share."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from annotators.base import EngineRole
 
-MODES = ("mc-hard", "mc-soft", "mc-binary", "mc-progress")
+MODES = ("mc-hard", "mc-soft", "mc-binary", "mc-progress", "mc-verify")
 
 
 class MCConfig(BaseModel):

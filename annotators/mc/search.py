@@ -35,6 +35,8 @@ class Item:
     hi: int = 0  # binary search: smallest prefix size known not to
     path: list[dict] = field(default_factory=list)
     stopped: str | None = None  # binary search: why it ended before locating the first error
+    stop_kind: str = "truncated"  # the skip_kind of the steps a stopped search leaves open
+    verification: dict = field(default_factory=dict)  # mc-verify: the claim and its outcome
     policy_check: dict = field(default_factory=dict)  # how the problem was found solvable
 
     def skip_as(self, kind: str, reason: str) -> None:
@@ -89,8 +91,8 @@ def prepare(problems: Mapping[str, Problem], solutions: Sequence[Solution], conf
     return items
 
 
-def _evaluate(engine: Engine, wanted: list[tuple[Item, int]], config: MCConfig, grader: Grader,
-              stats: RolloutStats, settle_early: bool) -> None:
+def evaluate(engine: Engine, wanted: list[tuple[Item, int]], config: MCConfig, grader: Grader,
+             stats: RolloutStats, settle_early: bool) -> None:
     """Evaluate the (item, size) prefixes in one batch; size 0 once per problem."""
     jobs: list[PrefixJob] = []
     owners: list[list[Item]] = []
@@ -138,7 +140,7 @@ def check_solvable(engine: Engine, items: Sequence[Item], todo: Sequence[Item], 
             item.policy_check["source"] = "generate samples"
         else:
             open_.append(item)
-    _evaluate(engine, [(item, 0) for item in open_ if 0 not in item.evals], config, grader,
+    evaluate(engine, [(item, 0) for item in open_ if 0 not in item.evals], config, grader,
               stats, settle_early)
     for item in open_:
         result = item.evals[0]
@@ -168,7 +170,32 @@ def sweep(engine: Engine, items: Sequence[Item], config: MCConfig, grader: Grade
     wanted = [(item, size) for item in items if not item.skip
               if not (witness_correct and item.final_correct)
               for size in range(first_size, item.n) if size not in item.evals]
-    _evaluate(engine, wanted, config, grader, stats, settle_early)
+    evaluate(engine, wanted, config, grader, stats, settle_early)
+
+
+def reach(result: PrefixEval, config: MCConfig) -> bool | None:
+    """Whether a prefix still reaches the gold answer (>= min_correct successes); None when
+    too few rollouts completed to tell (mostly cut off at max_tokens, too few successes)."""
+    if result.correct >= config.min_correct:
+        return True
+    return None if result.mostly_truncated(config.max_truncated) else False
+
+
+def probe(item: Item, size: int, config: MCConfig, **note) -> bool | None:
+    """Move ``item``'s interval by the evaluated prefix ``size``: reachable -> lo, not -> hi;
+    a prefix mostly cut off stops the search where it stands (``stopped``)."""
+    reachable = reach(item.evals[size], config)
+    item.path.append({"prefix": size, "reachable": reachable, **note})
+    if reachable is None:
+        result = item.evals[size]
+        item.stopped = (f"{result.truncated}/{result.rollouts} rollouts from prefix {size} were "
+                        "cut off at max_tokens: the first error lies somewhere in steps "
+                        f"{item.lo}..{item.hi - 1} (0-based)")
+    elif reachable:
+        item.lo = size
+    else:
+        item.hi = size
+    return reachable
 
 
 def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grader: Grader,
@@ -185,23 +212,22 @@ def binary_search(engine: Engine, items: Sequence[Item], config: MCConfig, grade
     wrong = [item for item in items if not item.skip and not item.final_correct]
     for item in wrong:
         item.lo, item.hi = 0, item.n
+    narrow(engine, wrong, config, grader, stats)
+
+
+def narrow(engine: Engine, items: Sequence[Item], config: MCConfig, grader: Grader,
+           stats: RolloutStats) -> None:
+    """Halve every open interval lo..hi of ``items`` in lockstep until each is one step wide
+    (or its search stopped): the binary search from wherever ``lo`` and ``hi`` stand."""
     while True:
-        open_ = [item for item in wrong if not item.stopped and item.hi - item.lo > 1]
+        open_ = [item for item in items
+                 if not item.skip and not item.stopped and item.hi - item.lo > 1]
         if not open_:
             break
         wanted = [(item, (item.lo + item.hi) // 2) for item in open_]
-        _evaluate(engine, wanted, config, grader, stats, True)
+        evaluate(engine, wanted, config, grader, stats, True)
         for item, mid in wanted:
-            result = item.evals[mid]
-            reachable = result.correct >= config.min_correct
-            if not reachable and result.mostly_truncated(config.max_truncated):
-                item.stopped = (f"{result.truncated}/{result.rollouts} rollouts from prefix {mid} "
-                                "were cut off at max_tokens: the first error lies somewhere in "
-                                f"steps {item.lo}..{item.hi - 1} (0-based)")
-                item.path.append({"prefix": mid, "reachable": None})
-                continue
-            item.path.append({"prefix": mid, "reachable": reachable})
-            item.lo, item.hi = (mid, item.hi) if reachable else (item.lo, mid)
+            probe(item, mid, config)
 
 
 def first_error_of(item: Item) -> int | None:

@@ -38,9 +38,10 @@ def _vote(stamp: Stamp, item: Item, step: int, cost: tuple[int, int, int], **fie
 
 def skipped_votes(stamp: Stamp, item: Item) -> list[StepVote]:
     costs = step_costs(item)
+    verified = {"verified": item.verification} if item.verification else {}
     return [_vote(stamp, item, i, costs[i], status="skipped", rationale=item.skip or "",
                   details=_prefix_details(item, i + 1, graded=False)
-                  | {"skip_kind": item.skip_kind or "other"}) for i in range(item.n)]
+                  | {"skip_kind": item.skip_kind or "other"} | verified) for i in range(item.n)]
 
 
 def _truncated_vote(stamp: Stamp, item: Item, step: int, cost: tuple[int, int, int],
@@ -155,13 +156,15 @@ def binary_votes(stamp: Stamp, item: Item, config: MCConfig) -> list[StepVote]:
     costs, found = step_costs(item), first_error_of(item)
     search = {"first_error": found, "search": item.path,
               "prefix_evaluations": len(item.path) + (0 in item.evals)}
+    if item.verification:  # mc-verify: whose first error was checked, and what came of it
+        search["verified"] = item.verification
     votes = []
     for i in range(item.n):
         details = _prefix_details(item, i + 1) | search | {"provenance": _provenance(item, i + 1)}
         details.setdefault("source", "inferred")
         label, why = _binary_label(item, i, found, config)
         if label is None:
-            kind = "truncated" if found is None else "other"
+            kind = item.stop_kind if found is None else "other"
             votes.append(_vote(stamp, item, i, costs[i], status="skipped", rationale=why,
                                details=details | {"skip_kind": kind}))
             continue

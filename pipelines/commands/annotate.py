@@ -4,11 +4,14 @@ Examples::
 
     stepforge annotate                                   # mc-binary on every unlabelled solution
     stepforge annotate --annotators mc-binary,judge --limit 20
+    stepforge annotate --annotators judge,mc-verify      # MC checks the judge's first errors
     stepforge annotate --annotators judge --engine-backend openai --engine-model Qwen/Qwen2.5-7B-Instruct
     stepforge annotate --input data/samples/gsm8k_model_solutions_50.jsonl --annotators judge
 
 Each annotator writes one vote per step: labeled, unparsed (raw text kept) or skipped (with a
 reason); solutions already labelled by the same annotator and config are not redone.
+mc-verify runs after the annotator whose first errors it checks (judge), and fails before any
+work when that annotator neither runs nor has votes in the lake.
 """
 
 from __future__ import annotations

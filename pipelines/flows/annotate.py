@@ -19,8 +19,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from engines.config import EngineConfig
 from pipelines.annotate import (
-    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, ingest_input, label_batch,
-    problems_for, settled_ids,
+    AnnotateConfig, BatchResult, annotator_for, annotator_stages, candidate_solutions,
+    ingest_input, label_batch, problems_for, require_claims, settled_ids,
 )
 from pipelines.generate import batches
 from pipelines.progress import progress_bar
@@ -53,7 +53,9 @@ def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
 def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
                   lake_root: str, gpus_per_task: float = 0.0) -> dict[str, BatchResult]:
     """Label every pending solution with every configured annotator; returns totals per
-    annotator. Holds the lake lock: a second annotate would redo the same pending work."""
+    annotator, in the order they ran: an annotator that checks another's first errors
+    (mc-verify) runs after the others, and the flow prints that order. Holds the lake lock: a
+    second annotate would redo the same pending work."""
     lake = Lake(lake_root)
     with lake_lock(lake, "annotate"):
         return _annotate(config, engines, lake, gpus_per_task)
@@ -66,28 +68,41 @@ def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: La
         keep = ids if config.solution_ids is None else ids & set(config.solution_ids)
         config = config.model_copy(update={"solution_ids": sorted(keep)})
     candidates = candidate_solutions(lake, config)
-    work = []
+    stages, notes = annotator_stages(config)
+    require_claims(lake, config, candidates)  # before any work: mc-verify needs its claims
+    for note in notes:
+        print(f"annotate: {note}")
+    work: list[list[tuple]] = []
     totals: dict[str, BatchResult] = {}
-    for name in config.annotators:
-        settings = config.settings.get(name, {})
-        used = config.engines_used(name, engines)
-        done = settled_ids(lake, annotator_for(name, settings, used))
-        # a problem's solutions share a batch, so MC reuses the generate samples of its policy
-        # as evidence that the problem is solvable (annotators.mc.search.check_solvable)
-        pending = sorted((s for s in candidates if s.solution_id not in done),
-                         key=lambda s: (s.problem_id, s.solution_id))
-        totals[name] = BatchResult(name, already_done=len(candidates) - len(pending))
-        work += [(name, settings, used, list(b)) for b in batches(pending, config.batch_solutions)]
-    with progress_bar("annotate", sum(len(item[3]) for item in work)) as advance:
-        for start in range(0, len(work), config.parallel):
-            chunk = work[start:start + config.parallel]
-            with ray_resources(gpus_per_task):
-                futures = [annotate_batch.submit(*item, lake.uri) for item in chunk]
-            for item, future in zip(chunk, futures):
-                result = future.result()
-                totals[result.annotator].add(result)
-                advance(len(item[3]), steps=sum(len(s.steps) for s in item[3]),
-                        tokens=result.prompt_tokens + result.completion_tokens)
+    for stage in stages:
+        work.append([])
+        for name in stage:
+            settings = config.settings.get(name, {})
+            used = config.engines_used(name, engines)
+            done = settled_ids(lake, annotator_for(name, settings, used))
+            # a problem's solutions share a batch, so MC reuses the generate samples of its
+            # policy as evidence that the problem is solvable (annotators.mc.search.check_solvable)
+            pending = sorted((s for s in candidates if s.solution_id not in done),
+                             key=lambda s: (s.problem_id, s.solution_id))
+            totals[name] = BatchResult(name, already_done=len(candidates) - len(pending))
+            work[-1] += [(name, settings, used, list(b))
+                         for b in batches(pending, config.batch_solutions)]
+    with progress_bar("annotate", sum(len(item[3]) for part in work for item in part)) as advance:
+        for part in work:  # a stage ends before the next starts: mc-verify reads the judge's votes
+            _run_batches(part, config.parallel, lake, gpus_per_task, totals, advance)
     if lake.local:  # remote lakes are queried through in-memory views
         lake.refresh_catalog()
     return totals
+
+
+def _run_batches(work: list[tuple], parallel: int, lake: Lake, gpus_per_task: float,
+                 totals: dict[str, BatchResult], advance) -> None:
+    for start in range(0, len(work), parallel):
+        chunk = work[start:start + parallel]
+        with ray_resources(gpus_per_task):
+            futures = [annotate_batch.submit(*item, lake.uri) for item in chunk]
+        for item, future in zip(chunk, futures):
+            result = future.result()
+            totals[result.annotator].add(result)
+            advance(len(item[3]), steps=sum(len(s.steps) for s in item[3]),
+                    tokens=result.prompt_tokens + result.completion_tokens)

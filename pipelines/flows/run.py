@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.annotate import AnnotateConfig, skipped_lines
+from pipelines.annotate import AnnotateConfig, annotator_stages, require_claims, skipped_lines
 from pipelines.config import load_config
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
@@ -246,6 +246,8 @@ def _run_stages(c: Configs) -> RunSummary:
     todo = c.run.stages
     # the labels label health judges (summary and report alike): what the export ships
     judged = export_configs(c.export, {}, {}, {"overwrite": True}, c.project.file)[0]
+    if "annotate" in todo:  # mc-verify without its judge's votes fails before any stage runs
+        require_claims(Lake(root), c.annotate)
     if "ingest" in todo:
         summary.stages["ingest"] = "; ".join(_timed(ingest_stage, c)(c.run.inputs, root))
     with gpu_slot(c.run.gpu_slot):
@@ -263,7 +265,8 @@ def _run_stages(c: Configs) -> RunSummary:
             since = datetime.now(timezone.utc)
             totals = annotate(c.annotate, c.project.engines, root,
                               gpus_per_task=gpus_per_task(c) if runner else 0.0)
-            summary.stages["annotate"] = "; ".join(
+            order = "".join(f"{note}; " for note in annotator_stages(c.annotate)[1])
+            summary.stages["annotate"] = order + "; ".join(
                 f"{name}: {t.votes_added} votes on {t.solutions} solutions ({t.unparsed} unparsed, "
                 f"{t.skipped} skipped; {t.already_done} solutions already labelled, not redone)"
                 for name, t in totals.items()) + "".join(
