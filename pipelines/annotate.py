@@ -205,19 +205,18 @@ def require_claims(lake: Lake, config: AnnotateConfig, solutions: list[Solution]
 
 def claims_for(lake: Lake, annotator: str, solutions: list[Solution]) -> dict[str, Any]:
     """Per solution, the first error ``annotator``'s stored votes locate (an
-    ``annotators.mc.verify.Claim``), read as reconcile reads them: per step the latest labelled
-    vote (else the latest vote), so the claim checked is the one consensus compares."""
+    ``annotators.mc.verify.Claim``), read as reconcile reads them (store.analytics: the newest
+    run of the annotator on the solution counts, whatever its status; older runs are
+    superseded), so the claim checked is the one consensus compares."""
     from annotators.mc.verify import claim_from_votes
+    from store.analytics import counting_votes_sql
 
     if not solutions:
         return {}
-    rows = lake.query(f"""
-        SELECT solution_id, step_index, status, label, annotator_version, config_hash
-        FROM step_votes WHERE annotator = {literal(annotator)}
-          AND solution_id IN {in_list([s.solution_id for s in solutions])}
-        QUALIFY row_number() OVER (PARTITION BY solution_id, step_index
-                                   ORDER BY status = 'labeled' DESC, created_at DESC, vote_id DESC) = 1
-        """).to_pylist()
+    mine_sql = f"""(SELECT * FROM step_votes WHERE annotator = {literal(annotator)}
+                    AND solution_id IN {in_list([s.solution_id for s in solutions])})"""
+    rows = lake.query(counting_votes_sql(
+        mine_sql, "solution_id, step_index, status, label, annotator_version, config_hash")).to_pylist()
     by_solution: dict[str, list[dict]] = {}
     for row in rows:
         by_solution.setdefault(row["solution_id"], []).append(row)
