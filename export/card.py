@@ -173,8 +173,9 @@ FORMAT_TEXT = {
                     "verifier's own answer exactly as the model wrote it (its reasoning and "
                     "verdicts, in the format it is read with). One row per kept answer, with "
                     "`solution_id`, `problem_id`, `verifier` (the annotator), `model`, `style`, "
-                    "`strategy`, `labels` (the final step labels it was checked against, up to "
-                    "the first wrong step, true = correct) and `first_error` (-1: none).",
+                    "`strategy`, `step_labels` (the final step labels it was checked against, up "
+                    "to the first wrong step, true = correct; not `labels`, which SFTTrainer "
+                    "would take as token labels) and `first_error` (-1: none).",
 }
 
 VERIFIER_REASONS = {
@@ -257,6 +258,11 @@ def soft_label_text(strategy: str, facts: CardFacts) -> list[str]:
     return lines + [""]
 
 
+def _unused(config: ExportConfig) -> set[str]:
+    """Options the format does not read, left out of the card's options."""
+    return set() if config.format == "verifier-sft" else {"verifier"}
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
@@ -318,7 +324,8 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     lines += _table(cols, [[a.get(c) for c in cols] for a in facts.annotators]) if facts.annotators \
         else ["(none recorded: human labels only)"]
     lines += ["", "Options:", "", "```yaml",
-              yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True, allow_unicode=True).rstrip(),
+              yaml.safe_dump(config.model_dump(mode="json", exclude=_unused(config)), sort_keys=True,
+                             allow_unicode=True).rstrip(),
               "```", "", "## Sources and licence", ""]
     lines += _table(["source", "examples"], [[s, n] for s, n in facts.sources.items()])
     lines += ["", "Solutions by generator:", ""]

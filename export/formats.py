@@ -15,8 +15,9 @@
 - ``verifier-sft``: one row per verifier answer that agrees with the final labels
   (``export.verifier``): ``messages`` (the verifier's prompt as rendered, then its own answer as
   the ``assistant`` turn: TRL's SFTTrainer conversational format), ``solution_id``,
-  ``problem_id``, ``verifier``, ``model``, ``style``, ``strategy``, ``labels`` (the final labels
-  compared, up to the first wrong step, True = correct) and ``first_error`` (-1: none).
+  ``problem_id``, ``verifier``, ``model``, ``style``, ``strategy``, ``step_labels`` (the final
+  labels compared, up to the first wrong step, True = correct; not ``labels``, which
+  SFTTrainer would take for token labels) and ``first_error`` (-1: none).
 
 The rows are SQL over the selection's ``selected`` table (``rows_sql``), read shard by shard.
 """
@@ -57,7 +58,7 @@ def columns(config: ExportConfig) -> list[str]:
     elif config.format == "verifier-sft":
         cols = ["messages", "solution_id", "problem_id", "verifier", "model", "style",
                 f"{literal(config.strategy)} AS strategy",
-                "list_transform(labels, lambda x: x <> 0) AS labels", "first_error"]
+                "list_transform(labels, lambda x: x <> 0) AS step_labels", "first_error"]
         return cols + (["generator", "source"] if config.metadata else [])
     elif config.format == "processbench":
         return ["solution_id AS id", "generator", "question AS problem", "steps",
@@ -91,7 +92,7 @@ def features(config: ExportConfig) -> "datasets.Features":
     elif config.format == "verifier-sft":
         cols = {"messages": datasets.List({"role": text, "content": text}), "solution_id": text,
                 "problem_id": text, "verifier": text, "model": text, "style": text,
-                "strategy": text, "labels": datasets.List(datasets.Value("bool")),
+                "strategy": text, "step_labels": datasets.List(datasets.Value("bool")),
                 "first_error": datasets.Value("int64")}
         cols.update({"generator": text, "source": text} if config.metadata else {})
         return datasets.Features(cols)

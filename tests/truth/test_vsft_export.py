@@ -140,7 +140,8 @@ def test_exactly_the_agreeing_answers_are_exported_with_the_models_text(lake, tm
         final = CASES[name][1] or CASES[name][0]  # human first
         meant_error = final.index(0) if 0 in final else -1
         assert row["first_error"] == meant_error
-        assert row["labels"] == [bool(x) for x in final[:meant_error + 1 if meant_error >= 0
+        assert "labels" not in row  # SFTTrainer would read it as token labels
+        assert row["step_labels"] == [bool(x) for x in final[:meant_error + 1 if meant_error >= 0
                                                          else len(final)]]
 
     from trl.data_utils import is_conversational
