@@ -104,7 +104,8 @@ class Selection:
         never builds them)."""
         if not self.total:
             return []
-        rows = self.query("SELECT * EXCLUDE (rn, first_error) FROM selected ORDER BY split DESC, rn")
+        names = ", ".join(Example.__dataclass_fields__)  # verifier-sft's selected has more
+        rows = self.query(f"SELECT {names} FROM selected ORDER BY split DESC, rn")
         return [Example(**{**r, "steps": tuple(r["steps"]), "labels": tuple(r["labels"]),
                            "probabilities": tuple(r["probabilities"]),
                            "statuses": tuple(r["statuses"])}) for r in rows.to_pylist()]

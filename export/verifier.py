@@ -104,7 +104,7 @@ def judged_sql(config: ExportConfig) -> str:
         WHEN vidx <> range(len(vidx)) OR list_bool_or(list_transform(said, lambda v: v IS NULL))
           THEN 'partial verdicts'
         WHEN conflict THEN 'inconsistent answer'
-        WHEN said <> labels OR said_first_error IS DISTINCT FROM first_error
+        WHEN said <> labels OR coalesce(said_first_error <> first_error, false)
              OR (overall IS NOT NULL AND overall <> (first_error = -1)) THEN 'disagreeing'
       END AS why,
       CASE WHEN unlabelled THEN NULL

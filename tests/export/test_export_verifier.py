@@ -41,6 +41,7 @@ def test_each_drop_reason(labelled_lake):
     with select(lake, config) as selection:
         kept = selection.query("SELECT solution_id, messages, labels FROM selected").to_pylist()
         assert [r["solution_id"] for r in kept] == [sols[0].solution_id]
+        assert [e.solution_id for e in selection.examples] == [sols[0].solution_id]
         assert kept[0]["messages"] == [*PROMPT, {"role": "assistant", "content": "all fine"}]
         dropped = selection.answers_dropped
         assert selection.answers_read == 4
