@@ -18,9 +18,11 @@ Questions:
 - ``wrong_steps`` (optional): every wrong step, for per-step labels beyond the first error.
 
 Both questions open with a "none" choice, so "Step k" has the same number key (k + 1) in both.
-Argilla 2.8 has no per-record label lists: a dataset offers Step 1..``max_steps`` to every record.
-The record says how many steps it has, and ``review pull`` rejects an answer naming a step beyond
-them (with a message naming the record and reviewer; nothing is stored for it).
+Argilla 2.8 cannot vary a question's labels per record, so records are grouped into one dataset
+per step count, ``<dataset>-<n>-steps``, whose questions offer exactly Step 1..n: a reviewer is
+never offered a step the solution does not have. (A dataset named ``<dataset>`` itself is the
+one-dataset layout of stepforge before issue 26: its records stay there, and ``review pull``
+still rejects an answer in it naming a step past the solution's last.)
 - ``comment`` (optional): free text.
 
 Record ids are solution ids, so pushing twice never duplicates a record.
@@ -52,8 +54,8 @@ Each record is a model-written solution whose automatic step labels disagree.
    Pick **No error** when every step is correct. Later steps that merely carry an earlier error
    forward do not move the first error.
 3. Optionally tick **every** wrong step, and leave a comment. In both questions key 1 is
-   "none" and key k + 1 is Step k. Only the record's own steps count: the dataset offers more
-   steps than short solutions have, and an answer beyond the last step is rejected.
+   "none" and key k + 1 is Step k. Every solution of this dataset has the same number of
+   steps (the dataset's name says how many), and those are the steps offered.
 
 Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per step (✓ correct, ✗ wrong,
 ? unparsed, – skipped; the number is its probability that the step is correct) and the
@@ -78,18 +80,38 @@ def label_index(value: str) -> int:
     return int(value[5:]) - 1
 
 
-def question_labels(max_steps: int) -> tuple[dict[str, str], dict[str, str]]:
+def dataset_name(base: str, n_steps: int) -> str:
+    """The dataset holding the solutions of ``n_steps`` steps: ``stepforge-disputed-4-steps``."""
+    return f"{base}-{n_steps}-steps"
+
+
+def group_steps(base: str, name: str) -> int | None:
+    """The step count of a dataset of ``base``'s group (0: the one-dataset layout named ``base``,
+    which offers every record the same steps), None for a dataset outside the group."""
+    if name == base:
+        return 0
+    found = re.fullmatch(re.escape(base) + r"-(\d+)-steps", name)
+    return int(found.group(1)) if found else None
+
+
+def question_labels(n_steps: int) -> tuple[dict[str, str], dict[str, str]]:
     """The labels of the first-error and wrong-steps questions: each opens with its "none"
     choice, so Step k is number key k + 1 in both."""
-    steps = {step_label(i): f"Step {i + 1}" for i in range(max_steps)}
+    steps = {step_label(i): f"Step {i + 1}" for i in range(n_steps)}
     return {NO_ERROR: "No error", **steps}, {NO_WRONG_STEP: "None", **steps}
 
 
-def build_settings(max_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
-    """The Argilla settings of a review dataset holding solutions of up to ``max_steps`` steps."""
+def visible(n_labels: int, visible_labels: int) -> int | None:
+    """Labels shown before Argilla's "+k more": every one up to ``visible_labels`` (Argilla
+    takes 3 to the number of labels, None below 3)."""
+    return None if n_labels < 3 else max(3, min(visible_labels, n_labels))
+
+
+def build_settings(n_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
+    """The Argilla settings of a review dataset whose questions offer Step 1..``n_steps``."""
     import argilla as rg
 
-    first_labels, wrong_labels = question_labels(max_steps)
+    first_labels, wrong_labels = question_labels(n_steps)
     return rg.Settings(
         guidelines=GUIDELINES,
         fields=[
@@ -101,13 +123,13 @@ def build_settings(max_steps: int, visible_labels: int, min_submitted: int, clie
         questions=[
             rg.LabelQuestion(
                 name=FIRST_ERROR, title="First wrong step", required=True,
-                labels=first_labels,
-                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
+                labels=first_labels, visible_labels=visible(len(first_labels), visible_labels),
+                client=client,
                 description="The earliest step that is wrong; 'No error' if all steps are right."),
             rg.MultiLabelQuestion(
                 name=WRONG_STEPS, title="Every wrong step (optional)", required=False,
-                labels=wrong_labels,
-                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
+                labels=wrong_labels, visible_labels=visible(len(wrong_labels), visible_labels),
+                client=client,
                 description="Tick each wrong step, for per-step labels after the first error."),
             rg.TextQuestion(name=COMMENT, title="Comment (optional)", required=False, client=client),
         ],
