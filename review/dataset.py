@@ -35,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from review.explain import P_CORRECT, P_LEGEND, dispute_reasons, grade_text, quote
 from schemas.records import Consensus, Problem, Solution, StepVote
 
 NO_ERROR = "no_error"
@@ -42,7 +43,6 @@ NO_WRONG_STEP = "none"  # wrong_steps' first choice: keeps Step k on key k + 1 a
 FIRST_ERROR = "first_error"
 WRONG_STEPS = "wrong_steps"
 COMMENT = "comment"
-RATIONALE_CHARS = 280
 CELL_PAD = "&emsp;"
 
 GUIDELINES = """\
@@ -306,7 +306,7 @@ def _consensus_cell(row: Consensus | None) -> str:
     mark = {1: "✓", 0: "✗"}.get(row.label, "")
     if row.status == "disputed":
         mark = "⚠ disputed"
-    return f"{mark} {row.probability:.2f}" if row.probability is not None else mark
+    return f"{mark}, {P_CORRECT} {row.probability:.2f}" if row.probability is not None else mark
 
 
 def _first_error_text(index: int | None) -> str:
@@ -331,8 +331,8 @@ def render_solution(item: Disputed, views: Sequence[AnnotatorView] | None = None
         verdicts = step_verdicts(item, views, i)
         lines.append(f"**Step {i + 1}.** {_md(step)}" + (f"\n> {verdicts}" if verdicts else ""))
     sol = item.solution
-    grade = {True: "correct", False: "incorrect", None: "not graded"}[sol.is_correct]
     reference = item.problem.reference_answer if item.problem else None
+    grade = grade_text(sol, reference is not None)
     footer = f"Final answer: **{sol.final_answer or '—'}**"
     if reference is not None:
         footer += f" · reference: **{reference}**"
@@ -350,7 +350,8 @@ def _row(cells: Sequence[str]) -> str:
 
 def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
     """A step × annotator table of verdicts and scores, the consensus columns, each annotator's
-    first error, and the rationales given for the steps an annotator called wrong first."""
+    first error, why each rule disputes, what P(correct) is, and the rationale each annotator
+    gave for the step it called wrong first (quoted; a fragment is called one)."""
     strategies = sorted({c.strategy for c in item.consensus})
     by_step = {(c.strategy, c.step_index): c for c in item.consensus}
     head = ["step"] + [v.name for v in views] + [f"{s} rule" for s in strategies]
@@ -366,10 +367,11 @@ def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
         first = view.first_error()
         vote = view.steps.get(first) if first is not None and first >= 0 else None
         if vote is not None and vote.rationale.strip():
-            text = " ".join(vote.rationale.split())
-            text = text[:RATIONALE_CHARS] + ("…" if len(text) > RATIONALE_CHARS else "")
-            notes.append(f"- **{view.name}** on step {first + 1}: {_md(text)}")
-    return "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "")
+            notes.append(f"- **{view.name}** on step {first + 1}, in its own words: "
+                         f"{quote(strip_calculator(vote.rationale))}")
+    why = dispute_reasons(item.consensus, views, len(item.solution.steps))
+    legend = [P_LEGEND] if strategies else []
+    return "\n\n".join(["\n".join(rows), *why, *legend] + (["\n".join(notes)] if notes else []))
 
 
 def build_record(item: Disputed) -> Any:

@@ -62,7 +62,7 @@ def test_ui_shows_steps_with_their_verdicts_and_the_annotators_answer(argilla_se
             browser.close()
     assert "Janet" in body and "Step 5." in body and "Final answer: 224" in body
     assert "No error" in body and "first error step 1 by judge" in body  # the annotators' answer, as text
-    assert "✗ 0.10" in body and "⚠ disputed 0.50" in body
+    assert "✗ 0.10" in body and "⚠ disputed, P(correct) 0.50" in body
     # the verdicts sit right under each step, not only in the table further down
     after_step_2 = body.split("Step 2.", 1)[1].split("Step 3.", 1)[0]
     assert "judge" in after_step_2 and "qwen-filter rule" in after_step_2
