@@ -81,6 +81,7 @@ def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: La
     with progress_bar("annotate", sum(len(item[3]) for item in work)) as advance:
         for start in range(0, len(work), config.parallel):
             chunk = work[start:start + config.parallel]
+            advance(0, starting=sum(len(item[3]) for item in chunk))
             with ray_resources(gpus_per_task):
                 futures = [annotate_batch.submit(*item, lake.uri) for item in chunk]
             for item, future in zip(chunk, futures):
