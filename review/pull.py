@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 class PullSummary:
     """What a pull read and stored."""
 
-    dataset: str
+    dataset: str  # workspace/group name
+    datasets: list[str] = field(default_factory=list)  # the group's datasets read
     records: int = 0
     responses: Counter = field(default_factory=Counter)
     added: int = 0
@@ -157,6 +158,7 @@ def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], Pu
     summary = PullSummary(dataset=f"{workspace.name}/{config.dataset}")
     users = _usernames(client, conn)
     reviews = []
+    summary.datasets = list(group)
     for name, dataset in group.items():
         reviews += _read_dataset(client, conn, dataset, f"{workspace.name}/{name}", users, summary,
                                  config.batch_size)

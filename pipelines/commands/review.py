@@ -102,8 +102,8 @@ def run_pull(args: argparse.Namespace) -> int:
         print(f"stepforge review pull: error: {exc}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.responses.items())) or "no responses"
-    print(f"review pull: {summary.records} records in {summary.dataset}: {counts}; "
-          f"{summary.added} new rows in reviews")
+    print(f"review pull: {summary.records} records in {summary.dataset} ({len(summary.datasets)} "
+          f"datasets: {', '.join(summary.datasets)}): {counts}; {summary.added} new rows in reviews")
     print(f"agreement on the first wrong step: {summary.agreement.describe()}")
     if summary.inconsistent:
         print(f"{len(summary.inconsistent)} responses tick wrong steps that contradict their first "
