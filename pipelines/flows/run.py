@@ -287,6 +287,6 @@ def _run_stages(c: Configs) -> RunSummary:
         summary.stages["report"] = f"written to {summary.outputs['report']}"
     summary.overview = lake_overview(Lake(root))
     summary.health = health or run_health(Lake(root), judged)
-    for line in summary.stages.values():
-        logger.info(line)
+    for stage, text in summary.stages.items():  # the headline: details are in the summary, once
+        logger.info("%s: %s", stage, (text.splitlines() or [""])[0])
     return summary
