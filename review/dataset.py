@@ -44,9 +44,11 @@ FIRST_ERROR = "first_error"
 WRONG_STEPS = "wrong_steps"
 COMMENT = "comment"
 CELL_PAD = "&emsp;"
+UNSETTLED = ("disputed", "single-source")  # consensus statuses a human decides
 
 GUIDELINES = """\
-Each record is a model-written solution whose automatic step labels disagree.
+Each record is a model-written solution whose automatic step labels disagree, or rest on one
+annotator alone (single-source: no second annotator could check them).
 
 1. Read the problem and the numbered steps.
 2. **First wrong step**: the earliest step containing an error (a wrong calculation, a false
@@ -57,11 +59,12 @@ Each record is a model-written solution whose automatic step labels disagree.
    "none" and key k + 1 is Step k. Every solution of this dataset has the same number of
    steps (the dataset's name says how many), and those are the steps offered.
 
-Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per step (✓ correct, ✗ wrong,
-? unparsed, – skipped; the number is its probability that the step is correct) and the
-consensus (⚠ disputed). "inferred" marks an MC label deduced from another step rather than
-tested by rollouts. Nothing is pre-selected: the annotators' answer is shown as text, and only
-what you select is stored as your label (a question you leave empty stays unanswered).
+Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per
+step (✓ correct, ✗ wrong, ? unparsed, – skipped; the number is its probability that the step is
+correct) and the consensus (⚠ disputed; ⚠ single-source: one annotator's label, unchecked).
+"inferred" marks an MC label deduced from another step rather than tested by rollouts. Nothing
+is pre-selected: the annotators' answer is shown as text, and only what you select is stored as
+your label (a question you leave empty stays unanswered).
 Submit when done, *Discard* a record you cannot judge (a broken problem, unreadable steps).
 """
 
@@ -176,7 +179,7 @@ class Disputed:
 
     @property
     def strategies(self) -> list[str]:
-        return sorted({c.strategy for c in self.consensus if c.status == "disputed"})
+        return sorted({c.strategy for c in self.consensus if c.status in UNSETTLED})
 
     def annotators(self) -> list[AnnotatorView]:
         """Votes grouped per annotator configuration; names disambiguated when one annotator ran
@@ -306,6 +309,8 @@ def _consensus_cell(row: Consensus | None) -> str:
     mark = {1: "✓", 0: "✗"}.get(row.label, "")
     if row.status == "disputed":
         mark = "⚠ disputed"
+    elif row.status == "single-source":
+        mark = f"⚠ single-source ({mark} by {', '.join(row.annotators) or 'one annotator'} alone)"
     return f"{mark}, {P_CORRECT} {row.probability:.2f}" if row.probability is not None else mark
 
 

@@ -93,4 +93,18 @@ def dispute_reasons(consensus: Sequence[Consensus], views: Sequence[View], n_ste
                 else f"its labeled votes agree ({'✓' if labels[0] else '✗'}), so the rule judged more than this step"
             reasons.append(f"step {i + 1}: {why}")
         lines.append(f"**Why {strategy} disputes** ({firsts}): " + "; ".join(reasons) + ".")
+    return lines + single_source_reasons(consensus)
+
+
+def single_source_reasons(consensus: Sequence[Consensus]) -> list[str]:
+    """Per strategy with single-source steps, one line: who alone labelled which steps."""
+    lines = []
+    for strategy in sorted({c.strategy for c in consensus if c.status == "single-source"}):
+        rows = sorted((c for c in consensus if c.strategy == strategy and c.status == "single-source"),
+                      key=lambda c: c.step_index)
+        who = sorted({a for c in rows for a in c.annotators}) or ["one annotator"]
+        steps = ", ".join(str(c.step_index + 1) for c in rows)
+        lines.append(f"**Why {strategy} has no agreed label on step{'s' if len(rows) > 1 else ''} "
+                     f"{steps}**: only {', '.join(who)} labelled {'them' if len(rows) > 1 else 'it'} "
+                     "(single-source); a label counts as agreed only with two annotators behind it.")
     return lines

@@ -1,7 +1,9 @@
 """Push disputed solutions from the lake to an Argilla dataset, highest priority first.
 
-A solution is disputed when one of its current consensus rows (the latest per step and strategy)
-has status ``disputed``; its priority is the highest priority among those rows. ``--dataset`` names
+A solution goes to review when one of its current consensus rows (the latest per step and
+strategy) has status ``disputed``, or ``single-source`` (a label only one annotator backs: not
+agreed, so a human decides it); its priority is the highest priority among its disputed rows,
+and a solution with only single-source rows comes after every disputed one (priority 0). ``--dataset`` names
 a group: a solution of n steps goes to ``<dataset>-<n>-steps`` (created when missing), whose
 questions offer exactly its n steps (``review.dataset``). Records already in a dataset of the group
 are skipped (``--update`` re-sends them to the dataset holding them), so pushes are idempotent and
@@ -54,8 +56,10 @@ class PushSummary:
 
 def disputed_candidates(lake: Lake, strategy: str | None = None,
                         min_priority: float | None = None) -> list[tuple[str, float]]:
-    """(solution id, priority) of every disputed solution, highest priority first."""
-    where = "status = 'disputed'" + (f" AND strategy = {literal(strategy)}" if strategy else "")
+    """(solution id, priority) of every solution to review (a disputed or single-source step),
+    highest priority first."""
+    where = "status IN ('disputed', 'single-source')" + (
+        f" AND strategy = {literal(strategy)}" if strategy else "")
     rows = lake.read("consensus", where=where).select(["solution_id", "priority"]).to_pylist()
     best: dict[str, float] = {}
     for row in rows:
