@@ -38,10 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-    import sys
-
+    from pipelines.commands._failure import USER_ERRORS, report_failure
     from pipelines.flows.run import load_configs, run_pipeline
+    from pipelines.needs import check_needs, run_needs
     from pipelines.run_summary import render
 
     from pipelines.progress import set_quiet
@@ -49,18 +48,16 @@ def run(args: argparse.Namespace) -> int:
     set_quiet(args.quiet)
     overrides = {"run": flags_for(args, RunConfig)}
     from store.lake import Lake
-    from store.lock import LakeBusyError, lake_lock
+    from store.lock import lake_lock
 
     configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
+    check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
     try:
         with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
             summary = run_pipeline(args.config, args.lake, overrides)
-    except LakeBusyError:
+    except USER_ERRORS:
         raise
     except Exception as exc:  # a stage failed after its retries: say which, keep what is stored
-        logging.getLogger(__name__).debug("run failed", exc_info=True)
-        print(f"stepforge run: error: {type(exc).__name__}: {exc}\nwork finished before the "
-              "failure is stored; run the same command again to resume", file=sys.stderr)
-        return 1
+        return report_failure("run", exc)
     print(render(summary))
     return 0
