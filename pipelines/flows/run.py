@@ -110,22 +110,27 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 # log_prints off: datasets fingerprints the shards by pickling them with dill, which prints a
 # bytecode disassembly into a captured stdout that Prefect's print patch would log line by line
 @task(name="export", cache_policy=NONE, log_prints=False)
-def export_stage(section: dict[str, Any], default_out: str,
+def export_stage(section: dict[str, Any], default_out: str | None,
                  lake_root: str) -> tuple[str, str, str]:
     """(what the export did, where it is, its information checks' outcome)."""
     from export import ExportEmpty, ExportRefused, describe, run_export
     from export.empty import why_empty
+    from pipelines.reconcile import KINDS
 
     # the run owns its export folder: a re-run replaces its own earlier export there
+    from pipelines.outputs import default_output
+
     config, write = export_configs(section, {}, {}, {"overwrite": True})
-    if not write.out:
-        write = write.model_copy(update={"out": default_out.format(format=config.format)})
     lake = Lake(lake_root)
+    if not write.out:
+        out = (default_out.format(format=config.format) if default_out
+               else str(default_output(lake, f"prm-{config.format}")))
+        write = write.model_copy(update={"out": out})
     try:
         result = run_export(lake, config, write, allow_empty=False)
     except ExportEmpty as empty:  # no empty set on disk: absent, the reason in the summary
         removed = _remove_own_export(write.out)
-        why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection))
+        why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection, KINDS))
         return (f"export {config.format} ({config.strategy}) not written: nothing to export: "
                 f"{why}{removed}", f"not written ({write.out})",
                 f"{config.strategy} no labels selected")
@@ -154,14 +159,17 @@ def _remove_own_export(out: str | None) -> str:
 
 
 @task(name="report", cache_policy=NONE)
-def report_stage(lake_root: str, out: str, export: Any = None) -> tuple[str, str]:
-    """Write the report; returns its path and its label-health block, which the summary prints
-    (judged once: ``export``'s labels, the same verdict and reasons in both)."""
+def report_stage(lake_root: str, out: str | None, export: Any = None) -> tuple[str, str]:
+    """Write the report (``out``, else report.html in the lake's output folder); returns its
+    path and its label-health block, which the summary prints (judged once: ``export``'s
+    labels, the same verdict and reasons in both)."""
     from pipelines.label_health import health_text
+    from pipelines.outputs import default_output
     from pipelines.report import gather, save
 
-    data = gather(Lake(lake_root), export=export)
-    return str(save(data, out)), health_text(data.health)
+    lake = Lake(lake_root)
+    data = gather(lake, export=export)
+    return str(save(data, out or default_output(lake, "report.html"))), health_text(data.health)
 
 
 # -- the flow ---------------------------------------------------------------------------------
