@@ -64,7 +64,7 @@ def is_hub_id(path: str) -> bool:
 
 
 def run_needs(configs: Any) -> list[Callable[[], str | None]]:
-    """Checks for what ``stepforge run`` with ``configs`` (pipelines.flows.run.Configs) needs,
+    """Checks for what ``stepforge run`` with ``configs`` (pipelines.run_configs.Configs) needs,
     only for its stages: one callable per need, returning a line when unmet."""
     stages, project = configs.run.stages, configs.project
     checks: list[Callable[[], str | None]] = []

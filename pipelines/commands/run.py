@@ -38,20 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.commands._failure import USER_ERRORS, report_failure
-    from pipelines.flows.run import load_configs, run_pipeline
     from pipelines.needs import check_needs, run_needs
-    from pipelines.run_summary import render
+    from pipelines.run_configs import load_configs
 
-    from pipelines.progress import set_quiet
-
-    set_quiet(args.quiet)
     overrides = {"run": flags_for(args, RunConfig)}
+    configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
+    check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
+
+    from pipelines.commands._failure import USER_ERRORS, report_failure
+    from pipelines.flows.run import run_pipeline  # Prefect import is slow: only when needed
+    from pipelines.progress import set_quiet
+    from pipelines.run_summary import render
     from store.lake import Lake
     from store.lock import lake_lock
 
-    configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
-    check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
+    set_quiet(args.quiet)
     try:
         with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
             summary = run_pipeline(args.config, args.lake, overrides)

@@ -14,64 +14,24 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import datetime, timezone
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.annotate import AnnotateConfig, skipped_lines
+from pipelines.annotate import skipped_lines
 from pipelines.config import load_config
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
-from pipelines.generate import GenerateConfig
 from pipelines.ingest import IngestConfig, ingest
-from pipelines.project_config import ProjectConfig, read_project
 from pipelines.reconcile import ReconcileConfig
 from pipelines.run_config import InputSpec, RunConfig
+from pipelines.run_configs import Configs, load_configs  # noqa: F401 - load_configs kept importable here
 from pipelines.run_summary import RunSummary, lake_overview
 from pipelines.sections import export_configs
 from store.lake import Lake
 from store.lock import lake_lock
-
-
-@dataclass
-class Configs:
-    """Every stage's typed config, validated up front so a typo fails before any work."""
-
-    project: ProjectConfig
-    run: RunConfig
-    generate: GenerateConfig
-    annotate: AnnotateConfig
-    reconcile: ReconcileConfig
-    export: dict[str, Any] = field(default_factory=dict)
-
-
-def load_configs(config: str | None, lake: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> Configs:
-    """The project config file (or preset) with ``lake`` and per-section ``overrides``
-    ({"run": {"stages": [...]}}) applied."""
-    project = read_project(config, config or "defaults", overrides)
-    if lake:
-        project.lake = lake
-    run = load_config(RunConfig, project.run, {}, "run", file=project.file)
-    configs = Configs(
-        project=project, run=run,
-        generate=load_config(GenerateConfig, project.generate, {}, "generate", project.file),
-        annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate", project.file),
-        reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile", project.file),
-        export=dict(project.export),
-    )
-    for name in configs.annotate.annotators:  # every engine role an annotator names exists
-        configs.annotate.engines_used(name, project.engines)
-    if "export" in run.stages:
-        export_configs(project.export, {}, {}, {"overwrite": True}, project.file)
-    if "review" in run.stages:
-        from review.config import PushConfig, section_for
-
-        load_config(PushConfig, section_for(PushConfig, project.review), {}, "review", project.file)
-    return configs
 
 
 # -- stage tasks ------------------------------------------------------------------------------
