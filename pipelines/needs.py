@@ -58,9 +58,22 @@ def hub_problem(dataset: str) -> str | None:
     return None
 
 
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".arrow")
+
+
 def is_hub_id(path: str) -> bool:
-    """A run input that is no local file or folder: `datasets` looks it up on the Hub."""
+    """An input that is no local file or folder: `datasets` looks it up on the Hub."""
     return not Path(path).exists() and not path.startswith(("s3://", "gs://", "hf://"))
+
+
+def input_problem(path: str) -> str | None:
+    """Why the input ``path`` cannot be read here: a missing local file, or a Hub dataset
+    that cannot be loaded (:func:`hub_problem`); None when it can."""
+    if not is_hub_id(path):
+        return None
+    if path.startswith((".", "/", "~")) or path.lower().endswith(FILE_SUFFIXES):
+        return f"no file or folder {path} (from {Path.cwd()})"
+    return hub_problem(path)
 
 
 def run_needs(configs: Any) -> list[Callable[[], str | None]]:
@@ -72,7 +85,7 @@ def run_needs(configs: Any) -> list[Callable[[], str | None]]:
         for i, spec in enumerate(configs.run.inputs):
             path = spec.resolved()
             if is_hub_id(path):
-                checks.append(lambda i=i, path=path: _named(f"run.inputs[{i}]", hub_problem(path)))
+                checks.append(lambda i=i, path=path: _named(f"run.inputs[{i}]", input_problem(path)))
     engines: dict[str, EngineConfig] = {}
     if "generate" in stages:
         engines[configs.generate.engine] = project.engine(configs.generate.engine)
@@ -81,7 +94,18 @@ def run_needs(configs: Any) -> list[Callable[[], str | None]]:
             engines |= configs.annotate.engines_used(name, project.engines)
     checks += [lambda role=role, config=config: engine_problem(role, config)
                for role, config in engines.items()]
+    if "annotate" in stages and configs.run.task_runner == "ray":
+        checks.append(_ray_problem)
     return checks
+
+
+def _ray_problem() -> str | None:
+    from engines.preflight import installed
+
+    if installed("prefect_ray"):
+        return None
+    return ("run.task_runner: ray needs prefect-ray, not installed: `make install` in this "
+            "checkout or `.venv/bin/pip install -e \".[ray]\"`")
 
 
 def _named(where: str, problem: str | None) -> str | None:

@@ -187,8 +187,8 @@ def task_runner_for(c: Configs) -> Any:
     try:
         from prefect_ray import RayTaskRunner
     except ImportError as exc:
-        raise RuntimeError("run.task_runner: ray needs prefect-ray (pip install "
-                           "'stepforge[ray]')") from exc
+        raise RuntimeError("run.task_runner: ray needs prefect-ray: `make install` in this "
+                           "checkout or `.venv/bin/pip install -e \".[ray]\"`") from exc
     return RayTaskRunner(address=c.run.ray_address)
 
 

@@ -28,7 +28,7 @@ EXPECTED = {
 def readme_commands() -> list[str]:
     """The commands of the README's CLI block, comments dropped, ``a && b`` split."""
     text = (REPO / "README.md").read_text()
-    block = re.search(r"## CLI\n\n```bash\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"## CLI\n.*?```bash\n(.*?)```", text, re.S).group(1)
     commands = []
     for line in block.splitlines():
         line = line.split(" #", 1)[0].strip()
