@@ -1,5 +1,7 @@
 """How a command that runs a Prefect flow reports a stage that failed after its retries: one
-line naming the error, and that stored work is kept (the traceback only with -v)."""
+line naming the error, and that stored work is kept. Tracebacks only with -v: Prefect's console
+lines about a failed task or flow keep their one-line message and drop the traceback (its API
+logs, the Prefect UI's, keep it)."""
 
 from __future__ import annotations
 
@@ -22,3 +24,34 @@ def report_failure(command: str, exc: BaseException, resumable: bool = True) -> 
             if resumable else "")
     print(f"stepforge {command}: error: {type(exc).__name__}: {cause}{hint}", file=sys.stderr)
     return 1
+
+
+class _NoTraceback(logging.Filter):
+    """Passes a record with a traceback on to its handler as a copy without it."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info and not record.exc_text:
+            return True
+        self.handler.handle(logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                                   "exc_text": None}))
+        return False
+
+
+def quiet_tracebacks(verbose: bool) -> None:
+    """Unless ``verbose``, Prefect's console handlers print failures without tracebacks (call
+    after importing Prefect, which sets its logging up)."""
+    if verbose:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [logger for logger in manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for handler in {h for logger in loggers for h in logger.handlers}:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _NoTraceback) for f in handler.filters):
+            handler.addFilter(_NoTraceback(handler))

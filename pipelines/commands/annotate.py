@@ -48,13 +48,14 @@ def run(args: argparse.Namespace) -> int:
         used |= config.engines_used(name, project.engines)
     check_engines(used)  # in seconds, before Prefect, a lock or a model
 
-    from pipelines.commands._failure import USER_ERRORS, report_failure
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
     from pipelines.flows.annotate import annotate_flow
     from pipelines.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
 
     set_quiet(args.quiet)
+    quiet_tracebacks(getattr(args, "verbose", False))
     since = datetime.now(timezone.utc)
     lake = Lake(project.lake)
     try:

@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     check_engines({config.engine: engine_config})  # in seconds, before Prefect or a model
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
-    from pipelines.commands._failure import USER_ERRORS, report_failure
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
     from pipelines.progress import set_quiet
 
     set_quiet(args.quiet)
+    quiet_tracebacks(getattr(args, "verbose", False))
     try:
         summary = generate_flow(config, engine_config, project.lake)
     except USER_ERRORS:

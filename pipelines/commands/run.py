@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
     check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
 
-    from pipelines.commands._failure import USER_ERRORS, report_failure
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
     from pipelines.flows.run import run_pipeline  # Prefect import is slow: only when needed
     from pipelines.progress import set_quiet
     from pipelines.run_summary import render
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from store.lock import lake_lock
 
     set_quiet(args.quiet)
+    quiet_tracebacks(getattr(args, "verbose", False))
     try:
         with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
             summary = run_pipeline(args.config, args.lake, overrides)

@@ -68,3 +68,32 @@ def test_config_errors_carry_no_pydantic_prefix(run_cli, two_lakes) -> None:
     status, _, err = run_cli("reconcile", "--lake", str(two_lakes[0]), "--strategies", "nope")
     assert status == 2 and len(err.strip().splitlines()) == 1
     assert "unknown strategies ['nope']" in err and "Value error" not in err
+
+
+@pytest.mark.slow
+def test_an_engine_failing_mid_run_is_one_error_line_without_tracebacks(run_cli, tmp_path) -> None:
+    """The server answers /models (so the preflight passes) and refuses every completion; the
+    command runs as a user runs it (its own process, Prefect's console logging included)."""
+    import os
+    import subprocess
+    import sys
+
+    from engines.openai_server import Faults, start_server
+    from engines.scripted import ScriptedEngine
+
+    lake = str(tmp_path / "lake")
+    assert run_cli("ingest", str(SOLUTIONS), "--kind", "solutions", "--lake", lake)[0] == 0
+    engine = ScriptedEngine(lambda request, index: "x", model_id="m")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with start_server(engine, faults=Faults(fail_first=10**6, status=400)) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "annotate", "--lake", lake, "--annotators",
+             "judge", "--limit", "1", "--engine-backend", "openai", "--engine-base-url",
+             server.url, "--engine-model", "m"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    err = done.stderr
+    assert done.returncode == 1, err
+    assert "Task run" in err and "Traceback" not in err, err  # Prefect's lines, one each
+    errors = [line for line in err.splitlines() if line.startswith("stepforge annotate: error: ")]
+    assert len(errors) == 1 and "HTTP 400" in errors[0], err
+    assert len(err.splitlines()) < 20, err
