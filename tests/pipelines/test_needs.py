@@ -74,3 +74,20 @@ def test_a_missing_local_file_is_not_sent_to_the_hub(tmp_path: Path, monkeypatch
     assert input_problem("data/mine.jsonl").startswith("no file or folder data/mine.jsonl")
     (tmp_path / "mine.jsonl").write_text("{}\n")
     assert input_problem("mine.jsonl") is None
+
+
+def test_the_gpu_config_is_checked_without_importing_prefect() -> None:
+    """Loading and checking a config costs no Prefect import (seconds on a busy CPU), so
+    `stepforge run` on a machine that lacks what the config needs answers at once."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import sys; from pipelines.run_configs import load_configs; "
+            "c = load_configs('configs/gpu-vllm.yaml'); "
+            "from pipelines.needs import run_needs; run_needs(c); "
+            "print('prefect' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=repo, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
