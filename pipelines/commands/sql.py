@@ -89,8 +89,9 @@ def table_counts(lake: Lake) -> pa.Table:
         f"SELECT {i} AS i, count(*) AS n FROM \"{name}\"" for i, name in enumerate(names))
     rows = sandbox.query(lake, f"SELECT i, n FROM ({counts}) ORDER BY i")["n"].to_pylist()
     kinds = ["table" if n in TABLES else "view" if n in convenience else "analytics" for n in names]
-    return pa.table({"name": names, "kind": kinds, "rows": rows,
-                     "note": [None if n else empty_reason(lake, name) for name, n in zip(names, rows)]})
+    # a listing, not data: no NULL for "nothing to note" (rows, or empty for no known reason)
+    notes = ["" if n else empty_reason(lake, name) or "" for name, n in zip(names, rows)]
+    return pa.table({"name": names, "kind": kinds, "rows": rows, "note": notes})
 
 
 def empty_reason(lake: Lake, name: str) -> str | None:
