@@ -15,10 +15,12 @@ so the sandbox sets none: nothing spills, and a query past the memory limit fail
 and a statement timeout. DuckDB parses and plans without looking at interrupts, and a Python
 signal handler runs only when the main thread is back in Python, so the statement runs on a
 worker thread while the main thread waits in short steps: Ctrl-C / SIGTERM (and the timeout)
-are handled at once, ``interrupt()`` stops the execution, and a worker still planning is left
-behind as a daemon thread for the process exit to end. DuckDB's parser holds Python's lock
-(14 s for 300,000 OR terms, 5.7 MB), so SQL over ``MAX_SQL_BYTES`` is refused unparsed. Results stream in
-batches: the caller takes as many rows as it shows.
+are handled at once, and ``interrupt()`` stops the execution. A worker still planning cannot
+be stopped: ``abandoned()`` says so, and the command then ends its process with ``os._exit``
+(an interpreter finalizing around a thread inside DuckDB aborts: "exception not rethrown").
+DuckDB's parser holds Python's lock (14 s for 300,000 OR terms, 5.7 MB), so SQL over
+``MAX_SQL_BYTES`` is refused unparsed. Results stream in batches: the caller takes as many
+rows as it shows.
 
 Rows sharing an id collapse by the table's ``order_by`` column rather than by file name (as
 for remote lakes): the same rows as the catalog unless two files hold one id with different
@@ -65,6 +67,7 @@ BATCH_ROWS = 10_000
 MAX_THREADS = 4
 DEFAULT_TIMEOUT = 300.0
 GRACE_SECONDS = 1.0  # after an interrupt, how long the worker gets to stop
+WORKER = "stepforge-sql"
 ENV = {"memory_limit": "STEPFORGE_SQL_MEMORY_LIMIT", "threads": "STEPFORGE_SQL_THREADS",
        "timeout": "STEPFORGE_SQL_TIMEOUT"}
 
@@ -141,7 +144,7 @@ class Stream:
         self._done = False
         self._deadline = time.monotonic() + limits.timeout if limits.timeout else math.inf
         self._worker = threading.Thread(target=self._work, args=(sql,), daemon=True,
-                                        name="stepforge-sql")
+                                        name=WORKER)
         self._worker.start()
         kind, value = self._next()
         self.schema: pa.Schema = value if kind == "schema" else pa.schema([])
@@ -221,6 +224,12 @@ class Stream:
             self.close()
             raise _error(value, self.limits)
         return kind, value
+
+
+def abandoned() -> bool:
+    """Whether a stopped statement's worker is still inside DuckDB (parsing or planning):
+    the process must then end with ``os._exit``, not a normal interpreter exit."""
+    return any(t.name == WORKER and t.is_alive() for t in threading.enumerate())
 
 
 def stream(lake: Lake, sql: str, limits: Limits | None = None) -> Stream:

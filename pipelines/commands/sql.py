@@ -133,14 +133,40 @@ def run(args: argparse.Namespace) -> int:
         written = write(result.schema, result.to_batches(), args.format, out, max_rows)
     elif args.query:
         sql = sys.stdin.read() if args.query == "-" else args.query
-        with sandbox.stream(lake, sql, limits) as result:
-            written = write(result.schema, result, args.format, out, max_rows)
+        try:
+            with sandbox.stream(lake, sql, limits) as result:
+                written = write(result.schema, result, args.format, out, max_rows)
+        except ValueError as exc:
+            if sandbox.abandoned() and _owns_process():
+                _exit_now(f"stepforge sql: error: {exc}", 2)
+            raise
     else:
         raise ValueError("give a query, or --tables to list what can be queried")
     if written.cut and args.format != "table":  # the table says so itself
         print(f"stepforge sql: stopped at {written.rows} rows (--max-rows {max_rows}; 0 writes "
               "all)", file=sys.stderr)
     return 0
+
+
+def _owns_process() -> bool:
+    """Whether this is the ``stepforge`` command itself (its stop handlers installed), which
+    may end the process, rather than a caller of ``main``."""
+    import signal
+
+    from pipelines import stopping
+
+    return signal.getsignal(signal.SIGTERM) is getattr(stopping, "_on_signal", None)
+
+
+def _exit_now(message: str, code: int) -> None:
+    """Print ``message`` and end the process at once: a DuckDB worker thread still parsing or
+    planning would abort a normal interpreter exit."""
+    from engines import redact
+
+    print(redact.mask(message), file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def outside_lakes(out: str, lake: Lake) -> Path:
