@@ -122,9 +122,9 @@ def test_bad_limits_are_refused_at_parse_time(filled: Lake, flag: str, capsys) -
 
 @pytest.mark.slow  # two subprocesses over 60M rows: ~5 s on an idle machine, 18 s under load
 def test_rows_stream_up_to_the_row_limit_and_say_so(filled: Lake, tmp_path: Path) -> None:
-    """60M rows asked for (480 MB as one Arrow column; efdb8c6 peaked near 1 GB holding them
-    to show 100): the child's peak memory, as the kernel counts it, stays at the interpreter's
-    own, and the cut is said."""
+    """60M rows asked for (480 MB as one Arrow column; efdb8c6 peaked at 710 MB holding them
+    to show 100, 260 MB now): the child's peak memory, as the kernel counts it, stays near the
+    interpreter's own, and the cut is said."""
     table = cli(filled, "--threads", "1", "SELECT range AS x FROM range(60000000)")
     try:
         text, err = table.communicate(timeout=120)
