@@ -17,6 +17,10 @@ and an uninterrupted one must store exactly the same labels):
   environment, ATTACH, INSTALL/LOAD, SET ...): held when each is refused and the lake unchanged;
 - a fake API key echoed by a server (across the 300-character cut of the error body and in a
   response header) with ``-v``: held when neither the output nor Prefect's database holds it;
+- lake and sql hardening (``--only lake-sql``, benchmarks/reliability_lake_sql.py): a symlink,
+  hard link, folder or FIFO planted at the lake lock, ``--lock-timeout nan``, a read-only lake,
+  ``stepforge sql`` past its memory limit, 60M rows asked, a timeout and SIGTERM/SIGINT while
+  DuckDB plans, 300,000 OR terms, DuckDB's ``.tmp`` temp folder, ``--out`` into the lake;
 - bad input files: ``stepforge ingest`` on each; held when refused with one line naming the
   file and no traceback, or accepted with the bad rows reported (dropped / skipped), or
   accepted when nothing in it is wrong to store (an empty file, a JSON array).
@@ -49,6 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.reliability_inputs import probe_bad_inputs  # noqa: E402
+from benchmarks.reliability_lake_sql import probe_lake_and_sql  # noqa: E402
 from benchmarks.reliability_leaks import probe_secrets, probe_sql_sandbox  # noqa: E402
 from engines.openai_server import Faults, start_server  # noqa: E402
 from engines.scripted import ScriptedEngine, request_text  # noqa: E402
@@ -373,7 +378,8 @@ def markdown(bench: Bench, command: str) -> str:
             f"({held}/{len(bench.probes)}).\n")
 
 
-PROBES = ("run", "reconcile", "export", "concurrent", "signals", "sql", "secrets", "bad-inputs")
+PROBES = ("run", "reconcile", "export", "concurrent", "signals", "sql", "secrets", "bad-inputs",
+          "lake-sql")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
             probe_secrets(bench)
         if "bad-inputs" in only:
             probe_bad_inputs(bench)
+        if "lake-sql" in only:  # issue 25 items 1-4, 8: planted lock files, read-only lake, sql
+            probe_lake_and_sql(bench)
     command = "python benchmarks/reliability.py " + " ".join(argv if argv is not None
                                                             else sys.argv[1:])
     text = markdown(bench, command.strip())

@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import httpx
 
-from engines import redact
+from engines import activity, redact
 from engines.base import Completion, Constraint, GenerationRequest, apply_stop
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
@@ -114,6 +114,7 @@ class OpenAIEngine:
         model = await asyncio.to_thread(lambda: self.model_id)
         limits = httpx.Limits(max_connections=self.config.max_concurrency)
         semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        activity.report(budget=sum(r.max_tokens * r.n for r in requests))
         async with httpx.AsyncClient(headers=self.headers(), timeout=self.config.request_timeout,
                                      limits=limits) as client:
             try:
@@ -155,6 +156,7 @@ class OpenAIEngine:
             used = data.get("usage") or {}
             prompt_tokens = max(prompt_tokens, int(used.get("prompt_tokens") or 0))
             completion_tokens += int(used.get("completion_tokens") or 0)
+            activity.report(tokens=int(used.get("completion_tokens") or 0))
         return Completion(texts, prompt_tokens, completion_tokens, reasons)
 
     async def post(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,

@@ -46,6 +46,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from engines import activity
 from engines.base import Completion, Constraint, GenerationRequest, apply_stop
 from engines.config import EMBEDDED_MODEL, EngineConfig
 from engines.constrained import GrammarMasks, LLTokenizers
@@ -143,6 +144,7 @@ class RowStops(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         generated = input_ids.shape[1] - self.prompt_width
+        activity.report(tokens=sum(1 for at in self.stopped_at if at is None))  # rows still writing
         done = [generated >= row.max_tokens for row in self.rows]
         for i, row in enumerate(self.rows):
             if self.stopped_at[i] is None and row.stop:
@@ -192,6 +194,7 @@ class TransformersEngine:
                 for i, r in enumerate(requests) for s in range(r.n if r.temperature > 0 else 1)
             ]
             rows.sort(key=lambda row: len(row.ids))
+            activity.report(budget=sum(row.max_tokens for row in rows))
             results: dict[tuple[int, int], RowResult] = {}
             size = self.config.batch_size
             for start in range(0, len(rows), size):

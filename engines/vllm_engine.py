@@ -17,14 +17,14 @@ from typing import Any, Sequence
 from engines.base import Completion, Constraint, GenerationRequest
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
-INSTALL_HINT = "pip install stepforge[gpu]"
+INSTALL_HINT = '`make install` on a GPU machine, or `.venv/bin/pip install -e ".[gpu]"`'
 
 
 def import_vllm() -> Any:
     try:
         import vllm
     except ImportError as error:
-        raise ImportError(f"the vllm backend needs vLLM and a CUDA GPU: `{INSTALL_HINT}` "
+        raise ImportError(f"the vllm backend needs vLLM and a CUDA GPU: {INSTALL_HINT} "
                           f"(import failed: {error})") from error
     return vllm
 

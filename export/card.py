@@ -131,6 +131,10 @@ def label_balance(selection: Selection) -> dict[str, dict[str, Any]]:
 
 def front_matter(selection: Selection, config: ExportConfig, licence: str,
                  pretty_name: str | None) -> dict[str, Any]:
+    """The card's YAML metadata. No ``dataset_info``: `datasets` ignores (with a warning) a
+    ``splits`` entry without ``num_bytes``, the size of the split as `datasets` builds it in
+    Arrow, which only `datasets` can compute; the Hub fills it in, and the examples per split are
+    in the card's text."""
     total = selection.total
     size = next((name for limit, name in SIZE_BINS if total < limit), "n>10M")
     ext = "jsonl" if config.format == "jsonl" else "parquet"
@@ -145,8 +149,6 @@ def front_matter(selection: Selection, config: ExportConfig, licence: str,
         "size_categories": [size],
         "configs": [{"config_name": "default", "data_files": [
             {"split": split, "path": f"data/{split}-*.{ext}"} for split in selection.rows]}],
-        "dataset_info": {"splits": [{"name": split, "num_examples": rows}
-                                    for split, rows in selection.rows.items()]},
     }
 
 

@@ -10,6 +10,8 @@ could not be located).
 
 from __future__ import annotations
 
+import difflib
+from typing import Sequence
 
 from export.select import ExportConfig, Selection
 from store.lake import Lake
@@ -44,14 +46,23 @@ def _dispute_reasons(lake: Lake, strategy: str) -> dict[str, int]:
     return {r["reason"]: r["n"] for r in lake.query(sql).to_pylist()}
 
 
-def why_empty(lake: Lake, config: ExportConfig, selection: Selection) -> list[str]:
-    """Lines saying why ``selection`` holds no example and what to try instead."""
+def why_empty(lake: Lake, config: ExportConfig, selection: Selection,
+              builtin: Sequence[str] = ()) -> list[str]:
+    """Lines saying why ``selection`` holds no example and what to try instead; ``builtin``:
+    the strategy kinds reconcile knows, so a misspelt one is named instead of suggesting a
+    reconcile that would fail."""
     strategies = _strategies(lake)
     name = config.strategy
     others = sorted(((s, r["kept"]) for s, r in strategies.items() if s != name and r["kept"]),
                     key=lambda item: -item[1])
     hint = ("; try " + ", ".join(f"--strategy {s} ({n} solutions kept)" for s, n in others)
             if others else "")
+    if name not in strategies and builtin and name not in builtin:
+        close = difflib.get_close_matches(name, sorted({*strategies, *builtin}), n=1)
+        return [f"no strategy {name!r}" + (f": did you mean --strategy {close[0]}?" if close
+                                           else "") + f" (built in: {', '.join(builtin)}; "
+                f"reconciled here: {', '.join(sorted(strategies)) or 'none'}; a strategy of your own is a "
+                "`reconcile.variants` entry of --config)"]
     if not strategies:
         return ["no consensus rows yet: run `stepforge reconcile` first (it needs step votes: "
                 "`stepforge annotate`)"]

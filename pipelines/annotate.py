@@ -260,20 +260,31 @@ def label_batch(annotator: Annotator, problems: dict[str, Problem], solutions: l
     return result
 
 
+def skip_key(kind: str | None, reason: str) -> str:
+    """A skipped vote's short reason key: its ``details.skip_kind`` (MC: unsolvable, truncated,
+    ...), else the reason's first word when it reads "word: ...", else "other"."""
+    if kind:
+        return kind
+    head, sep, _ = reason.partition(":")
+    return head.strip() if sep and head.strip() and " " not in head.strip() and len(head) <= 24 else "other"
+
+
 def skipped_lines(lake: Lake, annotator: str, already_done: int, since: datetime) -> list[str]:
     """What this run left without a label and why: solutions labelled earlier (not redone),
-    solutions that got no label, skip reasons and unparsed votes (raw text kept)."""
+    solutions that got no label, skipped votes counted per short reason key, then each key's
+    full reason once (never cut: two reasons must not look alike), and unparsed votes."""
     lines = []
     if already_done:
         lines.append(f"skipped {already_done} solutions already labelled by {annotator} with "
                      "this config (not redone)")
     name, ts = literal(annotator), literal(since.isoformat())
     rows = lake.query(f"""
-        SELECT status, coalesce(nullif(details->>'reason', ''), nullif(rationale, ''), 'no reason given')
-               AS reason, count(*) AS n, count(DISTINCT solution_id) AS solutions
+        SELECT status, details->>'skip_kind' AS kind,
+               coalesce(nullif(details->>'reason', ''), nullif(rationale, ''), 'no reason given') AS reason,
+               count(*) AS n, list(DISTINCT solution_id) AS solutions
         FROM step_votes WHERE annotator = {name} AND created_at >= {ts}::TIMESTAMPTZ
           AND status <> 'labeled'
-        GROUP BY ALL ORDER BY n DESC""").to_pylist()
+        GROUP BY ALL ORDER BY n DESC, reason""").to_pylist()
     unlabelled = lake.query(f"""
         SELECT count(*) AS n FROM (SELECT solution_id FROM step_votes
           WHERE annotator = {name} AND created_at >= {ts}::TIMESTAMPTZ
@@ -282,14 +293,32 @@ def skipped_lines(lake: Lake, annotator: str, already_done: int, since: datetime
     if n:
         lines.append(f"{n} solutions got no label from {annotator} (their votes are skipped or "
                      "unparsed, never 0/1)")
-    skipped = [r for r in rows if r["status"] == "skipped"]
-    for r in skipped[:3]:
-        lines.append(f"{r['n']} votes skipped on {r['solutions']} solutions: "
-                     f"{' '.join(r['reason'].split())[:120]}")
-    if len(skipped) > 3:
-        lines.append(f"... {sum(r['n'] for r in skipped[3:])} more skipped votes (other reasons)")
+    lines += _skip_summary([r for r in rows if r["status"] == "skipped"])
     unparsed = sum(r["n"] for r in rows if r["status"] == "unparsed")
     if unparsed:
         lines.append(f"{unparsed} votes unparsed: the verdict could not be read (raw text in "
                      "step_votes.rationale)")
+    return lines
+
+
+def _skip_summary(rows: list[dict]) -> list[str]:
+    """"N votes skipped on S solutions: key n, key n", then per key its most frequent reason in
+    full (with how many other wordings the key has)."""
+    if not rows:
+        return []
+    keys: dict[str, dict] = {}
+    for r in rows:  # most votes first
+        entry = keys.setdefault(skip_key(r["kind"], r["reason"]),
+                                {"n": 0, "solutions": set(), "reasons": []})
+        entry["n"] += r["n"]
+        entry["solutions"].update(r["solutions"])
+        entry["reasons"].append(" ".join(r["reason"].split()))
+    solutions = set().union(*(e["solutions"] for e in keys.values()))
+    order = sorted(keys, key=lambda k: (-keys[k]["n"], k))
+    lines = [f"{sum(e['n'] for e in keys.values())} votes skipped on {len(solutions)} solutions: "
+             + ", ".join(f"{k} {keys[k]['n']}" for k in order)]
+    for k in order:
+        reasons = keys[k]["reasons"]
+        others = f" (and {len(reasons) - 1} other wordings)" if len(reasons) > 1 else ""
+        lines.append(f"{k}: {reasons[0]}{others}")
     return lines

@@ -11,10 +11,14 @@ import logging
 import pkgutil
 import sys
 
+from pydantic import ValidationError
+
 import pipelines.commands as commands
+from engines.preflight import NeedsUnmet
 from pipelines.stopping import STOPPABLE, stop_handlers
 from pipelines.config import legacy_switch_values
 from schemas import RecordError
+from schemas.errors import validation_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,11 +26,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stepforge", description="Step-level supervision for process reward models."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"stepforge {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"pipelines.commands.{info.name}").register(sub)
     return parser
+
+
+def version() -> str:
+    """The installed package's version, else the checkout's pyproject.toml's."""
+    from importlib import metadata
+    from pathlib import Path
+
+    try:
+        return metadata.version("stepforge")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, KeyError, ValueError):
+            return "unknown"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -65,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stops:
             return int(args.handler(args) or 0)
+    except NeedsUnmet as exc:  # what this machine lacks for the config: one line each
+        for line in exc.lines:
+            print(redact.mask(f"stepforge {args.command}: error: {line}"), file=sys.stderr)
+        return 2
     except (RecordError, FileNotFoundError, ValueError) as exc:
-        print(redact.mask(f"stepforge {args.command}: error: {exc}"), file=sys.stderr)
+        text = validation_line(exc) if isinstance(exc, ValidationError) else str(exc)
+        print(redact.mask(f"stepforge {args.command}: error: {text}"), file=sys.stderr)
         return 2
 
 

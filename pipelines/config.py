@@ -212,10 +212,11 @@ def legacy_switch_values(parser: argparse.ArgumentParser, argv: list[str]) -> li
             i += 1
             continue
         new = flag if _parse_bool(value) else "--no-" + flag[2:]
-        if new not in switches:
-            raise argparse.ArgumentTypeError(f"{flag} takes no value: write {flag} alone")
-        print(f"note: `{flag} {value}` is deprecated; write `{new}`", file=sys.stderr)
-        out.append(new)
+        if new not in switches:  # a plain on-switch (schedule --dry-run): off is leaving it out
+            print(f"note: `{flag} {value}` is deprecated; leave {flag} out", file=sys.stderr)
+        else:
+            print(f"note: `{flag} {value}` is deprecated; write `{new}`", file=sys.stderr)
+            out.append(new)
         i += 1
     return out
 

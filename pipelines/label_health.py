@@ -246,7 +246,11 @@ SKIP_WORDS = {"unsolvable": "policy never solves the problem",
               "truncated": "rollouts cut off at max_tokens",
               "truncated_solution": "solution cut off at max_tokens",
               "max_steps": "more steps than max_steps", "no_reference": "no reference answer",
-              "bad_reference": "unparseable reference answer"}
+              "bad_reference": "unparseable reference answer",
+              "no_reference_solution": "no reference solution (SPARE aligns to one)",
+              "bad_reference_solution": "reference solution has no steps to align to",
+              "no_claim": "no first-error claim of the checked annotator (mc-verify)",
+              "not_searched": "first error not searched after a refuted claim (mc-verify)"}
 
 
 def _skip(s: dict[str, Any]) -> str:

@@ -214,7 +214,7 @@ def reconcile(lake: Lake, config: ReconcileConfig) -> ReconcileSummary:
     (holding the lake lock, so two reconciles never both append the same rows)."""
     from store.lock import lake_lock
 
-    with lake_lock(lake, "reconcile"):
+    with lake_lock(lake, "reconcile", write=not config.dry_run):  # a dry run only reads
         return _reconcile(lake, config)
 
 

@@ -57,9 +57,11 @@ class RunConfig(BaseModel):
     review: Literal["auto", "always", "never"] = Field(
         "auto", description="push disputed solutions to Argilla: auto = only when "
         "$ARGILLA_API_URL is set; always = fail when Argilla is unreachable")
-    report: str = Field("out/report.html", description="where the HTML report is written")
-    export_out: str = Field("out/prm-{format}", description="export folder when the `export:` "
-                            "section sets no `out` ({format} is replaced)")
+    report: str | None = Field(None, description="where the HTML report is written (default: "
+                               "report.html in the lake's output folder, out/<lake name>/)")
+    export_out: str | None = Field(None, description="export folder when the `export:` section "
+                                   "sets no `out` ({format} is replaced; default: prm-{format} in "
+                                   "the lake's output folder, out/<lake name>/)")
     task_runner: Literal["threads", "ray"] = Field(
         "threads", description="executor of annotation batches: threads (one process) or ray "
         "(prefect-ray: batches spread over a Ray cluster)")

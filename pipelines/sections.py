@@ -86,11 +86,13 @@ def _settings_errors(settings: Any) -> Iterator[tuple[str, str]]:
 def _schedule_errors(section: Any) -> Iterator[tuple[str, str]]:
     from pipelines.schedules import ScheduleSpec
 
-    for name, spec in (section or {}).items():
+    known = ScheduleSpec.model_fields  # keys only: its cron check imports Prefect (seconds),
+    for name, spec in (section or {}).items():  # left to `stepforge schedule`, which needs it
         if not isinstance(spec, dict):
             continue
-        for key, message in unknown_keys((ScheduleSpec,), spec):
-            yield f"{name}.{key}", message
+        for key in spec:
+            if key not in known:
+                yield f"{name}.{key}", f"unknown key; the section takes: {', '.join(sorted(known))}"
 
 
 def section_errors(sections: dict[str, Any]) -> Iterator[tuple[str, str]]:

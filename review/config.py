@@ -37,8 +37,9 @@ class PushConfig(ArgillaConfig):
     min_priority: float | None = Field(default=None, description="skip solutions below this priority")
     max_steps: int = Field(
         default=30, ge=1, le=200,
-        description="longest solution the dataset can show (labels 'Step 1'..'Step N'); set on creation")
-    visible_labels: int = Field(default=11, ge=3, description="labels shown before 'more' in the UI")
+        description="longest solution pushed (one dataset per step count offers exactly its steps)")
+    visible_labels: int = Field(
+        default=31, ge=3, description="labels shown before 'more' in the UI (default: every step up to 30)")
     min_submitted: int = Field(
         default=1, ge=1, description="submitted reviews that complete a record (2+ for agreement)")
     update: bool = Field(

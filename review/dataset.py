@@ -18,9 +18,11 @@ Questions:
 - ``wrong_steps`` (optional): every wrong step, for per-step labels beyond the first error.
 
 Both questions open with a "none" choice, so "Step k" has the same number key (k + 1) in both.
-Argilla 2.8 has no per-record label lists: a dataset offers Step 1..``max_steps`` to every record.
-The record says how many steps it has, and ``review pull`` rejects an answer naming a step beyond
-them (with a message naming the record and reviewer; nothing is stored for it).
+Argilla 2.8 cannot vary a question's labels per record, so records are grouped into one dataset
+per step count, ``<dataset>-<n>-steps``, whose questions offer exactly Step 1..n: a reviewer is
+never offered a step the solution does not have. (A dataset named ``<dataset>`` itself is the
+one-dataset layout of stepforge before issue 26: its records stay there, and ``review pull``
+still rejects an answer in it naming a step past the solution's last.)
 - ``comment`` (optional): free text.
 
 Record ids are solution ids, so pushing twice never duplicates a record.
@@ -33,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from review.explain import P_CORRECT, P_LEGEND, dispute_reasons, grade_text, quote
 from schemas.records import Consensus, Problem, Solution, StepVote
 
 NO_ERROR = "no_error"
@@ -40,11 +43,12 @@ NO_WRONG_STEP = "none"  # wrong_steps' first choice: keeps Step k on key k + 1 a
 FIRST_ERROR = "first_error"
 WRONG_STEPS = "wrong_steps"
 COMMENT = "comment"
-RATIONALE_CHARS = 280
 CELL_PAD = "&emsp;"
+UNSETTLED = ("disputed", "single-source")  # consensus statuses a human decides
 
 GUIDELINES = """\
-Each record is a model-written solution whose automatic step labels disagree.
+Each record is a model-written solution whose automatic step labels disagree, or rest on one
+annotator alone (single-source: no second annotator could check them).
 
 1. Read the problem and the numbered steps.
 2. **First wrong step**: the earliest step containing an error (a wrong calculation, a false
@@ -52,14 +56,15 @@ Each record is a model-written solution whose automatic step labels disagree.
    Pick **No error** when every step is correct. Later steps that merely carry an earlier error
    forward do not move the first error.
 3. Optionally tick **every** wrong step, and leave a comment. In both questions key 1 is
-   "none" and key k + 1 is Step k. Only the record's own steps count: the dataset offers more
-   steps than short solutions have, and an answer beyond the last step is rejected.
+   "none" and key k + 1 is Step k. Every solution of this dataset has the same number of
+   steps (the dataset's name says how many), and those are the steps offered.
 
-Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per step (✓ correct, ✗ wrong,
-? unparsed, – skipped; the number is its probability that the step is correct) and the
-consensus (⚠ disputed). "inferred" marks an MC label deduced from another step rather than
-tested by rollouts. Nothing is pre-selected: the annotators' answer is shown as text, and only
-what you select is stored as your label (a question you leave empty stays unanswered).
+Under each step, and in the *Verdicts* panel, you see what each automatic annotator said per
+step (✓ correct, ✗ wrong, ? unparsed, – skipped; the number is its probability that the step is
+correct) and the consensus (⚠ disputed; ⚠ single-source: one annotator's label, unchecked).
+"inferred" marks an MC label deduced from another step rather than tested by rollouts. Nothing
+is pre-selected: the annotators' answer is shown as text, and only what you select is stored as
+your label (a question you leave empty stays unanswered).
 Submit when done, *Discard* a record you cannot judge (a broken problem, unreadable steps).
 """
 
@@ -78,18 +83,38 @@ def label_index(value: str) -> int:
     return int(value[5:]) - 1
 
 
-def question_labels(max_steps: int) -> tuple[dict[str, str], dict[str, str]]:
+def dataset_name(base: str, n_steps: int) -> str:
+    """The dataset holding the solutions of ``n_steps`` steps: ``stepforge-disputed-4-steps``."""
+    return f"{base}-{n_steps}-steps"
+
+
+def group_steps(base: str, name: str) -> int | None:
+    """The step count of a dataset of ``base``'s group (0: the one-dataset layout named ``base``,
+    which offers every record the same steps), None for a dataset outside the group."""
+    if name == base:
+        return 0
+    found = re.fullmatch(re.escape(base) + r"-(\d+)-steps", name)
+    return int(found.group(1)) if found else None
+
+
+def question_labels(n_steps: int) -> tuple[dict[str, str], dict[str, str]]:
     """The labels of the first-error and wrong-steps questions: each opens with its "none"
     choice, so Step k is number key k + 1 in both."""
-    steps = {step_label(i): f"Step {i + 1}" for i in range(max_steps)}
+    steps = {step_label(i): f"Step {i + 1}" for i in range(n_steps)}
     return {NO_ERROR: "No error", **steps}, {NO_WRONG_STEP: "None", **steps}
 
 
-def build_settings(max_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
-    """The Argilla settings of a review dataset holding solutions of up to ``max_steps`` steps."""
+def visible(n_labels: int, visible_labels: int) -> int | None:
+    """Labels shown before Argilla's "+k more": every one up to ``visible_labels`` (Argilla
+    takes 3 to the number of labels, None below 3)."""
+    return None if n_labels < 3 else max(3, min(visible_labels, n_labels))
+
+
+def build_settings(n_steps: int, visible_labels: int, min_submitted: int, client: Any) -> Any:
+    """The Argilla settings of a review dataset whose questions offer Step 1..``n_steps``."""
     import argilla as rg
 
-    first_labels, wrong_labels = question_labels(max_steps)
+    first_labels, wrong_labels = question_labels(n_steps)
     return rg.Settings(
         guidelines=GUIDELINES,
         fields=[
@@ -101,13 +126,13 @@ def build_settings(max_steps: int, visible_labels: int, min_submitted: int, clie
         questions=[
             rg.LabelQuestion(
                 name=FIRST_ERROR, title="First wrong step", required=True,
-                labels=first_labels,
-                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
+                labels=first_labels, visible_labels=visible(len(first_labels), visible_labels),
+                client=client,
                 description="The earliest step that is wrong; 'No error' if all steps are right."),
             rg.MultiLabelQuestion(
                 name=WRONG_STEPS, title="Every wrong step (optional)", required=False,
-                labels=wrong_labels,
-                visible_labels=max(3, min(visible_labels, max_steps + 1)), client=client,
+                labels=wrong_labels, visible_labels=visible(len(wrong_labels), visible_labels),
+                client=client,
                 description="Tick each wrong step, for per-step labels after the first error."),
             rg.TextQuestion(name=COMMENT, title="Comment (optional)", required=False, client=client),
         ],
@@ -154,7 +179,7 @@ class Disputed:
 
     @property
     def strategies(self) -> list[str]:
-        return sorted({c.strategy for c in self.consensus if c.status == "disputed"})
+        return sorted({c.strategy for c in self.consensus if c.status in UNSETTLED})
 
     def annotators(self) -> list[AnnotatorView]:
         """Votes grouped per annotator configuration; names disambiguated when one annotator ran
@@ -284,7 +309,9 @@ def _consensus_cell(row: Consensus | None) -> str:
     mark = {1: "✓", 0: "✗"}.get(row.label, "")
     if row.status == "disputed":
         mark = "⚠ disputed"
-    return f"{mark} {row.probability:.2f}" if row.probability is not None else mark
+    elif row.status == "single-source":
+        mark = f"⚠ single-source ({mark} by {', '.join(row.annotators) or 'one annotator'} alone)"
+    return f"{mark}, {P_CORRECT} {row.probability:.2f}" if row.probability is not None else mark
 
 
 def _first_error_text(index: int | None) -> str:
@@ -309,8 +336,8 @@ def render_solution(item: Disputed, views: Sequence[AnnotatorView] | None = None
         verdicts = step_verdicts(item, views, i)
         lines.append(f"**Step {i + 1}.** {_md(step)}" + (f"\n> {verdicts}" if verdicts else ""))
     sol = item.solution
-    grade = {True: "correct", False: "incorrect", None: "not graded"}[sol.is_correct]
     reference = item.problem.reference_answer if item.problem else None
+    grade = grade_text(sol, reference is not None)
     footer = f"Final answer: **{sol.final_answer or '—'}**"
     if reference is not None:
         footer += f" · reference: **{reference}**"
@@ -328,7 +355,8 @@ def _row(cells: Sequence[str]) -> str:
 
 def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
     """A step × annotator table of verdicts and scores, the consensus columns, each annotator's
-    first error, and the rationales given for the steps an annotator called wrong first."""
+    first error, why each rule disputes, what P(correct) is, and the rationale each annotator
+    gave for the step it called wrong first (quoted; a fragment is called one)."""
     strategies = sorted({c.strategy for c in item.consensus})
     by_step = {(c.strategy, c.step_index): c for c in item.consensus}
     head = ["step"] + [v.name for v in views] + [f"{s} rule" for s in strategies]
@@ -344,10 +372,11 @@ def render_verdicts(item: Disputed, views: Sequence[AnnotatorView]) -> str:
         first = view.first_error()
         vote = view.steps.get(first) if first is not None and first >= 0 else None
         if vote is not None and vote.rationale.strip():
-            text = " ".join(vote.rationale.split())
-            text = text[:RATIONALE_CHARS] + ("…" if len(text) > RATIONALE_CHARS else "")
-            notes.append(f"- **{view.name}** on step {first + 1}: {_md(text)}")
-    return "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "")
+            notes.append(f"- **{view.name}** on step {first + 1}, in its own words: "
+                         f"{quote(strip_calculator(vote.rationale))}")
+    why = dispute_reasons(item.consensus, views, len(item.solution.steps))
+    legend = [P_LEGEND] if strategies else []
+    return "\n\n".join(["\n".join(rows), *why, *legend] + (["\n".join(notes)] if notes else []))
 
 
 def build_record(item: Disputed) -> Any:

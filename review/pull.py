@@ -26,7 +26,7 @@ from review.agreement import Agreement, agreement
 from review.client import Connection, ReviewError, connect, paged, with_retries
 from review.config import PullConfig
 from review.dataset import COMMENT, FIRST_ERROR, WRONG_STEPS, label_index
-from review.push import find_dataset
+from review.push import find_group
 from schemas import RecordError
 from schemas.records import Review
 from store.lake import Lake
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 class PullSummary:
     """What a pull read and stored."""
 
-    dataset: str
+    dataset: str  # workspace/group name
+    datasets: list[str] = field(default_factory=list)  # the group's datasets read
     records: int = 0
     responses: Counter = field(default_factory=Counter)
     added: int = 0
@@ -123,7 +124,7 @@ def to_review(record: dict, response: dict, reviewer: str, dataset: str) -> tupl
     if beyond:
         raise RecordError(where, FIRST_ERROR if first in beyond else WRONG_STEPS,
                           f"answers Step {beyond[0] + 1} but the solution has {n_steps} steps "
-                          "(the dataset offers every record the same step choices): not stored; "
+                          "(a one-dataset layout offers every record the same steps): not stored; "
                           "ask the reviewer to correct the answer in Argilla, then pull again")
     labels = step_labels(first, wrong, n_steps)
     contradiction = first is not None and labels is None and bool(wrong)
@@ -147,19 +148,30 @@ def _usernames(client: Any, conn: Connection) -> dict[str, str]:
 
 
 def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], PullSummary]:
-    """Every response of the dataset as a Review (nothing is written)."""
+    """Every response of the group's datasets (one per step count, and the one-dataset layout of
+    older pushes) as a Review (nothing is written)."""
     client = connect(conn)
-    workspace, dataset = find_dataset(client, conn, config)
-    if dataset is None:
-        raise ReviewError(f"no dataset {config.dataset!r} in workspace {workspace.name!r} at "
-                          f"{conn.api_url}: push first (stepforge review push)")
-    name = f"{workspace.name}/{config.dataset}"
-    summary = PullSummary(dataset=name)
+    workspace, group = find_group(client, conn, config)
+    if not group:
+        raise ReviewError(f"no dataset {config.dataset!r} (nor {config.dataset}-N-steps) in workspace "
+                          f"{workspace.name!r} at {conn.api_url}: push first (stepforge review push)")
+    summary = PullSummary(dataset=f"{workspace.name}/{config.dataset}")
     users = _usernames(client, conn)
+    reviews = []
+    summary.datasets = list(group)
+    for name, dataset in group.items():
+        reviews += _read_dataset(client, conn, dataset, f"{workspace.name}/{name}", users, summary,
+                                 config.batch_size)
+    return reviews, summary
+
+
+def _read_dataset(client: Any, conn: Connection, dataset: Any, name: str, users: dict[str, str],
+                  summary: PullSummary, page: int) -> list[Review]:
+    """The Reviews of one dataset's responses; counts and rejected answers go to ``summary``."""
     questions = {str(q.id): q.name for q in dataset.settings.questions}
     reviews = []
     path = f"/api/v1/datasets/{dataset.id}/records"
-    for record in paged(client, conn, path, "reading responses", page=config.batch_size,
+    for record in paged(client, conn, path, "reading responses", page=page,
                         include=["responses", "suggestions"]):
         summary.records += 1
         suggested = suggested_values(record, questions)
@@ -177,12 +189,13 @@ def read_reviews(config: PullConfig, conn: Connection) -> tuple[list[Review], Pu
             if contradiction:
                 summary.inconsistent.append(f"{review.solution_id} ({reviewer})")
             reviews.append(review)
-    return reviews, summary
+    return reviews
 
 
 def pull(config: PullConfig, lake: Lake, conn: Connection | None = None) -> PullSummary:
     """Read the responses and append them to the lake's ``reviews`` table; the summary reports
-    counts per status and the agreement of reviewers on the first error (submitted only)."""
+    counts per status, the agreement of reviewers on the first error (submitted only), and the
+    answers rejected (``invalid``) or dropped as pre-filled (``prefilled``)."""
     conn = conn or config.connection()
     reviews, summary = read_reviews(config, conn)
     answers: dict[str, list[int]] = {}
@@ -191,8 +204,4 @@ def pull(config: PullConfig, lake: Lake, conn: Connection | None = None) -> Pull
             answers.setdefault(review.solution_id, []).append(review.first_error)
     summary.agreement = agreement(answers)
     summary.added = lake.append("reviews", reviews) if reviews else 0
-    for message in summary.invalid:
-        log.warning("skipped: %s", message)
-    for message in summary.prefilled:
-        log.warning("equal to the record's suggestion, not stored as the reviewer's: %s", message)
-    return summary
+    return summary  # rejected and pre-filled answers are in the summary: the caller reports them once

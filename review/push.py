@@ -1,9 +1,14 @@
 """Push disputed solutions from the lake to an Argilla dataset, highest priority first.
 
-A solution is disputed when one of its current consensus rows (the latest per step and strategy)
-has status ``disputed``; its priority is the highest priority among those rows. Records already in
-the dataset are skipped (``--update`` re-sends them), so pushes are idempotent and a limited push
-followed by another sends the next batch. The lake is only read: a failed push changes nothing.
+A solution goes to review when one of its current consensus rows (the latest per step and
+strategy) has status ``disputed``, or ``single-source`` (a label only one annotator backs: not
+agreed, so a human decides it); its priority is the highest priority among its disputed rows,
+and a solution with only single-source rows comes after every disputed one (priority 0). ``--dataset`` names
+a group: a solution of n steps goes to ``<dataset>-<n>-steps`` (created when missing), whose
+questions offer exactly its n steps (``review.dataset``). Records already in a dataset of the group
+are skipped (``--update`` re-sends them to the dataset holding them), so pushes are idempotent and
+a limited push followed by another sends the next batch. The lake is only read: a failed push
+changes nothing.
 
 Records carry no suggestions (they would pre-fill a reviewer's form: see ``review.dataset``).
 ``--update`` also removes the suggestions an older stepforge pushed from records nobody has
@@ -19,7 +24,8 @@ from typing import Any
 
 from review.client import Connection, ReviewError, connect, paged, with_retries
 from review.config import ArgillaConfig, PushConfig
-from review.dataset import FIRST_ERROR, Disputed, build_record, build_settings
+from review.dataset import (FIRST_ERROR, Disputed, build_record, build_settings, dataset_name,
+                            group_steps)
 from schemas.records import Consensus, Problem, Solution, StepVote
 from store.sql import in_list, literal
 from store.lake import Lake
@@ -29,7 +35,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PushSummary:
-    """What a push did."""
+    """What a push did (``dataset``: the group's name; ``per_dataset``: records logged to each
+    dataset of the group, ``created``: the datasets this push created)."""
 
     dataset: str
     candidates: int = 0
@@ -37,15 +44,22 @@ class PushSummary:
     pushed: int = 0
     too_long: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    created_dataset: bool = False
+    per_dataset: dict[str, int] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
     suggestions_removed: int = 0
     top_priority: float | None = None
+
+    @property
+    def created_dataset(self) -> bool:
+        return bool(self.created)
 
 
 def disputed_candidates(lake: Lake, strategy: str | None = None,
                         min_priority: float | None = None) -> list[tuple[str, float]]:
-    """(solution id, priority) of every disputed solution, highest priority first."""
-    where = "status = 'disputed'" + (f" AND strategy = {literal(strategy)}" if strategy else "")
+    """(solution id, priority) of every solution to review (a disputed or single-source step),
+    highest priority first."""
+    where = "status IN ('disputed', 'single-source')" + (
+        f" AND strategy = {literal(strategy)}" if strategy else "")
     rows = lake.read("consensus", where=where).select(["solution_id", "priority"]).to_pylist()
     best: dict[str, float] = {}
     for row in rows:
@@ -102,20 +116,28 @@ def _workspace(client: Any, conn: Connection, name: str | None) -> Any:
                         lambda: rg.Workspace(name=name, client=client).create())
 
 
-def find_dataset(client: Any, conn: Connection, config: ArgillaConfig) -> tuple[Any, Any]:
-    """(workspace, dataset or None) for the configured names."""
+def find_group(client: Any, conn: Connection, config: ArgillaConfig) -> tuple[Any, dict[str, Any]]:
+    """(workspace, name -> dataset) for the datasets of the configured group: one per step count,
+    and the one-dataset layout of older pushes when present."""
     import warnings
 
     workspace = _workspace(client, conn, config.workspace)
+    listed = with_retries(conn, "listing datasets", lambda: workspace.datasets)
+    names = sorted((d.name for d in listed if group_steps(config.dataset, d.name) is not None),
+                   key=lambda n: group_steps(config.dataset, n))
+    group = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the SDK warns when a dataset is not found
-        dataset = with_retries(conn, f"finding dataset {config.dataset!r}",
-                               lambda: client.datasets(config.dataset, workspace=workspace))
-    return workspace, dataset
+        for name in names:
+            found = with_retries(conn, f"finding dataset {name!r}",
+                                 lambda name=name: client.datasets(name, workspace=workspace))
+            if found is not None:
+                group[name] = found
+    return workspace, group
 
 
 def dataset_max_steps(dataset: Any) -> int:
-    """How many steps the dataset's first-error question offers (it may predate --max-steps)."""
+    """How many steps the dataset's first-error question offers."""
     question = dataset.settings.questions[FIRST_ERROR]
     return len(question.labels) - 1
 
@@ -144,10 +166,27 @@ def remove_unanswered_suggestions(client: Any, conn: Connection, dataset: Any, i
     return cleared
 
 
-def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> PushSummary:
-    """Create or reuse the dataset and log the disputed solutions it does not hold yet."""
+def _holders(client: Any, conn: Connection, group: dict[str, Any]) -> dict[str, str]:
+    """Solution id -> the name of the group's dataset holding its record."""
+    held: dict[str, str] = {}
+    for name, dataset in group.items():
+        for solution_id in existing_ids(client, conn, dataset):
+            held.setdefault(solution_id, name)
+    return held
+
+
+def _create(client: Any, conn: Connection, workspace: Any, name: str, n_steps: int,
+            config: PushConfig) -> Any:
     import argilla as rg
 
+    settings = build_settings(n_steps, config.visible_labels, config.min_submitted, client)
+    dataset = rg.Dataset(name=name, workspace=workspace, settings=settings, client=client)
+    return with_retries(conn, f"creating dataset {name!r}", dataset.create)
+
+
+def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> PushSummary:
+    """Log the disputed solutions the group does not hold yet, each to the dataset of its step
+    count (created when missing); with ``update``, re-send held ones where they are."""
     summary = PushSummary(dataset=config.dataset)
     ranked = disputed_candidates(lake, config.strategy, config.min_priority)
     summary.candidates = len(ranked)
@@ -155,38 +194,38 @@ def push(config: PushConfig, lake: Lake, conn: Connection | None = None) -> Push
         return summary
     conn = conn or config.connection()
     client = connect(conn)
-    workspace, dataset = find_dataset(client, conn, config)
-    if dataset is None:
-        settings = build_settings(config.max_steps, config.visible_labels, config.min_submitted, client)
-        dataset = rg.Dataset(name=config.dataset, workspace=workspace, settings=settings, client=client)
-        dataset = with_retries(conn, f"creating dataset {config.dataset!r}", dataset.create)
-        summary.created_dataset = True
-    max_steps = dataset_max_steps(dataset)
-    if not config.update and not summary.created_dataset:
-        present = existing_ids(client, conn, dataset)
-        summary.already_in_dataset = sum(1 for s, _ in ranked if s in present)
-        ranked = [(s, p) for s, p in ranked if s not in present]
+    workspace, group = find_group(client, conn, config)
+    held = _holders(client, conn, group)
+    if not config.update:
+        summary.already_in_dataset = sum(1 for s, _ in ranked if s in held)
+        ranked = [(s, p) for s, p in ranked if s not in held]
     items, summary.missing = load_disputed(lake, ranked)
-    fitting = []
+    targets: dict[str, list[Disputed]] = {}
     for item in items:
-        if len(item.solution.steps) > max_steps:
+        n_steps = len(item.solution.steps)
+        name = held.get(item.solution.solution_id) or dataset_name(config.dataset, n_steps)
+        room = dataset_max_steps(group[name]) if name in group else config.max_steps
+        if n_steps > room:
             summary.too_long.append(item.solution.solution_id)
-        else:
-            fitting.append(item)
-    fitting = fitting[: config.limit] if config.limit else fitting
-    if fitting:
-        summary.top_priority = fitting[0].priority
-    for start in range(0, len(fitting), config.batch_size):
-        batch = [build_record(item) for item in fitting[start:start + config.batch_size]]
-        with_retries(conn, f"logging records {start + 1}-{start + len(batch)}",
-                     lambda batch=batch: dataset.records.log(batch, batch_size=len(batch)))
-        summary.pushed += len(batch)
-    if config.update and not summary.created_dataset and fitting:
-        summary.suggestions_removed = remove_unanswered_suggestions(
-            client, conn, dataset, {item.solution.solution_id for item in fitting})
+        elif not config.limit or summary.pushed < config.limit:
+            targets.setdefault(name, []).append(item)
+            summary.top_priority = item.priority if summary.top_priority is None else summary.top_priority
+            summary.pushed += 1
+    for name, batch_items in targets.items():
+        if name not in group:
+            group[name] = _create(client, conn, workspace, name, len(batch_items[0].solution.steps), config)
+            summary.created.append(name)
+        for start in range(0, len(batch_items), config.batch_size):
+            batch = [build_record(item) for item in batch_items[start:start + config.batch_size]]
+            with_retries(conn, f"logging records {start + 1}-{start + len(batch)} to {name!r}",
+                         lambda batch=batch, ds=group[name]: ds.records.log(batch, batch_size=len(batch)))
+        summary.per_dataset[name] = len(batch_items)
+        if config.update and name not in summary.created:
+            summary.suggestions_removed += remove_unanswered_suggestions(
+                client, conn, group[name], {item.solution.solution_id for item in batch_items})
     if summary.too_long:
         log.warning("%d solutions have more than %d steps and were not pushed (first: %s)",
-                    len(summary.too_long), max_steps, summary.too_long[0])
+                    len(summary.too_long), config.max_steps, summary.too_long[0])
     return summary
 
 

@@ -41,19 +41,33 @@ def run(args: argparse.Namespace) -> int:
 
     from datetime import datetime, timezone
 
-    from pipelines.flows.annotate import annotate_flow
+    from engines.preflight import check_engines
     from pipelines.lake_check import existing_lake
+
+    if not config.input:  # --input ingests its file first, creating the lake when needed
+        existing_lake(project.lake)
+    used = {}
+    for name in config.annotators:
+        used |= config.engines_used(name, project.engines)
+    check_engines(used)  # in seconds, before Prefect, a lock or a model
+
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
+    from pipelines.flows.annotate import annotate_flow
     from pipelines.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
 
-    if not config.input:  # --input ingests its file first, creating the lake when needed
-        existing_lake(project.lake)
     set_quiet(args.quiet)
+    quiet_tracebacks(getattr(args, "verbose", False))
     since = datetime.now(timezone.utc)
     lake = Lake(project.lake)
-    with lake_lock(lake, "annotate", args.lock_timeout):  # before Prefect starts
-        totals = annotate_flow(config, project.engines, project.lake)
+    try:
+        with lake_lock(lake, "annotate", args.lock_timeout):  # before Prefect starts
+            totals = annotate_flow(config, project.engines, project.lake)
+    except USER_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a batch failed after its retries: one line
+        return report_failure("annotate", exc)
     for name, t in totals.items():
         print(f"annotate {name}: {t.solutions} solutions, {t.votes_added} votes added "
               f"({t.labeled} labeled, {t.unparsed} unparsed, {t.skipped} skipped), "

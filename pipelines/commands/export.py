@@ -10,7 +10,8 @@ Examples::
 Labels: the latest consensus row per step under --strategy with status agreed or human (human
 wins); by default an example stops at its first wrong step (Qwen). The split is by problem hash.
 Same lake + same options -> byte-identical files. Options also come from the `export:` section
-of --config.
+of --config. Without --out the folder is prm-<format> in the lake's output folder
+(out/<lake name>/, e.g. out/lake/prm-trl).
 """
 
 from __future__ import annotations
@@ -46,22 +47,26 @@ def run(args: argparse.Namespace) -> int:
     from export import ExportEmpty, run_export
     from export.checks import ExportRefused
     from export.empty import why_empty
+    from pipelines.reconcile import KINDS
     from export.select import ExportConfig
     from export.write import WriteConfig, hub_token
     from pipelines.lake_check import existing_lake
+    from pipelines.outputs import default_output
     from pipelines.project_config import load_project
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig), file=project.file)
     lake = existing_lake(project.lake)
+    if not write.out:  # one folder per lake (pipelines/outputs.py): out/lake/prm-trl
+        write = write.model_copy(update={"out": str(default_output(lake, f"prm-{config.format}"))})
     if write.push_to_hub:  # a missing token fails before any work
         hub_token()
     try:  # the upload comes after, so a failed push still leaves the local copy (push below)
         result = run_export(lake, config, write.model_copy(update={"push_to_hub": None}),
                             allow_empty=args.allow_empty)
     except ExportEmpty as empty:
-        lines = why_empty(lake, config, empty.selection)
+        lines = why_empty(lake, config, empty.selection, KINDS)
         print(f"export {config.format} ({config.strategy}): nothing to export, nothing "
               f"written: {lines[0]}", file=sys.stderr)
         for line in lines[1:] + ["  (--allow-empty writes the empty set anyway)"]:

@@ -33,13 +33,24 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(GenerateConfig, project.generate, overrides, "generate", file=project.file)
     engine_config = project.engine(config.engine)
 
-    from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
+    from engines.preflight import check_engines
     from pipelines.lake_check import existing_lake
-    from pipelines.progress import set_quiet
 
     existing_lake(project.lake)
+    check_engines({config.engine: engine_config})  # in seconds, before Prefect or a model
+
+    from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
+    from pipelines.progress import set_quiet
+
     set_quiet(args.quiet)
-    summary = generate_flow(config, engine_config, project.lake)
+    quiet_tracebacks(getattr(args, "verbose", False))
+    try:
+        summary = generate_flow(config, engine_config, project.lake)
+    except USER_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a batch failed after its retries: one line
+        return report_failure("generate", exc)
     print(f"generate: {summary.problems} problems sampled ({summary.skipped} already done), "
           f"{summary.solutions_added} solutions added, {summary.correct} correct, "
           f"{summary.prompt_tokens} prompt + {summary.completion_tokens} completion tokens")

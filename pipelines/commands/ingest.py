@@ -41,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest",
                          file=project.file)
 
+    from pipelines.needs import check_needs, input_problem, is_hub_id
     from store.lake import Lake
 
+    if is_hub_id(args.input):  # offline or unknown: one line in seconds, not Hub retries
+        check_needs([lambda: input_problem(args.input)])
     lake = Lake(args.lake or project.lake)
     ingested, written = ingest(args.input, config, lake)
     print(summary(config, ingested, written, lake))

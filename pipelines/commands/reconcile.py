@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from store.lock import lake_lock
 
     lake = existing_lake(project.lake)
-    with lake_lock(lake, "reconcile", args.lock_timeout):
+    with lake_lock(lake, "reconcile", args.lock_timeout, write=not config.dry_run):
         summary = reconcile(lake, config)
     print(describe(summary, config.dry_run))
     return 0

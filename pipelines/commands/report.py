@@ -7,7 +7,7 @@ the summary of `stepforge run` with the same config prints it.
 
 Examples::
 
-    stepforge report                                     # report.html from data/lake
+    stepforge report                                     # out/lake/report.html from data/lake
     stepforge report --config embedded --strategy majority   # label health of majority's labels
     stepforge report --lake runs/big --out runs/big/report.html --gold processbench_gsm8k.jsonl
 """
@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "judges (default: export.strategy of --config, else consensus)")
     parser.add_argument("--lake", default=None,
                         help="lake root (default: $STEPFORGE_LAKE or data/lake)")
-    parser.add_argument("--out", default="report.html", metavar="FILE",
-                        help="HTML file to write (default: report.html)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="HTML file to write (default: report.html in the lake's output "
+                        "folder, out/<lake name>/: out/lake/report.html for data/lake)")
     parser.add_argument("--gold", default=None, metavar="PATH", help="gold file or folder (ProcessBench or "
                         "per-step ratings, as stepforge eval reads) for the reliability diagram; "
                         "human reviews in the lake are used either way")
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.lake_check import existing_lake
+    from pipelines.outputs import default_output
     from pipelines.project_config import load_project
     from pipelines.report import write_report
     from pipelines.sections import export_configs
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args)
     flags = {"strategy": args.strategy} if args.strategy else {}
     export = export_configs(project.export, flags, {}, file=project.file)[0]
-    path = write_report(existing_lake(project.lake), args.out, args.gold, export=export)
+    lake = existing_lake(project.lake)
+    out = args.out or default_output(lake, "report.html")  # one folder per lake: never mixed
+    path = write_report(lake, out, args.gold, export=export)
     print(f"report: wrote {path} ({path.stat().st_size:,} bytes); open it in a browser")
     return 0

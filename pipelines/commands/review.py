@@ -1,7 +1,7 @@
 """``stepforge review``: human review of disputed solutions in Argilla.
 
     stepforge review serve                 # a local Argilla (dev/tests); prints ARGILLA_API_URL/KEY
-    stepforge review push                  # disputed solutions -> Argilla, highest priority first
+    stepforge review push                  # disputed solutions -> Argilla (a dataset per step count)
     stepforge review pull                  # reviewers' responses -> the lake's reviews table
 
 Examples::
@@ -79,10 +79,12 @@ def run_push(args: argparse.Namespace) -> int:
     if not summary.candidates:
         print("review push: no disputed solutions in the lake (run reconcile first)")
         return 0
-    created = " (created)" if summary.created_dataset else ""
-    print(f"review push: {summary.pushed} records pushed to {config.dataset}{created}; "
-          f"{summary.candidates} disputed, {summary.already_in_dataset} already in the dataset, "
-          f"{len(summary.too_long)} too long, {len(summary.missing)} missing from solutions")
+    where = ", ".join(f"{n} to {name}" + (" (created)" if name in summary.created else "")
+                      for name, n in summary.per_dataset.items())
+    print(f"review push: {summary.pushed} records pushed" + (f" ({where})" if where else "")
+          + f"; {summary.candidates} disputed, {summary.already_in_dataset} already in the "
+          f"{config.dataset} datasets, {len(summary.too_long)} longer than --max-steps "
+          f"{config.max_steps}, {len(summary.missing)} missing from solutions")
     if summary.suggestions_removed:
         print(f"removed the suggestions (they pre-fill the reviewer's form) of {summary.suggestions_removed} "
               "records nobody has answered")
@@ -100,8 +102,8 @@ def run_pull(args: argparse.Namespace) -> int:
         print(f"stepforge review pull: error: {exc}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.responses.items())) or "no responses"
-    print(f"review pull: {summary.records} records in {summary.dataset}: {counts}; "
-          f"{summary.added} new rows in reviews")
+    print(f"review pull: {summary.records} records in {summary.dataset} ({len(summary.datasets)} "
+          f"datasets: {', '.join(summary.datasets)}): {counts}; {summary.added} new rows in reviews")
     print(f"agreement on the first wrong step: {summary.agreement.describe()}")
     if summary.inconsistent:
         print(f"{len(summary.inconsistent)} responses tick wrong steps that contradict their first "
@@ -110,8 +112,12 @@ def run_pull(args: argparse.Namespace) -> int:
         print(f"{len(summary.prefilled)} responses hold answers equal to their record's suggestion "
               "(Argilla pre-fills the form with it): not stored as the reviewer's: "
               f"{', '.join(summary.prefilled[:5])}")
-    for message in summary.invalid:
-        print(f"skipped: {message}", file=sys.stderr)
+    if summary.invalid:
+        print(f"stepforge review pull: error: {len(summary.invalid)} answers rejected, not stored "
+              "(the other answers were):", file=sys.stderr)
+        for message in summary.invalid:
+            print(f"  {message}", file=sys.stderr)
+        return 1
     return 0
 
 

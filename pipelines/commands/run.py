@@ -38,29 +38,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-    import sys
+    from pipelines.needs import check_needs, run_needs
+    from pipelines.run_configs import load_configs
 
-    from pipelines.flows.run import load_configs, run_pipeline
-    from pipelines.run_summary import render
+    overrides = {"run": flags_for(args, RunConfig)}
+    configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
+    check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
 
+    from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
+    from pipelines.flows.run import run_pipeline  # Prefect import is slow: only when needed
     from pipelines.progress import set_quiet
+    from pipelines.run_summary import render
+    from store.lake import Lake
+    from store.lock import lake_lock
 
     set_quiet(args.quiet)
-    overrides = {"run": flags_for(args, RunConfig)}
-    from store.lake import Lake
-    from store.lock import LakeBusyError, lake_lock
-
-    configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
+    quiet_tracebacks(getattr(args, "verbose", False))
     try:
         with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
             summary = run_pipeline(args.config, args.lake, overrides)
-    except LakeBusyError:
+    except USER_ERRORS:
         raise
     except Exception as exc:  # a stage failed after its retries: say which, keep what is stored
-        logging.getLogger(__name__).debug("run failed", exc_info=True)
-        print(f"stepforge run: error: {type(exc).__name__}: {exc}\nwork finished before the "
-              "failure is stored; run the same command again to resume", file=sys.stderr)
-        return 1
+        return report_failure("run", exc)
     print(render(summary))
     return 0

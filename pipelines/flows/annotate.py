@@ -99,6 +99,7 @@ def _run_batches(work: list[tuple], parallel: int, lake: Lake, gpus_per_task: fl
                  totals: dict[str, BatchResult], advance) -> None:
     for start in range(0, len(work), parallel):
         chunk = work[start:start + parallel]
+        advance(0, starting=sum(len(item[3]) for item in chunk))
         with ray_resources(gpus_per_task):
             futures = [annotate_batch.submit(*item, lake.uri) for item in chunk]
         for item, future in zip(chunk, futures):

@@ -69,6 +69,7 @@ def generate_flow(config: GenerateConfig, engine_config: EngineConfig, lake_root
     totals = [0, 0, 0, 0]
     with progress_bar("generate", len(todo), unit="problems") as advance:
         for batch in batches(todo, config.batch_problems):
+            advance(0, starting=len(batch))
             result = generate_batch(list(batch), config, engine_config, lake.uri)
             totals = [a + b for a, b in zip(totals, result)]
             advance(len(batch), tokens=result[2] + result[3])

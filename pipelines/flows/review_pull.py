@@ -19,7 +19,8 @@ def pull_task(section: dict, lake_root: str) -> str:
 
     config = load_config(PullConfig, section_for(PullConfig, section), {}, "review")
     summary = pull(config, Lake(lake_root))
-    return f"{summary.records} records read from {summary.dataset}, {summary.added} new reviews"
+    rejected = f", {len(summary.invalid)} answers rejected: {summary.invalid[0]}" if summary.invalid else ""
+    return f"{summary.records} records read from {summary.dataset}, {summary.added} new reviews{rejected}"
 
 
 @flow(name="review-pull", log_prints=True)

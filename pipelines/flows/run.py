@@ -14,64 +14,24 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import datetime, timezone
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.annotate import AnnotateConfig, annotator_stages, require_claims, skipped_lines
+from pipelines.annotate import annotator_stages, require_claims, skipped_lines
 from pipelines.config import load_config
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
-from pipelines.generate import GenerateConfig
 from pipelines.ingest import IngestConfig, ingest
-from pipelines.project_config import ProjectConfig, read_project
 from pipelines.reconcile import ReconcileConfig
 from pipelines.run_config import InputSpec, RunConfig
+from pipelines.run_configs import Configs, load_configs  # noqa: F401 - load_configs kept importable here
 from pipelines.run_summary import RunSummary, lake_overview
 from pipelines.sections import export_configs
 from store.lake import Lake
 from store.lock import lake_lock
-
-
-@dataclass
-class Configs:
-    """Every stage's typed config, validated up front so a typo fails before any work."""
-
-    project: ProjectConfig
-    run: RunConfig
-    generate: GenerateConfig
-    annotate: AnnotateConfig
-    reconcile: ReconcileConfig
-    export: dict[str, Any] = field(default_factory=dict)
-
-
-def load_configs(config: str | None, lake: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> Configs:
-    """The project config file (or preset) with ``lake`` and per-section ``overrides``
-    ({"run": {"stages": [...]}}) applied."""
-    project = read_project(config, config or "defaults", overrides)
-    if lake:
-        project.lake = lake
-    run = load_config(RunConfig, project.run, {}, "run", file=project.file)
-    configs = Configs(
-        project=project, run=run,
-        generate=load_config(GenerateConfig, project.generate, {}, "generate", project.file),
-        annotate=load_config(AnnotateConfig, project.annotate, {}, "annotate", project.file),
-        reconcile=load_config(ReconcileConfig, project.reconcile, {}, "reconcile", project.file),
-        export=dict(project.export),
-    )
-    for name in configs.annotate.annotators:  # every engine role an annotator names exists
-        configs.annotate.engines_used(name, project.engines)
-    if "export" in run.stages:
-        export_configs(project.export, {}, {}, {"overwrite": True}, project.file)
-    if "review" in run.stages:
-        from review.config import PushConfig, section_for
-
-        load_config(PushConfig, section_for(PushConfig, project.review), {}, "review", project.file)
-    return configs
 
 
 # -- stage tasks ------------------------------------------------------------------------------
@@ -110,22 +70,27 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 # log_prints off: datasets fingerprints the shards by pickling them with dill, which prints a
 # bytecode disassembly into a captured stdout that Prefect's print patch would log line by line
 @task(name="export", cache_policy=NONE, log_prints=False)
-def export_stage(section: dict[str, Any], default_out: str,
+def export_stage(section: dict[str, Any], default_out: str | None,
                  lake_root: str) -> tuple[str, str, str]:
     """(what the export did, where it is, its information checks' outcome)."""
     from export import ExportEmpty, ExportRefused, describe, run_export
     from export.empty import why_empty
+    from pipelines.reconcile import KINDS
 
     # the run owns its export folder: a re-run replaces its own earlier export there
+    from pipelines.outputs import default_output
+
     config, write = export_configs(section, {}, {}, {"overwrite": True})
-    if not write.out:
-        write = write.model_copy(update={"out": default_out.format(format=config.format)})
     lake = Lake(lake_root)
+    if not write.out:
+        out = (default_out.format(format=config.format) if default_out
+               else str(default_output(lake, f"prm-{config.format}")))
+        write = write.model_copy(update={"out": out})
     try:
         result = run_export(lake, config, write, allow_empty=False)
     except ExportEmpty as empty:  # no empty set on disk: absent, the reason in the summary
         removed = _remove_own_export(write.out)
-        why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection))
+        why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection, KINDS))
         return (f"export {config.format} ({config.strategy}) not written: nothing to export: "
                 f"{why}{removed}", f"not written ({write.out})",
                 f"{config.strategy} no labels selected")
@@ -154,14 +119,17 @@ def _remove_own_export(out: str | None) -> str:
 
 
 @task(name="report", cache_policy=NONE)
-def report_stage(lake_root: str, out: str, export: Any = None) -> tuple[str, str]:
-    """Write the report; returns its path and its label-health block, which the summary prints
-    (judged once: ``export``'s labels, the same verdict and reasons in both)."""
+def report_stage(lake_root: str, out: str | None, export: Any = None) -> tuple[str, str]:
+    """Write the report (``out``, else report.html in the lake's output folder); returns its
+    path and its label-health block, which the summary prints (judged once: ``export``'s
+    labels, the same verdict and reasons in both)."""
     from pipelines.label_health import health_text
+    from pipelines.outputs import default_output
     from pipelines.report import gather, save
 
-    data = gather(Lake(lake_root), export=export)
-    return str(save(data, out)), health_text(data.health)
+    lake = Lake(lake_root)
+    data = gather(lake, export=export)
+    return str(save(data, out or default_output(lake, "report.html"))), health_text(data.health)
 
 
 # -- the flow ---------------------------------------------------------------------------------
@@ -219,8 +187,8 @@ def task_runner_for(c: Configs) -> Any:
     try:
         from prefect_ray import RayTaskRunner
     except ImportError as exc:
-        raise RuntimeError("run.task_runner: ray needs prefect-ray (pip install "
-                           "'stepforge[ray]')") from exc
+        raise RuntimeError("run.task_runner: ray needs prefect-ray: `make install` in this "
+                           "checkout or `.venv/bin/pip install -e \".[ray]\"`") from exc
     return RayTaskRunner(address=c.run.ray_address)
 
 
@@ -287,6 +255,6 @@ def _run_stages(c: Configs) -> RunSummary:
         summary.stages["report"] = f"written to {summary.outputs['report']}"
     summary.overview = lake_overview(Lake(root))
     summary.health = health or run_health(Lake(root), judged)
-    for line in summary.stages.values():
-        logger.info(line)
+    for stage, text in summary.stages.items():  # the headline: details are in the summary, once
+        logger.info("%s: %s", stage, (text.splitlines() or [""])[0])
     return summary

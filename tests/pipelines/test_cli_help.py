@@ -82,8 +82,13 @@ def test_old_value_spelling_still_works_with_a_note(capsys) -> None:
     # a positional that merely looks like a word is left alone after a switch
     assert legacy_switch_values(parser, ["ingest", "--dry-run", "data.jsonl"]) == \
         ["ingest", "--dry-run", "data.jsonl"]
-    with pytest.raises(argparse.ArgumentTypeError, match="takes no value"):
-        legacy_switch_values(parser, ["schedule", "--dry-run", "false"])
+    # a plain on-switch's old `false` works too, with a note, as every other switch's does
+    capsys.readouterr()
+    assert legacy_switch_values(parser, ["schedule", "--dry-run", "false"]) == ["schedule"]
+    assert "`--dry-run false` is deprecated; leave --dry-run out" in capsys.readouterr().err
+    assert legacy_switch_values(parser, ["schedule", "--dry-run", "true"]) == \
+        ["schedule", "--dry-run"]
+    assert "`--dry-run true` is deprecated; write `--dry-run`" in capsys.readouterr().err
 
 
 def test_eval_json_is_a_deprecated_alias(capsys) -> None:

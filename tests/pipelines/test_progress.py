@@ -69,6 +69,7 @@ def test_skipped_lines_say_what_was_left_unlabelled_and_why(lake) -> None:
     lines = skipped_lines(lake, "mc-binary", 4, since)
     assert lines[0] == "skipped 4 solutions already labelled by mc-binary with this config (not redone)"
     assert "2 solutions got no label from mc-binary" in lines[1]
-    assert "2 votes skipped on 1 solutions: unsolvable: no rollout reached the answer" in lines
+    assert "2 votes skipped on 1 solutions: unsolvable 2" in lines  # the short key, counted
+    assert "unsolvable: unsolvable: no rollout reached the answer" in lines  # then the full text
     assert any(line.startswith("1 votes unparsed") for line in lines)
     assert skipped_lines(lake, "judge", 0, since) == []

@@ -28,7 +28,7 @@ EXPECTED = {
 def readme_commands() -> list[str]:
     """The commands of the README's CLI block, comments dropped, ``a && b`` split."""
     text = (REPO / "README.md").read_text()
-    block = re.search(r"## CLI\n\n```bash\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"## CLI\n.*?```bash\n(.*?)```", text, re.S).group(1)
     commands = []
     for line in block.splitlines():
         line = line.split(" #", 1)[0].strip()
@@ -100,17 +100,19 @@ def test_readme_cli_walkthrough(prefect_harness, run_cli, scripted_preset, tmp_p
         assert text in out + err, f"{command}: expected {text!r}\n{out}\n{err}"
         if command.startswith("stepforge export"):
             assert list((work / "out" / "prm-trl" / "data").glob("train-*.parquet"))
-        if command.startswith("stepforge report"):
-            verdicts = [health_verdict(work / "out" / "report.html")]
+        if command.startswith("stepforge report"):  # no --out: the lake's own output folder
+            assert not (work / "report.html").exists()
+            verdicts = [health_verdict(work / "out" / "lake" / "report.html")]
         if command.startswith("stepforge run"):  # its export: written, or absent and why
-            exported = (work / "out" / "prm-trl").exists()
+            exported = (work / "out" / "lake" / "prm-trl").exists()
             assert exported or "export trl (consensus) not written: " in out, out
             # the summary, its report and the report written before say the same (issue #23)
             summary = next(line for line in out.splitlines() if line.startswith("label health: "))
             verdicts += [summary.removeprefix("label health: "),
-                         health_verdict(work / "out" / "report.html")]
+                         health_verdict(work / "out" / "lake" / "report.html")]
             assert len(set(verdicts)) == 1, verdicts
-    assert (work / "out" / "report.html").exists()
+            assert str(Path("out") / "lake" / "report.html") in out  # the path it prints is true
+    assert (work / "out" / "lake" / "report.html").exists()
 
 
 def health_verdict(report: Path) -> str:
@@ -119,3 +121,86 @@ def health_verdict(report: Path) -> str:
 
     panel = report.read_text().split("<h2>Label health</h2>", 1)[1]
     return html.unescape(re.search(r"<p><b>(.*?)</b></p>", panel, re.S).group(1))
+
+
+# -- the GPU config and the engine failures, walked on a machine without them -----------------
+
+GPU_CONFIG = REPO / "configs" / "gpu-vllm.yaml"
+VLLM_LINE = ('the vllm backend needs an NVIDIA GPU (nvidia-smi lists none) and vLLM (not '
+             'installed): on a machine with an NVIDIA GPU run `make install` in this checkout')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def files_under(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("*")}
+
+
+@pytest.fixture
+def bare_machine(monkeypatch, tmp_path):
+    """This machine as the issue found it, whatever runs the test: no GPU, no vLLM, no Hub."""
+    import engines.preflight as preflight
+
+    real = preflight.installed
+    monkeypatch.setattr(preflight, "gpu_names", lambda: [])
+    monkeypatch.setattr(preflight, "installed", lambda m: False if m == "vllm" else real(m))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no cached copy of openai/gsm8k
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "--config", str(GPU_CONFIG)],
+     ["run.inputs[0]: the Hub dataset openai/gsm8k is not cached and the Hub is off",
+      f"engines.default (vllm, Qwen/Qwen2.5-Math-7B-Instruct): {VLLM_LINE}",
+      "engines.judge (openai, Qwen/Qwen2.5-72B-Instruct): no server answers at "
+      "http://judge-host:8000/v1"]),
+    (["run", "--config", str(GPU_CONFIG), "--stages", "generate"],  # only what generate needs
+     [f"engines.default (vllm, Qwen/Qwen2.5-Math-7B-Instruct): {VLLM_LINE}"]),
+    (["generate", "--engine-backend", "vllm", "--limit", "2"],
+     [f"engines.default (vllm, embedded): {VLLM_LINE}"]),
+    (["annotate", "--annotators", "judge", "--engine-backend", "openai", "--engine-base-url",
+      "http://127.0.0.1:{port}/v1"],
+     ["engines.default (openai, embedded): no server answers at http://127.0.0.1:{port}/v1"]),
+])
+def test_unmet_needs_fail_in_one_line_each_within_5s_writing_nothing(
+        run_cli, bare_machine, tmp_path, monkeypatch, argv, expected):
+    import time
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("STEPFORGE_LAKE", str(work / "lake"))
+    command = argv[0]
+    if command != "run":  # generate and annotate refuse a missing lake: give them one
+        assert run_cli("ingest", str(REPO / "data/samples/gsm8k_model_solutions_50.jsonl"),
+                       "--kind", "solutions")[0] == 0
+    import pipelines.flows.run  # noqa: F401 - Prefect's import (seconds, once a process) is not timed
+
+    port = free_port()
+    argv = [a.format(port=port) for a in argv]
+    before = files_under(tmp_path)
+    started = time.monotonic()
+    status, out, err = run_cli(*argv)
+    elapsed = time.monotonic() - started
+    lines = err.strip().splitlines()
+    assert status == 2 and not out.strip(), (out, err)
+    assert len(lines) == len(expected), err
+    for line, want in zip(lines, expected):
+        assert line.startswith(f"stepforge {command}: error: {want.format(port=port)}"), line
+    assert "Traceback" not in err and "resume" not in err and "stepforge[gpu]" not in err
+    if any("vllm" in want for want in expected):
+        assert '`.venv/bin/pip install -e ".[gpu]"`' in err  # works from a source checkout
+    assert elapsed < 5, f"{elapsed:.1f} s"
+    assert files_under(tmp_path) == before  # no lake, no rows, no output folder
+
+
+def test_readme_says_how_to_reach_the_command() -> None:
+    """`stepforge` is in .venv/bin: the CLI section says to activate it or use the path."""
+    cli = (REPO / "README.md").read_text().split("## CLI", 1)[1].split("```bash", 1)[0]
+    assert "source .venv/bin/activate" in cli and ".venv/bin/stepforge" in cli

@@ -52,6 +52,7 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
     import argilla as rg
     from argilla._models._record._response import UserResponseModel
 
+    from review.dataset import dataset_name
     from review.push import disputed_candidates
 
     for key, value in argilla_server.env().items():
@@ -61,19 +62,28 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
 
     # push: limited, then the rest, then nothing (record ids are solution ids)
     assert _cli("push", *lake_arg, "--limit", "3", "--min-submitted", "2") == 0
-    assert "3 records pushed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3 records pushed (1 to disputed-e2e-5-steps (created), 1 to disputed-e2e-3-steps (created)" in out
     assert _cli("push", *lake_arg) == 0
     assert "2 records pushed" in capsys.readouterr().out
     assert _cli("push", *lake_arg) == 0
     out = capsys.readouterr().out
-    assert "0 records pushed" in out and "5 already in the dataset" in out
+    assert "0 records pushed" in out and "5 already in the disputed-e2e datasets" in out
 
+    # one dataset per step count, each offering exactly its solutions' steps
     owner = rg.Argilla(api_url=argilla_server.api_url, api_key=argilla_server.api_key)
-    dataset = owner.datasets(DATASET)
-    records = list(dataset.records(with_suggestions=True))
+    steps = {s.solution_id: len(s.steps) for s in lake.records("solutions")}
+    group = {n: owner.datasets(dataset_name(DATASET, n)) for n in sorted(set(steps.values()))}
+    assert sorted(group) == [3, 4, 5]
     ranked = [s for s, _ in disputed_candidates(lake)]
-    assert [r.id for r in records] == ranked  # logged highest priority first
-    top = records[0]
+    records = {}
+    for n, ds in group.items():
+        offered = list(ds.settings.questions["first_error"].labels)
+        assert offered == ["no_error"] + [f"step_{k}" for k in range(1, n + 1)]
+        held = list(ds.records(with_suggestions=True))
+        assert [r.id for r in held] == [s for s in ranked if steps[s] == n]  # highest priority first
+        records.update({r.id: (r, ds) for r in held})
+    top, _ = records[ranked[0]]
     assert not list(top.suggestions)  # a suggestion would pre-fill the reviewer's form
     assert top.fields["verdicts"].startswith("**Annotators' answer** (not pre-selected: answer yourself): "
                                              "first error step 1 by judge")
@@ -84,12 +94,18 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
     bob, _ = _reviewer(owner, "bob")
     alice_client = rg.Argilla(api_url=argilla_server.api_url, api_key=alice_key)
 
-    # alice works through her queue like the UI does: pending records, highest priority first
-    queue = _search(alice_client, dataset.id, PENDING)
-    assert queue["total"] == 5
-    queue_ids = [item["record"]["external_id"] for item in queue["items"]]
-    assert queue_ids == ranked
-    first, third = queue["items"][0]["record"], queue["items"][2]["record"]
+    def everywhere(body: dict) -> list[str]:
+        """The external ids a search finds over the group's datasets."""
+        return [item["record"]["external_id"] for ds in group.values()
+                for item in _search(alice_client, ds.id, body)["items"]]
+
+    # alice works through her queues like the UI does: pending records, highest priority first
+    queues = {n: _search(alice_client, ds.id, PENDING)["items"] for n, ds in group.items()}
+    assert sum(len(q) for q in queues.values()) == 5
+    for n, queue in queues.items():
+        assert [item["record"]["external_id"] for item in queue] == [s for s in ranked if steps[s] == n]
+    first = queues[steps[ranked[0]]][0]["record"]
+    third = next(item["record"] for item in queues[steps[ranked[2]]] if item["record"]["external_id"] == ranked[2])
     alice_client.api.records.create_record_response(first["id"], UserResponseModel(
         values={"first_error": {"value": "step_2"}, "wrong_steps": {"value": ["step_2", "step_4"]},
                 "comment": {"value": "step 1 is fine: 3 + 4 eggs are used"}},
@@ -98,26 +114,31 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
         values={"first_error": {"value": "no_error"}}, status="draft", user_id=None))
 
     # bob's answers go in through the high-level SDK, logged on his behalf
-    by_id = {r.id: r for r in dataset.records(with_responses=True)}
-    by_id[ranked[0]].responses.add(rg.Response("first_error", "step_1", user_id=bob.id, status="submitted"))
-    by_id[ranked[1]].responses.add(rg.Response("first_error", "step_1", user_id=bob.id, status="discarded"))
-    dataset.records.log([by_id[ranked[0]], by_id[ranked[1]]])
+    for solution_id, value, status in ((ranked[0], "step_1", "submitted"), (ranked[1], "step_1", "discarded")):
+        ds = group[steps[solution_id]]
+        record = next(r for r in ds.records(with_responses=True) if r.id == solution_id)
+        record.responses.add(rg.Response("first_error", value, user_id=bob.id, status=status))
+        ds.records.log([record])
 
     # the search engine answers per-user status filters, metadata and suggestion filters, metrics
-    assert _search(alice_client, dataset.id, PENDING)["total"] == 3
-    metrics = alice_client.http_client.get(f"/api/v1/me/datasets/{dataset.id}/metrics").json()
-    assert metrics["responses"] == {"total": 5, "submitted": 1, "discarded": 0, "draft": 1, "pending": 3}
+    assert len(everywhere(PENDING)) == 3
+    totals: dict[str, int] = {}
+    for ds in group.values():
+        metrics = alice_client.http_client.get(f"/api/v1/me/datasets/{ds.id}/metrics").json()
+        for key, value in metrics["responses"].items():
+            totals[key] = totals.get(key, 0) + value
+    assert totals == {"total": 5, "submitted": 1, "discarded": 0, "draft": 1, "pending": 3}
     high = {"filters": {"and": [{"type": "range", "scope": {"entity": "metadata", "metadata_property": "priority"},
                                  "ge": 4}]}}
-    assert _search(alice_client, dataset.id, high)["total"] == 2
+    assert sorted(everywhere(high)) == sorted(ranked[:2])
     answered = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "question": "first_error"},
                                       "values": ["step_2"]}]}}
-    assert _search(alice_client, dataset.id, answered)["total"] == 1
+    assert everywhere(answered) == [ranked[0]]
     text = {"query": {"text": {"q": "ducks"}}}
-    assert [i["record"]["external_id"] for i in _search(alice_client, dataset.id, text)["items"]] == [ranked[0]]
+    assert everywhere(text) == [ranked[0]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert dataset.progress()["total"] == 5
+        assert sum(ds.progress()["total"] for ds in group.values()) == 5
 
     # pull: every response stored with its status; agreement over the submitted ones
     assert _cli("pull", *lake_arg) == 0
@@ -130,7 +151,8 @@ def test_push_review_pull_round_trip(argilla_server, disputed_lake, monkeypatch,
     assert (human.status, human.first_error) == ("submitted", 1)
     n_steps = top.metadata["n_steps"]
     assert human.step_labels == [1, 0, 1, 0] + [1] * (n_steps - 4)
-    assert human.comment.startswith("step 1 is fine") and human.dataset.endswith("/" + DATASET)
+    assert human.comment.startswith("step 1 is fine")
+    assert human.dataset.endswith(f"/{DATASET}-{n_steps}-steps")
     assert reviews[("bob", ranked[0])].first_error == 0
     assert reviews[("bob", ranked[1])].status == "discarded"
     assert reviews[("alice", ranked[2])].status == "draft"

@@ -74,13 +74,14 @@ def test_record_fields_metadata_and_no_suggestions():
     assert "\\#### 15" in steps  # a leading '#' would render as a heading
     assert "reference: **14**" in steps and "incorrect" in steps
     # the verdicts sit under their step, and the record says how many steps it has
-    assert "**Step 2.** 2 + 12 = 15\n> judge ✗ 0.10 · mc ✗ 0.10 · qwen-filter rule ⚠ disputed 0.50" in steps
+    assert ("**Step 2.** 2 + 12 = 15\n> judge ✗ 0.10 · mc ✗ 0.10 · qwen-filter rule ⚠ disputed, "
+            "P(correct) 0.50") in steps
     assert "This solution has 3 steps: answer No error or Step 1 to Step 3." in steps
     verdicts = record.fields["verdicts"]
     plain = verdicts.replace("&emsp;", "")
     assert "| step | judge | mc | qwen-filter rule |" in plain
-    assert "| 2 | ✗ 0.10 | ✗ 0.10 | ⚠ disputed 0.50 |" in plain
-    assert "**judge** on step 2: 2 + 12 is 14, not 15." in verdicts
+    assert "| 2 | ✗ 0.10 | ✗ 0.10 | ⚠ disputed, P(correct) 0.50 |" in plain
+    assert "**judge** on step 2, in its own words: “2 + 12 is 14, not 15.”" in verdicts
     # the annotators' answer is text: a suggestion would pre-fill the reviewer's form
     assert not list(record.suggestions)
     assert plain.startswith("**Annotators' answer** (not pre-selected: answer yourself): first error "

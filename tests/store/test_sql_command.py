@@ -68,7 +68,7 @@ def test_out_files_and_parquet(filled: Lake, tmp_path, capsys) -> None:
 def test_tables_lists_views_with_counts(filled: Lake, capsys) -> None:
     assert main(sql(filled, "--tables", "--format", "json")) == 0
     rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert rows["step_votes"] == {"name": "step_votes", "kind": "table", "rows": 2, "note": None}
+    assert rows["step_votes"] == {"name": "step_votes", "kind": "table", "rows": 2, "note": ""}
     assert rows["steps"]["kind"] == "view" and rows["steps"]["rows"] == 2
     assert rows["consensus"]["rows"] == 0
     assert rows["consensus"]["note"].startswith("no consensus rows yet: run `stepforge reconcile`")

@@ -76,3 +76,19 @@ def test_export_refuses_single_source_labels_unless_forced(lake, tmp_path):
     assert {s for r in rows for s in r["statuses"]} == {"single-source"}
     card = (out / "README.md").read_text()
     assert "WARNING" in card and "single-source" in card
+
+
+def test_single_source_solutions_go_to_human_review(lake):
+    """Not agreed means a human decides: solutions whose only unsettled rows are single-source
+    are review candidates (after every disputed one), and their record says who alone spoke."""
+    from review.dataset import build_record
+    from review.push import disputed_candidates, load_disputed
+
+    reconcile(lake, ReconcileConfig(strategies=["majority"]))  # single-source rows, none disputed
+    assert {r["status"] for r in current(lake, "majority")} == {"single-source"}
+    ranked = disputed_candidates(lake)
+    assert {s for s, _ in ranked} == {s.solution_id for s in lake.records("solutions")}
+    items, missing = load_disputed(lake, ranked)
+    assert not missing
+    text = build_record(items[0]).fields["verdicts"]
+    assert "single-source" in text and "only judge labelled" in text

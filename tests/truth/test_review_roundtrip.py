@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from review.dataset import dataset_name
 from schemas.records import Consensus, Problem, Solution, StepVote
 
 pytestmark = [pytest.mark.argilla, pytest.mark.slow,
@@ -167,7 +168,7 @@ def test_stored_review_is_exactly_what_the_reviewer_set(server, owner, tmp_path)
     lake = _lake(tmp_path / "lake", 3)
     _push(server, lake, "truth-api")
     rita = _reviewer(owner, "rita")
-    records, questions = _queue(rita, owner, "truth-api")
+    records, questions = _queue(rita, owner, dataset_name("truth-api", N_STEPS))
     assert len(records) == 3
     # what rita sets on each record, on top of the form the UI opens
     answers = [
@@ -269,8 +270,8 @@ def test_clicking_only_the_first_wrong_step_in_the_ui_stores_only_it(server, own
     _push(server, fresh, "truth-ui")
     _push_as_efdb8c6(owner, legacy, "truth-ui-legacy")
 
-    page = _click_first_wrong_step_and_submit(server, owner.datasets("truth-ui").id, "uma", 1)
-    sent = _wait_for_response(owner, "truth-ui")
+    page = _click_first_wrong_step_and_submit(server, owner.datasets(dataset_name("truth-ui", N_STEPS)).id, "uma", 1)
+    sent = _wait_for_response(owner, dataset_name("truth-ui", N_STEPS))
     _, stored = _pull(server, fresh, "truth-ui")
     assert [_stored(r) for r in stored.values()] == [("submitted", 0, None, "")]
     assert sent["values"] == {"first_error": {"value": "step_1"}}

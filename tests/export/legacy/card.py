@@ -121,8 +121,7 @@ def front_matter(selection: Selection, config: ExportConfig, licence: str,
         "size_categories": [size],
         "configs": [{"config_name": "default", "data_files": [
             {"split": split, "path": f"data/{split}-*.{ext}"} for split in selection.splits]}],
-        "dataset_info": {"splits": [{"name": split, "num_examples": len(rows)}
-                                    for split, rows in selection.splits.items()]},
+        # no dataset_info since issue 26: datasets warned on its splits without num_bytes
     }
 
 
