@@ -125,6 +125,7 @@ def test_exactly_the_agreeing_answers_are_exported_with_the_models_text(lake, tm
 
     files = sorted(str(p) for p in (out / "data").glob("*.parquet"))
     rows = datasets.load_dataset("parquet", data_files=files, split="train").to_list()
+    assert datasets.load_dataset(str(out), split="train").to_list() == rows  # by the card
     kept = {name for name, case in CASES.items() if case[3] == "kept"}
     by_id = {cases[name][0].solution_id: name for name in CASES}
     assert sorted(by_id[r["solution_id"]] for r in rows) == sorted(kept)
