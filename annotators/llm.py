@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from annotators import prompts
 from annotators.base import EngineRole, Stamp, apportion, config_hash as hash_config
+from annotators.transcript import keep_transcript
 from annotators.verdicts import ParseError, Resolution, Verdicts, clip
 from engines.base import Completion, Constraint, Engine, GenerationRequest
 from schemas import Problem, RecordError, Solution, StepVote, stable_id
@@ -293,12 +294,14 @@ class LLMAnnotator:
         asks: dict[str, Ask] = {}
         skipped: dict[str, Skip] = {}
         matched = []
+        rendered: dict[str, list[dict[str, str]]] = {}  # each ask's prompt before any retry
         for problem, solution in zip(pair(problems, solutions), solutions):
             reason = truncation_skip(solution) or self.skip_reason(problem, solution)
             if reason:
                 skipped[solution.solution_id] = reason
             else:
                 asks[solution.solution_id] = ask = self.ask_for(problem, solution)
+                rendered[solution.solution_id] = [dict(m) for m in ask.messages]
                 matched.append((problem, solution, ask))
         converse(self.engine, list(asks.values()), self.config, self.config.retries)
         self.after_converse(matched)
@@ -311,6 +314,8 @@ class LLMAnnotator:
             common = self.common(ask)
             if ask.parsed:
                 fields = self.labeled(solution, ask, common)
+                keep_transcript(fields, rendered[solution.solution_id],
+                                [r.text for r in ask.parsed], bool(ask.followups))
             else:
                 common.pop("errors", None)
                 fields = unparsed_fields(solution, ask, self.config.raw_chars, **common)

@@ -72,6 +72,11 @@ def describe(result: ExportResult, config: ExportConfig, lake: Lake | None = Non
     lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
              f"  solutions with labels: {sel.considered}; left out: {dropped}",
              f"  files: {', '.join(result.written.files)}"]
+    if config.format == "verifier-sft":
+        answers = ", ".join(f"{n} {why}" for why, n in sorted(sel.answers_dropped.items())
+                            if ": " not in why) or "none"
+        lines.append(f"  verifier answers read: {sel.answers_read}; kept: {sel.total}; "
+                     f"dropped: {answers}")
     if result.checks is not None:
         lines.append(f"  information checks: {result.checks.line()}")
     if result.pushed:

@@ -140,8 +140,11 @@ def front_matter(selection: Selection, config: ExportConfig, licence: str,
     ext = "jsonl" if config.format == "jsonl" else "parquet"
     return {
         "license": licence,
-        "pretty_name": pretty_name or f"stepforge {config.format} PRM set ({config.strategy})",
-        "task_categories": ["text-classification"],
+        "pretty_name": pretty_name or (
+            f"stepforge verifier SFT set ({config.strategy})" if config.format == "verifier-sft"
+            else f"stepforge {config.format} PRM set ({config.strategy})"),
+        "task_categories": ["text-generation" if config.format == "verifier-sft"
+                            else "text-classification"],
         "tags": ["process-reward-model", "step-level-supervision", "stepforge", config.format],
         "size_categories": [size],
         "configs": [{"config_name": "default", "data_files": [
@@ -166,7 +169,52 @@ FORMAT_TEXT = {
                     "wrong step, -1 when every step is correct).",
     "jsonl": "JSON lines with every field: `steps`, `labels` (0/1), `probabilities`, `statuses`, "
              "`first_error`, `n_steps`, `is_correct`, ids, source and generator.",
+    "verifier-sft": "Chat examples for training a generative verifier (TRL's `SFTTrainer`, "
+                    "conversational format): `messages` holds the verifier's prompt as it was "
+                    "rendered (problem and numbered steps) and, as the `assistant` turn, the "
+                    "verifier's own answer exactly as the model wrote it (its reasoning and "
+                    "verdicts, in the format it is read with). One row per kept answer, with "
+                    "`solution_id`, `problem_id`, `verifier` (the annotator), `model`, `style`, "
+                    "`strategy`, `step_labels` (the final step labels it was checked against, up "
+                    "to the first wrong step, true = correct; not `labels`, which SFTTrainer "
+                    "would take as token labels) and `first_error` (-1: none).",
 }
+
+VERIFIER_REASONS = {
+    "unparsed": "the verifier's answer could not be read",
+    "skipped": "the verifier did not judge the solution",
+    "no final labels": "the solution has no complete final labels under the strategy",
+    "no answer text": "the run kept no prompt and answer text: an older run, or labels from a "
+                      "majority of sampled answers or from a second stage",
+    "partial verdicts": "a step up to the final first error has no verdict of the answer",
+    "inconsistent answer": "the answer contradicts itself: its stated first error or solution "
+                           "verdict against its own step verdicts",
+    "disagreeing": "a step verdict, the first error or the solution verdict differs from the "
+                   "final labels",
+}
+
+
+def verifier_text(selection: Selection, config: ExportConfig) -> list[str]:
+    """How the verifier-sft answers were filtered, with the counts per reason."""
+    dropped = selection.answers_dropped
+    lines = ["## How the answers were filtered", "",
+             f"Answers of {', '.join(f'`{v}`' for v in config.verifier)}: the newest run per "
+             "solution (whatever its status). An answer is kept only when every step verdict up "
+             "to the first wrong step equals the final label of strategy "
+             f"`{config.strategy}` (human labels first), its first error is the final first "
+             "error (-1: none) and its solution verdict, where it gives one, matches; steps "
+             "after the first error are negative by convention and not compared (as ThinkPRM "
+             "filtered its verification chains against step labels).", "",
+             f"- Answers read: {selection.answers_read}; kept: {selection.total}; dropped for "
+             f"disagreeing with the final labels: {dropped.get('disagreeing', 0)}."]
+    for why, text in VERIFIER_REASONS.items():
+        lines.append(f"- Dropped, {why}: {dropped.get(why, 0)}{_causes(dropped, why)}: {text}.")
+    return lines + [""]
+
+
+def _causes(dropped: dict[str, int], why: str) -> str:
+    causes = {k.split(": ", 1)[1]: n for k, n in dropped.items() if k.startswith(why + ": ")}
+    return (" (" + ", ".join(f"{c} {n}" for c, n in sorted(causes.items())) + ")") if causes else ""
 
 
 # What each annotator's vote contributes to a step's soft label, with reconcile's default
@@ -212,6 +260,11 @@ def soft_label_text(strategy: str, facts: CardFacts) -> list[str]:
     return lines + [""]
 
 
+def _unused(config: ExportConfig) -> set[str]:
+    """Options the format does not read, left out of the card's options."""
+    return set() if config.format == "verifier-sft" else {"verifier"}
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
@@ -251,7 +304,10 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
         lines.append(f"- Only labels with probability >= {config.min_probability}.")
     lines += [f"- Solutions read: {selection.considered}; left out: "
               + (", ".join(f"{n} {why}" for why, n in sorted(selection.dropped.items())) or "none")
-              + ".", "", "Annotators whose votes entered the labels (on the exported solutions):", ""]
+              + ".", ""]
+    if config.format == "verifier-sft":
+        lines += verifier_text(selection, config)
+    lines += ["Annotators whose votes entered the labels (on the exported solutions):", ""]
     if facts.provenance:
         total = sum(facts.provenance.values())
         lines += ["Where the exported labels' MC evidence came from (measured: rollouts from "
@@ -270,7 +326,8 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     lines += _table(cols, [[a.get(c) for c in cols] for a in facts.annotators]) if facts.annotators \
         else ["(none recorded: human labels only)"]
     lines += ["", "Options:", "", "```yaml",
-              yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True, allow_unicode=True).rstrip(),
+              yaml.safe_dump(config.model_dump(mode="json", exclude=_unused(config)), sort_keys=True,
+                             allow_unicode=True).rstrip(),
               "```", "", "## Sources and licence", ""]
     lines += _table(["source", "examples"], [[s, n] for s, n in facts.sources.items()])
     lines += ["", "Solutions by generator:", ""]

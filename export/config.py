@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl")
+FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "verifier-sft")
 DEFAULT_STEP_TAG = "ки"
 
 
@@ -15,10 +15,12 @@ class ExportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["trl", "math-shepherd", "processbench", "jsonl"] = Field(
+    format: Literal["trl", "math-shepherd", "processbench", "jsonl", "verifier-sft"] = Field(
         "trl", description="trl (prompt, completions, labels: TRL's PRMTrainer), math-shepherd "
         "(input/label texts with a step tag), processbench (problem, steps, label = first wrong "
-        "step or -1), jsonl (every field, JSON lines)")
+        "step or -1), jsonl (every field, JSON lines), verifier-sft (chat messages: the "
+        "judge's prompt and its own answer, only answers agreeing with the final labels; for "
+        "TRL's SFTTrainer)")
     strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
     statuses: list[Literal["agreed", "human"]] = Field(
         default_factory=lambda: ["agreed", "human"],
@@ -46,6 +48,10 @@ class ExportConfig(BaseModel):
     split_salt: str = Field("stepforge", description="salt of the problem hash deciding the split")
     soft_labels: bool = Field(True, description="add the consensus probability of each step "
                               "being correct (MC fraction, vote share, posterior) as soft_labels")
+    verifier: list[str] = Field(
+        default_factory=lambda: ["judge"], min_length=1,
+        description="verifier-sft: annotators whose answers become examples (their newest run "
+        "per solution; judge and spare keep their prompt and answer text)")
     step_tag: str = Field(DEFAULT_STEP_TAG, description="math-shepherd: the tag after each step")
     metadata: bool = Field(True, description="add solution_id, problem_id, generator and source "
                            "columns")

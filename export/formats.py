@@ -12,6 +12,12 @@
 - ``processbench``: ``id``, ``generator``, ``problem``, ``steps`` (every step of the solution),
   ``final_answer_correct`` and ``label`` (index of the first wrong step, -1 if none).
 - ``jsonl``: everything known about the example, labels as 0/1 integers.
+- ``verifier-sft``: one row per verifier answer that agrees with the final labels
+  (``export.verifier``): ``messages`` (the verifier's prompt as rendered, then its own answer as
+  the ``assistant`` turn: TRL's SFTTrainer conversational format), ``solution_id``,
+  ``problem_id``, ``verifier``, ``model``, ``style``, ``strategy``, ``step_labels`` (the final
+  labels compared, up to the first wrong step, True = correct; not ``labels``, which
+  SFTTrainer would take for token labels) and ``first_error`` (-1: none).
 
 The rows are SQL over the selection's ``selected`` table (``rows_sql``), read shard by shard.
 """
@@ -49,6 +55,11 @@ def columns(config: ExportConfig) -> list[str]:
         mark = "CASE WHEN labels[i] <> 0 THEN '+' ELSE '-' END"
         cols = [shepherd_text_sql("question", "steps", literal(config.step_tag)) + " AS input",
                 shepherd_text_sql("question", "steps", mark) + " AS label", *soft]
+    elif config.format == "verifier-sft":
+        cols = ["messages", "solution_id", "problem_id", "verifier", "model", "style",
+                f"{literal(config.strategy)} AS strategy",
+                "list_transform(labels, lambda x: x <> 0) AS step_labels", "first_error"]
+        return cols + (["generator", "source"] if config.metadata else [])
     elif config.format == "processbench":
         return ["solution_id AS id", "generator", "question AS problem", "steps",
                 "is_correct AS final_answer_correct", "first_error AS label"]
@@ -78,6 +89,13 @@ def features(config: ExportConfig) -> "datasets.Features":
     elif config.format == "math-shepherd":
         cols = {"input": text, "label": text}
         cols.update({"soft_labels": floats} if config.soft_labels else {})
+    elif config.format == "verifier-sft":
+        cols = {"messages": datasets.List({"role": text, "content": text}), "solution_id": text,
+                "problem_id": text, "verifier": text, "model": text, "style": text,
+                "strategy": text, "step_labels": datasets.List(datasets.Value("bool")),
+                "first_error": datasets.Value("int64")}
+        cols.update({"generator": text, "source": text} if config.metadata else {})
+        return datasets.Features(cols)
     elif config.format == "processbench":
         return datasets.Features({
             "id": text, "generator": text, "problem": text,

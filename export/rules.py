@@ -4,7 +4,8 @@ step (issue #16): what ``select`` runs in its scratch DuckDB.
 - ``example_sql``: per solution row of ``labels_sql`` (its labelled step indices and labels in
   step order) the example it gives, or why it is left out: too many steps, an unlabelled step
   before the example is complete (``partial``), the step tag inside a kept step. Qwen's rule
-  (``truncate_after_first_error``; always for ProcessBench) ends the labels at the first 0.
+  (``truncate_after_first_error``; always for ProcessBench and verifier-sft, whose final labels
+  must be complete up to the first error) ends the labels at the first 0.
 - ``dedup_sql``: one example per (problem, whitespace-normalised steps), the least solution id;
   a group whose label lists differ is dropped whole.
 - ``split_sql``: the problem's split, the same number as ``select.split_of`` computes.
@@ -44,8 +45,9 @@ def example_sql(config: ExportConfig, source: str) -> str:
     """Per row of ``source`` (columns of ``labels_sql``): the example's columns (steps, labels,
     probabilities and statuses cut to what is exported), ``n_steps``, ``used`` and ``why``
     (NULL when kept, else the reason it is left out)."""
-    stop = _flag(config.truncate_after_first_error or config.format == "processbench")
-    drop = _flag(config.partial == "drop" or config.format == "processbench")
+    whole = config.format in ("processbench", "verifier-sft")  # read to the first error, complete
+    stop = _flag(config.truncate_after_first_error or whole)
+    drop = _flag(config.partial == "drop" or whole)
     too_many = (f"n_steps > {int(config.max_steps)}" if config.max_steps is not None else "false")
     all_steps = config.format == "processbench"
     tagged = (f"coalesce(list_bool_or(list_transform(kept, lambda s: contains(s, "

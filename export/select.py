@@ -78,6 +78,8 @@ class Selection:
     considered: int = 0
     dropped: Counter = field(default_factory=Counter)
     annotators: list[str] = field(default_factory=list)  # annotators behind the labels
+    answers_read: int = 0  # verifier-sft: verifier answers considered
+    answers_dropped: Counter = field(default_factory=Counter)  # verifier-sft: per reason
 
     @property
     def total(self) -> int:
@@ -102,7 +104,8 @@ class Selection:
         never builds them)."""
         if not self.total:
             return []
-        rows = self.query("SELECT * EXCLUDE (rn, first_error) FROM selected ORDER BY split DESC, rn")
+        names = ", ".join(Example.__dataclass_fields__)  # verifier-sft's selected has more
+        rows = self.query(f"SELECT {names} FROM selected ORDER BY split DESC, rn")
         return [Example(**{**r, "steps": tuple(r["steps"]), "labels": tuple(r["labels"]),
                            "probabilities": tuple(r["probabilities"]),
                            "statuses": tuple(r["statuses"])}) for r in rows.to_pylist()]
@@ -222,15 +225,12 @@ def select(lake: Lake, config: ExportConfig) -> Selection:
     selection = Selection(scratch=scratch)
     try:
         _build(scratch, config, selection)
-        kept = (_deduplicate(scratch, selection) if config.dedup
-                else "SELECT * FROM examples WHERE why IS NULL")
-        scratch.execute(f"""
-            CREATE TABLE selected AS
-            SELECT solution_id, problem_id, question, source, generator, steps, labels,
-                   probabilities, statuses, n_steps, is_correct, split,
-                   coalesce(list_position(labels, 0) - 1, -1) AS first_error,
-                   row_number() OVER (PARTITION BY split ORDER BY problem_id, solution_id) - 1 AS rn
-            FROM (SELECT *, {split_sql('problem_id', config)} AS split FROM ({kept}))""")
+        if config.format == "verifier-sft":  # one row per agreeing answer, not per solution
+            from export.verifier import build_selected
+
+            selection.answers_read, selection.answers_dropped = build_selected(scratch, config)
+        else:
+            _select_examples(scratch, config, selection)
         scratch.execute("DROP TABLE examples")
         counts = {r["split"]: r["n"] for r in scratch.query(
             "SELECT split, count(*) AS n FROM selected GROUP BY split").to_pylist()}
@@ -239,3 +239,16 @@ def select(lake: Lake, config: ExportConfig) -> Selection:
         selection.close()
         raise
     return selection
+
+
+def _select_examples(scratch: Scratch, config: ExportConfig, selection: Selection) -> None:
+    """Create ``selected``: the kept examples (deduplicated), one row per solution."""
+    kept = (_deduplicate(scratch, selection) if config.dedup
+            else "SELECT * FROM examples WHERE why IS NULL")
+    scratch.execute(f"""
+            CREATE TABLE selected AS
+            SELECT solution_id, problem_id, question, source, generator, steps, labels,
+                   probabilities, statuses, n_steps, is_correct, split,
+                   coalesce(list_position(labels, 0) - 1, -1) AS first_error,
+                   row_number() OVER (PARTITION BY split ORDER BY problem_id, solution_id) - 1 AS rn
+            FROM (SELECT *, {split_sql('problem_id', config)} AS split FROM ({kept}))""")
