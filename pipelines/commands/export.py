@@ -1,4 +1,5 @@
-"""``stepforge export``: consensus labels -> a PRM training set (Parquet shards + dataset card).
+"""``stepforge export``: consensus labels -> a PRM training set, or the judge answers that agree
+with them as verifier SFT chats (Parquet shards + dataset card).
 
 Examples::
 
@@ -6,6 +7,7 @@ Examples::
     stepforge export --format math-shepherd --strategy majority --min-probability 0.8 --out out/ms
     stepforge export --format processbench --test-fraction 0 --out out/pb
     stepforge export --format trl --out out/prm --push-to-hub me/my-prm-set --private
+    stepforge export --format verifier-sft --out out/verifier   # judge answers agreeing with the labels
 
 Labels: the latest consensus row per step under --strategy with status agreed or human (human
 wins); by default an example stops at its first wrong step (Qwen). The split is by problem hash.
