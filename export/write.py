@@ -153,7 +153,7 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
     sibling folder and swapped in whole, so a kill leaves the old export or the new one."""
     if not write.out:
         raise ValueError("no output folder: give --out DIR")
-    out = Path(write.out).absolute()
+    out = resolved_out(Path(write.out))
     check_folder(out, write.overwrite)
     written = Written(out=Path(write.out))
     staging = staging_path(out)
@@ -169,6 +169,17 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def resolved_out(path: Path) -> Path:
+    """The folder an export writes: a symlinked ``--out`` (or a link above it) is followed, so
+    the link's target is replaced and the link stays; staging links an older stepforge left
+    beside the link are removed."""
+    link = path.absolute()
+    out = link.resolve()
+    if out != link:
+        recover(link)
+    return out
 
 
 def hub_token(token: str | None = None) -> str:
