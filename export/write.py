@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from export.formats import features, rows_sql
+from export.owner import RUN_MARKER
 from export.select import ExportConfig, Selection
 from export.swap import fsync_tree, recover, staging_path, swap_in
 
@@ -97,7 +98,7 @@ def check_folder(out: Path, overwrite: bool) -> None:
         raise FolderError(f"{out} is not empty ({', '.join(entries[:5])}); pass --overwrite "
                               "to replace an earlier export there")
     data = out / "data"
-    foreign = [n for n in entries if n not in ("README.md", "data")]
+    foreign = [n for n in entries if n not in ("README.md", "data", RUN_MARKER)]
     foreign += [f"data/{p.name}" for p in sorted(data.iterdir())
                 if not SHARD_NAME.match(p.name)] if data.is_dir() else []
     if foreign:
@@ -148,9 +149,10 @@ def write_split(out: Path, split: str, selection: Selection, config: ExportConfi
 
 
 def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
-                 card_text: str) -> Written:
-    """The shards of every non-empty split and the card, in ``write.out``: written to a hidden
-    sibling folder and swapped in whole, so a kill leaves the old export or the new one."""
+                 card_text: str, marker: dict[str, str] | None = None) -> Written:
+    """The shards of every non-empty split and the card (and ``marker``, a run's, as
+    ``export.owner.RUN_MARKER``), in ``write.out``: written to a hidden sibling folder and
+    swapped in whole, so a kill leaves the old export or the new one."""
     if not write.out:
         raise ValueError("no output folder: give --out DIR")
     out = resolved_out(Path(write.out))
@@ -164,6 +166,8 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
             written.rows[split] = rows
         (staging / "README.md").write_text(card_text, encoding="utf-8", newline="\n")
         written.files.append("README.md")
+        if marker is not None:
+            (staging / RUN_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         fsync_tree(staging)
         swap_in(staging, out)
     finally:
@@ -206,5 +210,6 @@ def push_to_hub(folder: str | Path, repo_id: str, private: bool = False,
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
-                               commit_message=commit_message, delete_patterns=["data/*"])
+                               commit_message=commit_message, delete_patterns=["data/*"],
+                               ignore_patterns=[RUN_MARKER])
     return str(commit)
