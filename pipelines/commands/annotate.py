@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from datetime import datetime, timezone
 
-    from pipelines.flows.annotate import annotate_flow
+    from pipelines.annotate import restrict_to_input
     from pipelines.lake_check import existing_lake
     from pipelines.progress import set_quiet
     from store.lake import Lake
@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     since = datetime.now(timezone.utc)
     lake = Lake(project.lake)
     with lake_lock(lake, "annotate", args.lock_timeout):  # before Prefect starts
+        config = restrict_to_input(config, lake)  # a bad --input fails here, before Prefect
+        from pipelines.flows.annotate import annotate_flow
+
         totals = annotate_flow(config, project.engines, project.lake)
     for name, t in totals.items():
         print(f"annotate {name}: {t.solutions} solutions, {t.votes_added} votes added "

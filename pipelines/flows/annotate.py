@@ -19,8 +19,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from engines.config import EngineConfig
 from pipelines.annotate import (
-    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, ingest_input, label_batch,
-    problems_for, settled_ids,
+    AnnotateConfig, BatchResult, annotator_for, candidate_solutions, label_batch, problems_for,
+    restrict_to_input, settled_ids,
 )
 from pipelines.generate import batches
 from pipelines.progress import progress_bar
@@ -61,10 +61,7 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
 
 def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: Lake,
               gpus_per_task: float) -> dict[str, BatchResult]:
-    if config.input:
-        ids = set(ingest_input(config.input, lake, config.input_kind))
-        keep = ids if config.solution_ids is None else ids & set(config.solution_ids)
-        config = config.model_copy(update={"solution_ids": sorted(keep)})
+    config = restrict_to_input(config, lake)  # a scheduled run's input (the command's is done)
     candidates = candidate_solutions(lake, config)
     work = []
     totals: dict[str, BatchResult] = {}
