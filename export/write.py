@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines import redact
 from export.formats import features, rows_sql
 from export.owner import RUN_MARKER
 from export.select import ExportConfig, Selection
@@ -191,6 +192,7 @@ def hub_token(token: str | None = None) -> str:
     from huggingface_hub import get_token
 
     token = token or get_token()
+    redact.register(token)
     if not token:
         raise HubTokenError(
             "no Hugging Face token: set HF_TOKEN (a write token from "
