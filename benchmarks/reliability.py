@@ -48,6 +48,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.reliability_guards import GUARD_PROBES, run_guard_probes  # noqa: E402
 from benchmarks.reliability_inputs import probe_bad_inputs  # noqa: E402
 from benchmarks.reliability_leaks import probe_secrets, probe_sql_sandbox  # noqa: E402
 from engines.openai_server import Faults, start_server  # noqa: E402
@@ -373,7 +374,8 @@ def markdown(bench: Bench, command: str) -> str:
             f"({held}/{len(bench.probes)}).\n")
 
 
-PROBES = ("run", "reconcile", "export", "concurrent", "signals", "sql", "secrets", "bad-inputs")
+PROBES = ("run", "reconcile", "export", "concurrent", "signals", "sql", "secrets", "bad-inputs",
+          *GUARD_PROBES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             probe_secrets(bench)
         if "bad-inputs" in only:
             probe_bad_inputs(bench)
+        run_guard_probes(bench, config, only)  # issue 25, items 5-7 and 9-12
     command = "python benchmarks/reliability.py " + " ".join(argv if argv is not None
                                                             else sys.argv[1:])
     text = markdown(bench, command.strip())
