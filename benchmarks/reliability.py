@@ -20,6 +20,9 @@ and an uninterrupted one must store exactly the same labels):
 - bad input files: ``stepforge ingest`` on each; held when refused with one line naming the
   file and no traceback, or accepted with the bad rows reported (dropped / skipped), or
   accepted when nothing in it is wrong to store (an empty file, a JSON array).
+- the second round's guards (field caps, secrets read from anywhere, a symlinked ``--out``, the
+  Prefect server after ``kill -9``, ``annotate --input`` validating first, the run keeping the
+  user's export, prompt-tag lookalikes): see benchmarks/reliability_guards.py.
 
     .venv/bin/python benchmarks/reliability.py [--kills 10] [--seed 15] [--append docs/reliability.md]
 
