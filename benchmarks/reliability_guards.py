@@ -317,7 +317,8 @@ def probe_orphan_server(bench: Any, config: Path) -> None:
         time.sleep(0.1)
     server = server or next((c for c in _children(proc.pid) if "uvicorn" in _cmdline(c)), None)
     proc.kill()  # only the command, as the OOM killer does
-    proc.communicate()
+    proc.wait()  # not communicate(): an orphaned server keeps the output pipe open
+    proc.stdout.close()  # type: ignore[union-attr]
     ended = False
     if server:
         until = time.monotonic() + 20
