@@ -12,7 +12,10 @@ from different prompt versions never mix silently.
 
 User text (problem, steps, reference, a verification being critiqued) goes inside tags such as
 ``<problem>`` / ``<step_3>``; ``neutralise`` escapes any such tag already present in the text, so
-a problem cannot close its own block and pose as instructions.
+a problem cannot close its own block and pose as instructions. Lookalikes count as tags: the
+check reads the text with invisible format characters (zero-width space, joiners, soft hyphen)
+dropped and each other character NFKC-folded (full-width ``＜／ｐｒｏｂｌｅｍ＞``, small and
+angle-bracket forms); only the matched spans are rewritten, so ``x²`` stays ``x²``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +34,10 @@ PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # tags our templates use to delimit user text (any case, optional spaces and attributes)
 _DELIMITERS = r"problem|solution|reference|student|verification|step_?\d*|paragraph_?\d*"
 TAG = re.compile(rf"<\s*(/?)\s*({_DELIMITERS})\b([^<>]*)>", re.I)
+# brackets and slashes a model may read as ``<``, ``/``, ``>`` that NFKC leaves alone
+_LOOKALIKES = str.maketrans({"\u2329": "<", "\u3008": "<", "\u27e8": "<", "\u2039": "<",
+                             "\u232a": ">", "\u3009": ">", "\u27e9": ">", "\u203a": ">",
+                             "\u2044": "/", "\u2215": "/", "\u29f8": "/"})
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,42 @@ def fingerprint(*names: str) -> str:
 
 def neutralise(text: str) -> str:
     """``text`` with our delimiter tags escaped (``<problem>`` -> ``&lt;problem&gt;``), so user
-    text cannot open or close a block of the prompt. Other ``<`` (``x < 3``) are kept."""
-    return TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}{m.group(3)}&gt;", text.strip())
+    text cannot open or close a block of the prompt, lookalikes included (zero-width characters
+    inside a tag, full-width brackets or letters). Other ``<`` (``x < 3``) are kept."""
+    text = text.strip()
+    if text.isascii():
+        return TAG.sub(_escaped, text)
+    folded, origin = _fold(text)
+    out, last = [], 0
+    for match in TAG.finditer(folded):
+        start, end = origin[match.start()], origin[match.end() - 1] + 1
+        if start < last:  # one original character folded into two matches
+            continue
+        out += [text[last:start], _escaped(match)]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"&lt;{match.group(1)}{match.group(2)}{match.group(3)}&gt;"
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
+    """``text`` as a model may read it (format characters dropped, others NFKC-folded) and, per
+    folded character, the index of the original character it comes from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char.isascii():
+            chars.append(char)
+            origin.append(index)
+            continue
+        if unicodedata.category(char) == "Cf":  # zero-width space, joiners, BOM, soft hyphen
+            continue
+        folded = unicodedata.normalize("NFKC", char).translate(_LOOKALIKES)
+        chars += folded
+        origin += [index] * len(folded)
+    return "".join(chars), origin
 
 
 def tagged_steps(steps: Sequence[str], tag: str = "step", start: int = 1) -> str:

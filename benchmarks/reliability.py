@@ -24,6 +24,9 @@ and an uninterrupted one must store exactly the same labels):
 - bad input files: ``stepforge ingest`` on each; held when refused with one line naming the
   file and no traceback, or accepted with the bad rows reported (dropped / skipped), or
   accepted when nothing in it is wrong to store (an empty file, a JSON array).
+- the second round's guards (field caps, secrets read from anywhere, a symlinked ``--out``, the
+  Prefect server after ``kill -9``, ``annotate --input`` validating first, the run keeping the
+  user's export, prompt-tag lookalikes): see benchmarks/reliability_guards.py.
 
     .venv/bin/python benchmarks/reliability.py [--kills 10] [--seed 15] [--append docs/reliability.md]
 
@@ -52,6 +55,7 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.reliability_guards import GUARD_PROBES, run_guard_probes  # noqa: E402
 from benchmarks.reliability_inputs import probe_bad_inputs  # noqa: E402
 from benchmarks.reliability_lake_sql import probe_lake_and_sql  # noqa: E402
 from benchmarks.reliability_leaks import probe_secrets, probe_sql_sandbox  # noqa: E402
@@ -379,7 +383,7 @@ def markdown(bench: Bench, command: str) -> str:
 
 
 PROBES = ("run", "reconcile", "export", "concurrent", "signals", "sql", "secrets", "bad-inputs",
-          "lake-sql")
+          "lake-sql", *GUARD_PROBES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             probe_bad_inputs(bench)
         if "lake-sql" in only:  # issue 25 items 1-4, 8: planted lock files, read-only lake, sql
             probe_lake_and_sql(bench)
+        run_guard_probes(bench, config, only)  # issue 25, items 5-7 and 9-12
     command = "python benchmarks/reliability.py " + " ".join(argv if argv is not None
                                                             else sys.argv[1:])
     text = markdown(bench, command.strip())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from engines import redact
 
 EMBEDDED_MODEL = "embedded"
 
@@ -32,3 +34,13 @@ class EngineConfig(BaseModel):
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vllm memory share")
     enable_prefix_caching: bool = Field(True, description="share KV cache across prefixes (vllm)")
     max_model_len: int | None = Field(None, description="context length cap (vllm)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _register_password(cls, url: str) -> str:
+        redact.register_url(url)  # a password in the URL is masked from the moment it is read
+        return url
+
+    @field_serializer("base_url", when_used="json")
+    def _masked_url(self, url: str) -> str:
+        return redact.mask_url(url)  # Prefect stores flow parameters (these configs) as JSON

@@ -8,6 +8,7 @@ model (or a vLLM model holding most of a GPU) is loaded once. Backends are impor
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 
 from engines.base import Engine
@@ -32,7 +33,7 @@ def engine_class(backend: str) -> type:
 
 def build_engine(config: EngineConfig) -> Engine:
     """The engine for ``config``, built on first use and cached by the config's content."""
-    key = config.model_dump_json()
+    key = json.dumps(config.model_dump(), sort_keys=True, default=str)  # JSON mode masks a URL's password
     with _lock:  # held while loading: a second thread waits instead of loading twice
         if key not in _cache:
             _cache[key] = engine_class(config.backend)(config)

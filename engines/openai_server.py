@@ -395,6 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = build_engine(EngineConfig(backend=args.backend, model=args.model, gguf_file=args.gguf_file,
                                        device=args.device, dtype=args.dtype, batch_size=args.batch_size))
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    from engines import redact
+
+    redact.register(api_key)  # the key clients send: masked in the server's logs too
+    redact.install()
     app = create_app(engine, served_model_name=args.served_model_name, api_key=api_key)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

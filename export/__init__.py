@@ -37,11 +37,12 @@ class ExportEmpty(ValueError):
 
 
 def run_export(lake: Lake, config: ExportConfig, write: WriteConfig,
-               allow_empty: bool = True) -> ExportResult:
+               allow_empty: bool = True, marker: dict[str, str] | None = None) -> ExportResult:
     """Select, check, write the folder and (when ``write.push_to_hub``) upload it (the returned
     selection is closed: its counts remain, its rows are gone). An empty
     selection raises ``ExportEmpty`` unless ``allow_empty``; labels that fail the information
-    checks raise ``ExportRefused`` unless ``config.force``."""
+    checks raise ``ExportRefused`` unless ``config.force``. ``marker``: a run's ownership mark
+    (``export.owner``)."""
     if write.push_to_hub:  # fail on a missing token before the work, not after
         from export.write import hub_token
         hub_token()
@@ -54,7 +55,7 @@ def run_export(lake: Lake, config: ExportConfig, write: WriteConfig,
         checks.forced = bool(checks.failures)
         card = render_card(selection, config, gather_facts(lake, selection, config.strategy),
                            write.license, write.pretty_name) + card_section(checks)
-        written = write_export(selection, config, write, card)
+        written = write_export(selection, config, write, card, marker)
     pushed = None
     if write.push_to_hub:
         pushed = push_to_hub(written.out, write.push_to_hub, write.private,

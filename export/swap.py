@@ -6,7 +6,8 @@ renames are atomic) and exchanged with the old one by ``renameat2(RENAME_EXCHANG
 Where that call is missing (other systems, some file systems) two renames are used: the old
 folder moves aside to ``.NAME.old-PID-HEX`` first, and ``recover`` (run before every export)
 moves it back if a kill landed between the two renames. Leftover siblings of dead processes
-are removed by ``recover``.
+are removed by ``recover``. ``out`` must not be a symlink (``export.write`` resolves it first):
+exchanging a link would swap the link itself and leave its target as it was.
 """
 
 from __future__ import annotations
@@ -62,7 +63,16 @@ def recover(out: Path) -> None:
         if kind == "old" and not out.exists():
             os.rename(path, out)
         else:
-            shutil.rmtree(path, ignore_errors=True)
+            remove(path)
+
+
+def remove(path: Path) -> None:
+    """Remove a folder, or a link without following it (an older version swapped a symlinked
+    ``out`` into its staging name)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -95,7 +105,7 @@ def swap_in(staging: Path, out: Path) -> None:
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         os.replace(staging, out)  # nothing, or an empty folder, to keep
     elif _exchange(staging, out):
-        shutil.rmtree(staging)  # now holds the old folder
+        remove(staging)  # now holds the old folder
     else:
         aside = out.with_name(f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.rename(out, aside)

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines import redact
 from export.formats import features, rows_sql
+from export.owner import RUN_MARKER
 from export.select import ExportConfig, Selection
 from export.swap import fsync_tree, recover, staging_path, swap_in
 
@@ -97,7 +99,7 @@ def check_folder(out: Path, overwrite: bool) -> None:
         raise FolderError(f"{out} is not empty ({', '.join(entries[:5])}); pass --overwrite "
                               "to replace an earlier export there")
     data = out / "data"
-    foreign = [n for n in entries if n not in ("README.md", "data")]
+    foreign = [n for n in entries if n not in ("README.md", "data", RUN_MARKER)]
     foreign += [f"data/{p.name}" for p in sorted(data.iterdir())
                 if not SHARD_NAME.match(p.name)] if data.is_dir() else []
     if foreign:
@@ -148,12 +150,13 @@ def write_split(out: Path, split: str, selection: Selection, config: ExportConfi
 
 
 def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
-                 card_text: str) -> Written:
-    """The shards of every non-empty split and the card, in ``write.out``: written to a hidden
-    sibling folder and swapped in whole, so a kill leaves the old export or the new one."""
+                 card_text: str, marker: dict[str, str] | None = None) -> Written:
+    """The shards of every non-empty split and the card (and ``marker``, a run's, as
+    ``export.owner.RUN_MARKER``), in ``write.out``: written to a hidden sibling folder and
+    swapped in whole, so a kill leaves the old export or the new one."""
     if not write.out:
         raise ValueError("no output folder: give --out DIR")
-    out = Path(write.out).absolute()
+    out = resolved_out(Path(write.out))
     check_folder(out, write.overwrite)
     written = Written(out=Path(write.out))
     staging = staging_path(out)
@@ -164,6 +167,8 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
             written.rows[split] = rows
         (staging / "README.md").write_text(card_text, encoding="utf-8", newline="\n")
         written.files.append("README.md")
+        if marker is not None:
+            (staging / RUN_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         fsync_tree(staging)
         swap_in(staging, out)
     finally:
@@ -171,11 +176,23 @@ def write_export(selection: Selection, config: ExportConfig, write: WriteConfig,
     return written
 
 
+def resolved_out(path: Path) -> Path:
+    """The folder an export writes: a symlinked ``--out`` (or a link above it) is followed, so
+    the link's target is replaced and the link stays; staging links an older stepforge left
+    beside the link are removed."""
+    link = path.absolute()
+    out = link.resolve()
+    if out != link:
+        recover(link)
+    return out
+
+
 def hub_token(token: str | None = None) -> str:
     """An explicit token, else ``HF_TOKEN`` or the stored login; a clear error when none."""
     from huggingface_hub import get_token
 
     token = token or get_token()
+    redact.register(token)
     if not token:
         raise HubTokenError(
             "no Hugging Face token: set HF_TOKEN (a write token from "
@@ -195,5 +212,6 @@ def push_to_hub(folder: str | Path, repo_id: str, private: bool = False,
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
-                               commit_message=commit_message, delete_patterns=["data/*"])
+                               commit_message=commit_message, delete_patterns=["data/*"],
+                               ignore_patterns=[RUN_MARKER])
     return str(commit)

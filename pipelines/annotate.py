@@ -132,6 +132,17 @@ def ingest_input(path: str, lake: Lake, kind: str = "auto") -> list[str]:
     return sorted({s.solution_id for s in ingested.solutions})
 
 
+def restrict_to_input(config: AnnotateConfig, lake: Lake) -> AnnotateConfig:
+    """``config`` after ingesting its ``input``: only those solutions (within any
+    ``solution_ids``), with ``input`` cleared so nothing ingests it twice. The command calls it
+    before Prefect starts, so a bad input file fails in a second, in one line."""
+    if not config.input:
+        return config
+    ids = set(ingest_input(config.input, lake, config.input_kind))
+    keep = ids if config.solution_ids is None else ids & set(config.solution_ids)
+    return config.model_copy(update={"solution_ids": sorted(keep), "input": None})
+
+
 def candidate_solutions(lake: Lake, config: AnnotateConfig) -> list[Solution]:
     """The solutions this run may label (generator / id filters and limit applied, id order)."""
     where = []

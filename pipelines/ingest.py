@@ -36,7 +36,7 @@ from grading.verify import GoldAnswerError, answers_equivalent
 from pipelines import readers
 from pipelines.readers import FIELDS, REQUIRED, Columns, Source, is_gpt3_row, read_datasets, read_jsonl, \
     read_parquet
-from pipelines.readers.fields import MAX_CHARS
+from pipelines.readers.fields import MAX_CHARS, step_count
 from schemas import Problem, RecordError, Solution, validate
 
 if TYPE_CHECKING:
@@ -189,6 +189,7 @@ def solution_record(where: str, problem: Problem, generator: str, text: str | No
             steps = split_steps(text or "", method, config.split_pattern)
         except ValueError as exc:
             raise RecordError(where, "solution", str(exc)) from None
+        step_count(len(steps), where, "solution")
     else:
         method, text = "given", text or "\n\n".join(steps)
     final = extract_answer(text)

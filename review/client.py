@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import httpx
 
+from engines import redact as secrets
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -46,6 +48,8 @@ def connection_from_env(api_url: str | None = None, api_key_env: str = "ARGILLA_
     """A Connection from ``api_url`` (or $ARGILLA_API_URL) and the key in ``$api_key_env``."""
     url = api_url or os.environ.get("ARGILLA_API_URL") or DEFAULT_API_URL
     key = os.environ.get(api_key_env, "")
+    secrets.register(key)  # masked in every log record from now on (-v logs response headers)
+    secrets.register_url(url)
     if not key:
         raise ReviewError(f"no Argilla API key: set ${api_key_env} (`stepforge review serve` "
                           "prints the local server's URL and key)")
@@ -53,8 +57,9 @@ def connection_from_env(api_url: str | None = None, api_key_env: str = "ARGILLA_
 
 
 def redact(text: str, secret: str) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ***."""
-    return text.replace(secret, "***") if secret else text
+    """``text`` with every occurrence of ``secret`` (and every registered secret) replaced
+    by ***."""
+    return secrets.mask(text.replace(secret, "***") if secret else text)
 
 
 def status_code(exc: BaseException) -> int | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from engines import redact
 from review.client import Connection, connection_from_env
 
 
@@ -23,6 +24,16 @@ class ArgillaConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0, description="seconds to wait for one Argilla request")
     retries: int = Field(default=4, ge=0, description="retries of a failed request (network, timeout, 5xx)")
     backoff: float = Field(default=1.0, ge=0, description="first retry delay in seconds, doubled per retry")
+
+    @field_validator("api_url")
+    @classmethod
+    def _register_password(cls, url: str | None) -> str | None:
+        redact.register_url(url)  # a password in the URL is masked from the moment it is read
+        return url
+
+    @field_serializer("api_url", when_used="json")
+    def _masked_url(self, url: str | None) -> str | None:
+        return redact.mask_url(url) if url else url  # Prefect stores flow parameters as JSON
 
     def connection(self) -> Connection:
         return connection_from_env(self.api_url, self.api_key_env, self.timeout, self.retries, self.backoff)

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from engines.preflight import check_engines
+    from pipelines.annotate import restrict_to_input
     from pipelines.lake_check import existing_lake
 
     if not config.input:  # --input ingests its file first, creating the lake when needed
@@ -52,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     check_engines(used)  # in seconds, before Prefect, a lock or a model
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.flows.annotate import annotate_flow
     from pipelines.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     lake = Lake(project.lake)
     try:
         with lake_lock(lake, "annotate", args.lock_timeout):  # before Prefect starts
+            config = restrict_to_input(config, lake)  # a bad --input fails here, before Prefect
+            from pipelines.flows.annotate import annotate_flow
+
             totals = annotate_flow(config, project.engines, project.lake)
     except USER_ERRORS:
         raise

@@ -20,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from engines.config import EngineConfig
 from pipelines.annotate import (
     AnnotateConfig, BatchResult, annotator_for, annotator_stages, candidate_solutions,
-    ingest_input, label_batch, problems_for, require_claims, settled_ids,
+    label_batch, problems_for, require_claims, restrict_to_input, settled_ids,
 )
 from pipelines.generate import batches
 from pipelines.progress import progress_bar
@@ -63,10 +63,7 @@ def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
 
 def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: Lake,
               gpus_per_task: float) -> dict[str, BatchResult]:
-    if config.input:
-        ids = set(ingest_input(config.input, lake, config.input_kind))
-        keep = ids if config.solution_ids is None else ids & set(config.solution_ids)
-        config = config.model_copy(update={"solution_ids": sorted(keep)})
+    config = restrict_to_input(config, lake)  # a scheduled run's input (the command's is done)
     candidates = candidate_solutions(lake, config)
     stages, notes = annotator_stages(config)
     require_claims(lake, config, candidates)  # before any work: mc-verify needs its claims

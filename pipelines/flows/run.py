@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
@@ -75,47 +76,54 @@ def export_stage(section: dict[str, Any], default_out: str | None,
     """(what the export did, where it is, its information checks' outcome)."""
     from export import ExportEmpty, ExportRefused, describe, run_export
     from export.empty import why_empty
+    from export.owner import run_marker, run_owns
+    from export.write import resolved_out
+    from pipelines.outputs import default_output
     from pipelines.reconcile import KINDS
 
-    # the run owns its export folder: a re-run replaces its own earlier export there
-    from pipelines.outputs import default_output
-
+    # the run owns the export folders it wrote (a marker file says so): a re-run replaces its
+    # own earlier export there, never one the user made with `stepforge export`
     config, write = export_configs(section, {}, {}, {"overwrite": True})
     lake = Lake(lake_root)
     if not write.out:
         out = (default_out.format(format=config.format) if default_out
                else str(default_output(lake, f"prm-{config.format}")))
         write = write.model_copy(update={"out": out})
+    head = f"export {config.format} ({config.strategy}) not written"
+    if not run_owns(resolved_out(Path(write.out)), lake_root):
+        why = (f"{write.out} holds files this lake's runs did not write (an export made with "
+               "`stepforge export`?); kept them: move them, or set export.out or "
+               "run.export_out to another folder")
+        return f"{head}: {why}", f"not written ({write.out})", f"{config.strategy} not written: {why}"
     try:
-        result = run_export(lake, config, write, allow_empty=False)
+        result = run_export(lake, config, write, allow_empty=False, marker=run_marker(lake_root))
     except ExportEmpty as empty:  # no empty set on disk: absent, the reason in the summary
         removed = _remove_own_export(write.out)
         why = "; ".join(line.strip() for line in why_empty(lake, config, empty.selection, KINDS))
-        return (f"export {config.format} ({config.strategy}) not written: nothing to export: "
-                f"{why}{removed}", f"not written ({write.out})",
+        return (f"{head}: nothing to export: {why}{removed}", f"not written ({write.out})",
                 f"{config.strategy} no labels selected")
     except ExportRefused as refused:
         removed = _remove_own_export(write.out)
         why = "; ".join(refused.failures)
-        return (f"export {config.format} ({config.strategy}) not written: {why} (export.force: "
-                f"true writes it anyway){removed}", f"not written ({write.out})",
-                f"{config.strategy} refused: {why}")
+        return (f"{head}: {why} (export.force: true writes it anyway){removed}",
+                f"not written ({write.out})", f"{config.strategy} refused: {why}")
     checks = result.checks.line() if result.checks else "not checked"
     return describe(result, config, lake), str(result.written.out), f"{config.strategy} {checks}"
 
 
 def _remove_own_export(out: str | None) -> str:
-    """Remove this run's earlier export at ``out`` (a stepforge card and data/), so a refused
-    export leaves no stale set behind; returns a note for the summary."""
+    """Remove this run's earlier export at ``out`` (checked as the run's by ``run_owns``
+    before the export), so a refused export leaves no stale set behind; returns a note for
+    the summary."""
     import shutil
-    from pathlib import Path
 
-    folder = Path(out) if out else None
-    card = folder / "README.md" if folder else None
-    if card is None or not card.is_file() or "stepforge" not in card.read_text(errors="ignore"):
+    from export.write import resolved_out
+
+    folder = resolved_out(Path(out)) if out else None
+    if folder is None or not (folder / "README.md").is_file():
         return ""
     shutil.rmtree(folder)
-    return f"; removed the earlier export at {folder}"
+    return f"; removed the earlier export at {out}"
 
 
 @task(name="report", cache_policy=NONE)

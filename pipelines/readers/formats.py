@@ -11,6 +11,7 @@ reader turns one raw row into a typed row (or raises a RecordError naming the ro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -115,12 +116,14 @@ def problem(where: str, row: dict[str, Any], cols: Columns) -> ProblemRow:
     a_col, answer = cols.get(row, where, "answer")
     s_col, solution = cols.get(row, where, "reference_solution")
     i_col, source_id = cols.get(row, where, "id")
-    extras = {k: v for k, v in row.items() if k not in {q_col, a_col, s_col, i_col} and
-              (v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) < 500))}
+    extras = {k: None if isinstance(v, float) and not math.isfinite(v) else v  # pandas' missing
+              for k, v in row.items() if k not in {q_col, a_col, s_col, i_col}
+              and len(k) <= f.MAX_ID_CHARS and (v is None or isinstance(v, (bool, int, float))
+                                                or (isinstance(v, str) and len(v) < 500))}
     return ProblemRow(where, f.text(question, where, q_col, "question", True, cols.max_chars),
                       f.answer_text(answer, where, a_col, max_chars=cols.max_chars),
                       f.text(solution, where, s_col, "reference solution", max_chars=cols.max_chars),
-                      f.identifier(source_id), extras, q_col)
+                      f.identifier(source_id, where, i_col), extras, q_col)
 
 
 def solution(where: str, row: dict[str, Any], cols: Columns) -> SolutionRow:
@@ -141,9 +144,10 @@ def solution(where: str, row: dict[str, Any], cols: Columns) -> SolutionRow:
     return SolutionRow(
         where, question, text, steps,
         answer=f.answer_text(value["answer"], where, used["answer"], max_chars=cols.max_chars),
-        problem_id=f.identifier(value["problem_id"]),
+        problem_id=f.identifier(value["problem_id"], where, used["problem_id"], "problem_id"),
         is_correct=f.verdict(value["is_correct"], where, used["is_correct"]),
-        generator=f.identifier(value["generator"]), source_id=f.identifier(value["id"]),
+        generator=f.identifier(value["generator"], where, used["generator"], "generator"),
+        source_id=f.identifier(value["id"], where, used["id"]),
         columns=used)
 
 
@@ -168,6 +172,7 @@ def gpt3(where: str, row: dict[str, Any], max_chars: int | None = f.MAX_CHARS) -
     for generator, value in row.items():
         if not isinstance(value, dict):
             continue
+        f.identifier(generator, where, f"{generator:.40}", "generator name (the column)")
         at = f"{where} ({generator})"
         if value.get("solution") is None:
             out.dropped.append((at, f"no solution in {generator!r} (keys: {', '.join(value) or 'none'})"))
@@ -187,11 +192,12 @@ def processbench(where: str, row: dict[str, Any], cols: Columns) -> StepGold:
     q_col, question = cols.get(row, where, "question", required=True)
     question = f.text(question, where, q_col, "problem", True, cols.max_chars)
     a_col, final_ok = cols.get(row, where, "final_answer_correct")
-    _, case_id = cols.get(row, where, "id")
-    _, generator = cols.get(row, where, "generator")
+    i_col, case_id = cols.get(row, where, "id")
+    g_col, generator = cols.get(row, where, "generator")
     return StepGold(where, question, steps, first_error=label,
                     final_answer_correct=f.verdict(final_ok, where, a_col),
-                    generator=f.identifier(generator), case_id=f.identifier(case_id))
+                    generator=f.identifier(generator, where, g_col, "generator"),
+                    case_id=f.identifier(case_id, where, i_col))
 
 
 def step_ratings(where: str, row: dict[str, Any], max_chars: int | None = f.MAX_CHARS) -> StepGold:
@@ -207,7 +213,7 @@ def step_ratings(where: str, row: dict[str, Any], max_chars: int | None = f.MAX_
     labels = [read(v, where, f"{column}[{i}]") for i, v in enumerate(raw)]
     labels += [None] * (len(steps) - len(labels))
     return StepGold(where, question, steps, step_labels=labels,
-                    generator=f.identifier(row.get("generator")))
+                    generator=f.identifier(row.get("generator"), where, "generator", "generator"))
 
 
 def prm800k(where: str, row: dict[str, Any], max_chars: int | None = f.MAX_CHARS) -> StepGold:

@@ -4,6 +4,8 @@ single-source share and export checks."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from export.config import ExportConfig
@@ -79,6 +81,9 @@ def test_run_export_stage_refuses_a_degenerate_set_and_removes_its_old_one(lake,
     out = tmp_path / "export-trl"
     (out / "data").mkdir(parents=True)
     (out / "README.md").write_text("# stepforge trl PRM set\n")  # an earlier run's export
+    from export.owner import RUN_MARKER, run_marker  # (its marker: the run replaces only its own)
+
+    (out / RUN_MARKER).write_text(json.dumps(run_marker(str(lake.root))))
     text, where, check = export_stage.fn({"strategy": "majority"},
                                          str(tmp_path / "export-{format}"), str(lake.root))
     assert "not written: all 2 step labels" in text and "removed the earlier export" in text
