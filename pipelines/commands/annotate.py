@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from store.lock import lake_lock
 
     set_quiet(args.quiet)
-    quiet_tracebacks(getattr(args, "verbose", False))
     since = datetime.now(timezone.utc)
     lake = Lake(project.lake)
     try:
@@ -66,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             config = restrict_to_input(config, lake)  # a bad --input fails here, before Prefect
             from pipelines.flows.annotate import annotate_flow
 
+            quiet_tracebacks(getattr(args, "verbose", False))  # after Prefect sets its logging up
             totals = annotate_flow(config, project.engines, project.lake)
     except USER_ERRORS:
         raise
