@@ -210,7 +210,10 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
     """Run the configured stages in order over the lake; returns what each did and the lake's
     overview. ``config`` is a config file or preset name (what deployments store, so a
     scheduled run reads the file as it is then); ``overrides`` replace keys of its sections."""
+    from pipelines.needs import check_needs, run_needs
+
     c = load_configs(config, lake, overrides)
+    check_needs(run_needs(c))  # a scheduled run too fails in one line on an unmet need
     with lake_lock(Lake(c.project.lake), "run"):  # one writer per lake (re-entrant in-process)
         return _run_stages(c)
 

@@ -25,7 +25,7 @@ def has_cuda() -> bool:
 def test_missing_vllm_names_the_extra_to_install():
     from engines.vllm_engine import VLLMEngine
 
-    with pytest.raises(ImportError, match=r"pip install stepforge\[gpu\]"):
+    with pytest.raises(ImportError, match=r"pip install -e \"\.\[gpu\]\""):
         VLLMEngine(EngineConfig(backend="vllm"))
 
 

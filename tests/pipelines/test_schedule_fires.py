@@ -43,8 +43,9 @@ def prefect_env(tmp_path: Path) -> dict[str, str]:
 def small_lake(tmp_path: Path, broken: bool = False) -> tuple[Path, Path, Path]:
     """A lake with 2 problems and their 8 GPT-3 solutions, and a config whose schedule
     ``every-minute`` runs reconcile and report every minute: (config, lake, report path).
-    ``broken`` adds a schedule ``broken`` whose export stage has an invalid format: its runs
-    fail when they load the config, with the config error as their reason."""
+    ``broken`` adds a schedule ``broken`` that generates with an engine no server answers for:
+    its runs fail before any work, with that unmet need as their reason (the whole config is
+    checked when any run loads it, so the failure must be one only that schedule's stages hit)."""
     from pipelines.ingest import IngestConfig, ingest
     from store.lake import Lake
 
@@ -58,8 +59,9 @@ def small_lake(tmp_path: Path, broken: bool = False) -> tuple[Path, Path, Path]:
                                   "stages": ["reconcile", "report"]}}
     extra = {}
     if broken:
-        schedules["broken"] = {"flow": "run", "cron": "* * * * *", "stages": ["export"]}
-        extra = {"export": {"format": "no-such-format"}}
+        schedules["broken"] = {"flow": "run", "cron": "* * * * *", "stages": ["generate"]}
+        extra = {"engines": {"default": {"backend": "openai", "model": "m",
+                                         "base_url": "http://127.0.0.1:9/v1"}}}
     config.write_text(yaml.safe_dump({"run": {"report": str(report)}, **extra,
                                       "schedules": schedules}))
     return config, lake, report
@@ -187,7 +189,7 @@ def test_stepforge_schedule_serves_a_cron_run_to_completion(tmp_path, spawn) -> 
     failed = wait_for("failed run line", lambda: re.search(
         r"broken run (\S+) \(cron\): (\w+): (.*)", serve.log.read_text()), [serve])  # type: ignore[attr-defined]
     assert failed.group(2) == "failed", failed.group(0)  # type: ignore[union-attr]
-    assert "RecordError" in failed.group(3) and "export, field 'format'" in failed.group(3)  # type: ignore[union-attr]
+    assert "NeedsUnmet" in failed.group(3) and "no server answers at http://127.0.0.1:9/v1" in failed.group(3)  # type: ignore[union-attr]
     broken = next(r for r in runs_of(url, "broken") if r["name"] == failed.group(1))  # type: ignore[union-attr]
     assert broken["auto_scheduled"] and broken["state_type"] == "FAILED"
 
