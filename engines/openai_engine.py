@@ -12,7 +12,9 @@ masked in every error message (before any text is cut) and repr, and registered 
 
 A request's ``constraint`` goes out as ``response_format: {type: json_schema}`` (OpenAI, vLLM,
 SGLang) or, for a grammar, vLLM's ``structured_outputs: {grammar}`` (Lark, read by vLLM's
-guidance backend). A server that refuses them (HTTP 400/422 on a constrained request that
+guidance backend); a two-part answer (free reasoning, then the verdict block) is the grammar
+the local engines enforce, its reasoning budget sized by a byte margin (no tokenizer here).
+A server that refuses them (HTTP 400/422 on a constrained request that
 succeeds without) is detected once, logged once, and from then on sent free-text requests: the
 annotators' parsers read free text too.
 """
@@ -30,7 +32,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import httpx
 
 from engines import redact
-from engines.base import Completion, Constraint, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, GenerationRequest, apply_stop, lowered
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -225,8 +227,9 @@ def request_body(model: str, request: GenerationRequest,
     ``with_constraint`` is false)."""
     body: dict[str, Any] = {"model": model, "n": request.n, "max_tokens": request.max_tokens,
                             "temperature": request.temperature, "top_p": request.top_p}
-    if request.constraint is not None and with_constraint:
-        body.update(constraint_fields(request.constraint))
+    constraint = lowered(request.constraint, request.max_tokens)  # no tokenizer: byte margin
+    if constraint is not None and with_constraint:
+        body.update(constraint_fields(constraint))
     if request.stop:
         body["stop"] = list(request.stop)
     if request.seed is not None:
