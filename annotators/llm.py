@@ -304,7 +304,8 @@ class LLMAnnotator:
         """Details label health reads per judge: a server that refused the constrained shape
         (free text was sent instead) and a model too small to judge (``informed: false``)."""
         out: dict[str, Any] = {}
-        refused = getattr(self.engine, "constraints_refused", None)
+        refused = getattr(self.engine, "constraints_refused", None) or \
+            getattr(self.engine, "grammar_refused", None)
         if refused:
             out["constraints_refused"] = f"{getattr(self.engine, 'base_url', 'the server')}: " \
                                          f"{str(refused)[:200]}"

@@ -186,7 +186,27 @@ def two_part(text: str) -> tuple[str | None, str]:
     """(reasoning, verdict part): with the two-part shape the verdicts are read only from the
     block after the closing ``</think>``; free text without one is read whole (reasoning None)."""
     parts = split_reasoning(text)
-    return (None, text) if parts is None else parts
+    if parts is not None:
+        return parts
+    wrapped = _reasoning_field(text)
+    return (None, text) if wrapped is None else wrapped
+
+
+def _reasoning_field(text: str) -> tuple[str, str] | None:
+    """A two-part answer sent as one JSON schema (a server without grammars):
+    ``{"reasoning": ..., "verdict": <block>}`` -> (reasoning, the block as JSON text)."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or set(data) != {"reasoning", "verdict"} \
+            or not isinstance(data["reasoning"], str):
+        return None
+    return data["reasoning"], json.dumps(data["verdict"])
 
 
 def _with_reasoning(verdicts: Verdicts, reasoning: str | None) -> Verdicts:

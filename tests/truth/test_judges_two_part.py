@@ -269,3 +269,33 @@ def test_the_vllm_engine_sends_the_same_two_part_grammar():
     value = next(iter(params.values()))
     assert _same(getattr(value, "grammar")) == _same(request_body("m", request)[1][
         "structured_outputs"]["grammar"])
+
+
+def test_a_server_without_grammars_gets_the_reasoning_as_a_free_json_field_first():
+    """OpenAI's own API takes JSON schemas but no grammars: the critic's two-part answer goes as
+    ``{"reasoning", "verdict"}`` (reasoning first, bounded so the answer fits), read as meant;
+    the refusal is remembered and named on the votes (the label-health line reads it)."""
+    import json
+
+    from engines.config import EngineConfig
+    from engines.openai_engine import OpenAIEngine
+    from engines.openai_server import start_server
+
+    def model(request: GenerationRequest, _i: int) -> str:
+        return json.dumps({"reasoning": "Step 2 says 6 - 4 = 3; it is 2. " + BLOCKS["critic"],
+                           "verdict": json.loads(BLOCKS["critic"])})
+
+    behind = ScriptedEngine(model)
+    with start_server(behind, structured="json") as server:
+        client = OpenAIEngine(EngineConfig(backend="openai", base_url=server.url))
+        votes = annotate(client, "judge", {"style": "critic", "max_tokens": 1024}, WRONG)
+        again = annotate(client, "judge", {"style": "critic", "max_tokens": 1024}, RIGHT)
+    assert [v.label for v in votes] == [1, 0, 0, 0] and [v.label for v in again] == [1, 0, 0, 0]
+    assert votes[0].details["reasoning"].startswith("Step 2 says")
+    assert client.grammar_refused and client.constraints_refused is None
+    sent = [r.constraint for batch in behind.calls for r in batch]
+    assert len(sent) == 2 and all(c.kind == "json_schema" for c in sent)  # once refused, JSON
+    schema = sent[0].schema()
+    assert list(schema["properties"]) == ["reasoning", "verdict"]
+    assert 0 < schema["properties"]["reasoning"]["maxLength"] < 1024
+    assert "grammars are not supported" in votes[0].details["constraints_refused"]
