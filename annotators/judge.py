@@ -156,12 +156,16 @@ def voted_fields(values: list, unreadable: int, common: dict[str, Any]) -> list[
     indices = [resolution.first_error for _, resolution in values]
     counts = Counter(indices)
     winner = min(counts, key=lambda i: (-counts[i], i if i >= 0 else len(indices) + 10**6))
-    verdicts, resolution = next(v for v in values if v[1].first_error == winner)
+    # the labels of an answer with that index, the one that critiqued the most steps
+    verdicts, resolution = min((v for v in values if v[1].first_error == winner),
+                               key=lambda v: len(v[1].unlabelled))
     common = {**common, "votes": len(values), "unreadable_votes": unreadable,
               "first_errors": indices, "vote_share": counts[winner] / len(values)}
     fields = resolved_fields(verdicts, resolution, common)
     for i, f in enumerate(fields):
-        f["score"] = sum(r.labels[i] for _, r in values) / len(values)
+        voting = [r for _, r in values if i not in r.unlabelled]  # answers that labelled it
+        if f["status"] == "labeled" and voting:
+            f["score"] = sum(r.labels[i] for r in voting) / len(voting)
     return fields
 
 

@@ -299,3 +299,17 @@ def test_a_server_without_grammars_gets_the_reasoning_as_a_free_json_field_first
     assert list(schema["properties"]) == ["reasoning", "verdict"]
     assert 0 < schema["properties"]["reasoning"]["maxLength"] < 1024
     assert "grammars are not supported" in votes[0].details["constraints_refused"]
+
+
+def test_self_consistency_scores_a_step_only_over_the_answers_that_labelled_it():
+    """Three processbench critiques agree on index 2; the first critiqued only paragraph 2
+    itself: the labels come from an answer that critiqued paragraphs 0-1, scored over the two
+    answers that named them."""
+    full = "<think>\nParagraph 0: fine. Paragraph 1: fine. Paragraph 2: 3 is wrong.\n</think>\n"
+    short = "<think>\nParagraph 2: 6 - 4 is not 3.\n</think>\n"
+    texts = iter([short + "\\boxed{2}", full + "\\boxed{2}", full + "\\boxed{2}"])
+    engine = ScriptedEngine(lambda request, i: next(texts))
+    votes = annotate(engine, "judge", {"style": "processbench", "votes": 3}, WRONG)
+    assert [v.label for v in votes] == [1, 1, 0, 0]
+    assert [v.score for v in votes] == [1.0, 1.0, 0.0, 0.0]
+    assert all(v.status == "labeled" for v in votes)
