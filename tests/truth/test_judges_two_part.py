@@ -313,3 +313,28 @@ def test_self_consistency_scores_a_step_only_over_the_answers_that_labelled_it()
     assert [v.label for v in votes] == [1, 1, 0, 0]
     assert [v.score for v in votes] == [1.0, 1.0, 0.0, 0.0]
     assert all(v.status == "labeled" for v in votes)
+
+
+def test_spark_meta_critique_shows_a_processbench_verification_in_one_index_base():
+    """The verification names paragraphs from 0 and boxes a 0-based index; the meta prompt tags
+    steps from 1, so it must show the verification in that base: "Paragraph 1" as "Step 2",
+    no 0-based box, the verdicts listed per step from 1."""
+    verification = ("<think>\nParagraph 0: fine. Paragraph 1: 6 - 4 is 2, not 3.\n</think>\n"
+                    "\\boxed{1}")
+
+    def model(request: GenerationRequest, _i: int) -> str:
+        if "<verification>" in request.messages[-1]["content"]:
+            return BLOCKS["critic"]
+        return verification
+
+    engine = ScriptedEngine(model)
+    votes = annotate(engine, "spark", {"style": "processbench", "k": 1, "meta_critique": True},
+                     WRONG)
+    meta = [r for batch in engine.calls for r in batch
+            if "<verification>" in r.messages[-1]["content"]][0].messages[-1]["content"]
+    shown = meta.rsplit("<verification>", 1)[1].split("</verification>")[0]
+    assert "Step 1: fine. Step 2: 6 - 4 is 2, not 3." in shown
+    assert "aragraph" not in shown and "\\boxed{1}" not in shown
+    assert "step 1: correct, step 2: incorrect, step 3: incorrect, step 4: incorrect" in meta
+    assert "<step_1>" in meta and "<step_0>" not in meta
+    assert [v.label for v in votes] == [1, 0, 0, 0]
