@@ -12,8 +12,11 @@ annotators/verdicts.py):
 - ``processbench``: the ProcessBench critique template (``<paragraph_i>`` tags from 0, a
   critique, then ``\\boxed{i}``: the earliest wrong paragraph, -1 for none).
 
-With ``constrained`` (default) the engine enforces the style's shape while decoding, with
-exactly one entry per step. ``votes: N`` samples N answers (self-consistency, as ProcessBench's
+Every answer has two parts: free reasoning (``<think>`` ... ``</think>``, as long as
+``max_tokens`` minus the verdict block allows), then the style's verdict block. With
+``constrained`` (default) the engine enforces that shape while decoding, with exactly one
+verdict per step (or the first-error index), and forces the verdict block when the reasoning
+reaches its budget. ``votes: N`` samples N answers (self-consistency, as ProcessBench's
 majority over 8 critiques): the labels follow the majority first-error index (ties: the earliest
 error) and each step's score is the share of readable answers calling it correct. The shared
 machinery (asking, retries, raw text, stamping, votes) is annotators/llm.py.
@@ -29,11 +32,11 @@ from pydantic import Field
 
 from annotators import prompts
 from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for, resolved_fields
-from annotators.shapes import critic_shape, fitted_chars, processbench_shape, think_shape
+from annotators.shapes import critic_shape, processbench_shape, think_shape, two_part
 from annotators.verdicts import (
     AfterError, ConflictRule, Verdicts, checked, parse_critic, parse_processbench, parse_think,
 )
-from engines.base import Constraint, Engine
+from engines.base import Constraint, Engine, TwoPart
 from schemas import Problem, Solution
 
 VERSION = "2.0"
@@ -63,10 +66,12 @@ class Style:
             values["n_steps"] = n
         return template.messages(**values)
 
-    def constraint(self, n: int, config: LLMConfig) -> Constraint:
-        """The answer's shape, its reasoning cap fitted to ``max_tokens``."""
-        return self.shape(n, fitted_chars(self.name, n, config.max_tokens,
-                                          config.reasoning_chars))
+    def constraint(self, n: int, config: LLMConfig) -> TwoPart:
+        """The answer's shape: free reasoning, then this style's verdict block (its optional
+        per-step rationale capped at ``reasoning_chars``); the engine sizes the reasoning's
+        budget from ``max_tokens`` and the block's longest form."""
+        chars = config.reasoning_chars
+        return two_part(self.name, self.shape(n, chars), n, chars)
 
     def format_values(self, template: prompts.Template, n: int) -> dict[str, Any]:
         wanted = template.placeholders("format")
@@ -99,7 +104,9 @@ class JudgeConfig(LLMConfig):
         "(trust the stated index), verdicts (trust the verdicts), retry (ask again)")
     after_first_error: AfterError = Field(
         "negative", description="steps after the first error: negative (labelled 0, the "
-        "ProcessBench/Qwen convention) or verdicts (keep the model's own verdict)")
+        "ProcessBench/Qwen convention) or verdicts (keep the model's own verdict where it gave "
+        "one: critic and think blocks that go on after an incorrect step; steps the model never "
+        "judged stay 0 by the convention)")
 
 
 def reader(style: Style, n: int, material: list[str], on_conflict: ConflictRule,
@@ -149,12 +156,16 @@ def voted_fields(values: list, unreadable: int, common: dict[str, Any]) -> list[
     indices = [resolution.first_error for _, resolution in values]
     counts = Counter(indices)
     winner = min(counts, key=lambda i: (-counts[i], i if i >= 0 else len(indices) + 10**6))
-    verdicts, resolution = next(v for v in values if v[1].first_error == winner)
+    # the labels of an answer with that index, the one that critiqued the most steps
+    verdicts, resolution = min((v for v in values if v[1].first_error == winner),
+                               key=lambda v: len(v[1].unlabelled))
     common = {**common, "votes": len(values), "unreadable_votes": unreadable,
               "first_errors": indices, "vote_share": counts[winner] / len(values)}
     fields = resolved_fields(verdicts, resolution, common)
     for i, f in enumerate(fields):
-        f["score"] = sum(r.labels[i] for _, r in values) / len(values)
+        voting = [r for _, r in values if i not in r.unlabelled]  # answers that labelled it
+        if f["status"] == "labeled" and voting:
+            f["score"] = sum(r.labels[i] for r in voting) / len(voting)
     return fields
 
 

@@ -21,12 +21,13 @@ from annotators import prompts
 from annotators.base import EngineRole, Stamp, apportion, config_hash as hash_config
 from annotators.transcript import keep_transcript
 from annotators.verdicts import ParseError, Resolution, Verdicts, clip
-from engines.base import Completion, Constraint, Engine, GenerationRequest
+from engines.base import Completion, Constraint, Engine, GenerationRequest, TwoPart
 from schemas import Problem, RecordError, Solution, StepVote, stable_id
 
 Skip = tuple[str, str]  # (skip_kind, reason)
 
-__all__ = ["Ask", "LLMAnnotator", "LLMConfig", "Reading", "Skip", "Stamp", "TRUNCATED", "converse",
+__all__ = ["Ask", "LLMAnnotator", "LLMConfig", "REASONING_CHARS", "Reading", "Skip", "Stamp", "TRUNCATED",
+           "UNCRITIQUED", "converse",
            "engine_for", "pair", "resolved_fields", "skipped_fields", "solution_votes",
            "truncation_skip", "unparsed_fields"]
 
@@ -51,8 +52,13 @@ class LLMConfig(BaseModel):
     constrained: bool = Field(True, description="enforce the answer's shape while decoding "
                               "(JSON schema or grammar; engines that cannot fall back to free "
                               "text + parsing)")
-    reasoning_chars: int = Field(400, ge=8, description="max characters of reasoning per step "
-                                 "in a constrained answer (keeps a small model in budget)")
+    reasoning_chars: int = Field(0, ge=0, description="max characters of the optional per-step "
+                                 "rationale inside the verdict block (0: none; the free "
+                                 "reasoning before the block holds the thinking, as long as "
+                                 "max_tokens minus the block allows)")
+    informed: bool = Field(True, description="false for a model too small to judge (the "
+                           "embedded preset): its votes say so and the label-health line "
+                           "calls its verdicts uninformed")
 
 
 @dataclass
@@ -76,7 +82,7 @@ class Ask:
     format_values: dict[str, Any]
     n: int = 1
     temperature: float | None = None  # None: the config's
-    constraint: Constraint | None = None
+    constraint: Constraint | TwoPart | None = None
     details: dict[str, Any] = field(default_factory=dict)  # copied onto every vote
     followups: list["Ask"] = field(default_factory=list)  # second-stage asks (SPARK's meta)
     readings: list[Reading] = field(default_factory=list)  # of the latest attempt
@@ -209,17 +215,32 @@ def truncation_skip(solution: Solution) -> Skip | None:
     return TRUNCATED if solution.finish_reason == "length" else None
 
 
+UNCRITIQUED = ("not_critiqued", "the judge's index implies this step's label but its critique "
+               "never checked the step: no verdict covers it, so no label is stored")
+REASONING_CHARS = 20000  # the judge's free reasoning kept on the first vote of a solution
+
+
 def resolved_fields(verdicts: Verdicts, resolution: Resolution,
                     common: dict[str, Any]) -> list[dict[str, Any]]:
-    """Labelled vote fields from one read answer and its consistent labels."""
+    """Labelled vote fields from one read answer and its consistent labels; steps no verdict
+    covers (``resolution.unlabelled``) get skipped votes. The free reasoning of a two-part
+    answer is kept once, on step 0's vote (``details.reasoning``)."""
     out = []
     for i, (verdict, label) in enumerate(zip(verdicts.steps, resolution.labels)):
         said = ("correct" if verdict.label else "incorrect") if verdict.judged else None
         details = {"verdict": said,
                    "source": resolution.sources[i], "first_error": resolution.first_error,
                    **common}
+        if i == 0 and verdicts.reasoning is not None:
+            details["reasoning"] = clip(verdicts.reasoning, REASONING_CHARS)
         if resolution.conflict:
             details.update(conflict=resolution.conflict, **resolution.notes)
+        if i in resolution.unlabelled:
+            kind, reason = UNCRITIQUED
+            out.append(dict(status="skipped", rationale=reason,
+                            details={**details, "verdict": None, "skip_kind": kind,
+                                     "reason": reason}))
+            continue
         out.append(dict(status="labeled", label=label, score=float(label),
                         rationale=verdict.rationale, details=details))
     return out
@@ -275,9 +296,22 @@ class LLMAnnotator:
         ``ask.followups``."""
 
     def common(self, ask: Ask) -> dict[str, Any]:
-        out: dict[str, Any] = {**ask.details, "attempts": ask.attempts}
+        out: dict[str, Any] = {**ask.details, "attempts": ask.attempts, **self.notes()}
         if ask.errors:
             out["errors"] = ask.errors
+        return out
+
+    def notes(self) -> dict[str, Any]:
+        """Details label health reads per judge: a server that refused the constrained shape
+        (free text was sent instead) and a model too small to judge (``informed: false``)."""
+        out: dict[str, Any] = {}
+        refused = getattr(self.engine, "constraints_refused", None) or \
+            getattr(self.engine, "grammar_refused", None)
+        if refused:
+            out["constraints_refused"] = f"{getattr(self.engine, 'base_url', 'the server')}: " \
+                                         f"{str(refused)[:200]}"
+        if not self.config.informed:
+            out["informed"] = False
         return out
 
     def tokens(self, ask: Ask) -> tuple[int, int]:

@@ -23,9 +23,9 @@ from pydantic import Field, model_validator
 
 from annotators import prompts
 from annotators.base import first_error
-from annotators.llm import Ask, LLMAnnotator, LLMConfig, Skip, engine_for
-from annotators.shapes import fitted_chars, spare_shape
-from annotators.verdicts import parse_spare
+from annotators.llm import REASONING_CHARS, Ask, LLMAnnotator, LLMConfig, Skip, engine_for
+from annotators.shapes import spare_shape, two_part
+from annotators.verdicts import clip, parse_spare
 from engines.base import Engine
 from grading.steps import SplitMethod, split_steps
 from schemas import Problem, Solution
@@ -93,8 +93,8 @@ class SpareAnnotator(LLMAnnotator):
         return Ask(solution.solution_id, messages,
                    lambda text: parse_spare(text, n, m, material),
                    template, {"n_steps": n},
-                   constraint=spare_shape(n, m, fitted_chars(
-                       "spare", n, self.config.max_tokens, self.config.reasoning_chars, m)),
+                   constraint=two_part("spare", spare_shape(n, m, self.config.reasoning_chars),
+                                       n, self.config.reasoning_chars, m),
                    details={"reference_step_count": m})
 
     def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:
@@ -119,6 +119,8 @@ class SpareAnnotator(LLMAnnotator):
             details = {"reference_steps": list(verdict.reference_steps or ()),
                        "verdict": "correct" if verdict.label else "incorrect",
                        "source": "verdict", "first_error": found, **common}
+            if i == 0 and verdicts.reasoning is not None:
+                details["reasoning"] = clip(verdicts.reasoning, REASONING_CHARS)
             if i == last:
                 details.update(outcome, is_correct=solution.is_correct)
                 if outcome.get("outcome_override"):

@@ -18,6 +18,7 @@ are our defaults.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -26,7 +27,9 @@ from pydantic import Field
 from annotators import prompts
 from annotators.base import first_error
 from annotators.judge import STYLES, reader
-from annotators.llm import Ask, LLMAnnotator, LLMConfig, Reading, converse, engine_for
+from annotators.llm import (
+    UNCRITIQUED, Ask, LLMAnnotator, LLMConfig, Reading, converse, engine_for,
+)
 from annotators.verdicts import AfterError, ConflictRule, Resolution, Verdicts, clip
 from engines.base import Engine
 from schemas import Problem, Solution
@@ -92,14 +95,23 @@ class SparkAnnotator(LLMAnnotator):
 
     def meta_ask(self, problem: Problem, solution: Solution, index: int,
                  reading: Reading) -> Ask:
+        """The meta-critique of one verification, in one index base: steps are tagged and
+        numbered from 1, the verification's verdicts are listed per step from 1, and its text is
+        shown without its own verdict block, a 0-based style's "paragraph i" renamed "step
+        i+1" (a processbench box ``\\boxed{1}`` and ``<step_1>`` no longer name different
+        steps)."""
         n = len(solution.steps)
-        _, resolution = reading.value
-        verdicts = ", ".join(f"step {i}: {'correct' if label else 'incorrect'}"
-                             for i, label in enumerate(resolution.labels, 1))
+        verdicts_read, resolution = reading.value
+        verdicts = ", ".join(
+            f"step {i}: {'not checked' if i - 1 in resolution.unlabelled else 'correct' if label else 'incorrect'}"
+            for i, label in enumerate(resolution.labels, 1))
         template = prompts.load(META_TEMPLATE)
+        shown = verdicts_read.reasoning if verdicts_read.reasoning is not None else reading.text
+        if STYLES[self.config.style].first_index == 0:
+            shown = one_based(shown)
         messages = template.messages(
             problem=prompts.neutralise(problem.question), steps=prompts.tagged_steps(
-                solution.steps), verification=prompts.neutralise(clip(reading.text, 8000)),
+                solution.steps), verification=prompts.neutralise(clip(shown, 8000)),
             verdicts=verdicts, n_steps=n)
         read = reader(STYLES["critic"], n, [problem.question, *solution.steps],
                       self.config.on_conflict, self.config.after_first_error)
@@ -119,7 +131,7 @@ class SparkAnnotator(LLMAnnotator):
 
     def common(self, ask: Ask) -> dict[str, Any]:
         out = {"k": self.config.k, "attempts": ask.attempts, "style": self.config.style,
-               "unparsed_verifications": len(ask.failed)}
+               "unparsed_verifications": len(ask.failed), **self.notes()}
         if ask.errors:
             out["errors"] = ask.errors
         return out
@@ -144,14 +156,16 @@ class SparkAnnotator(LLMAnnotator):
     def voted(self, verifications: list[Verification],
               common: dict[str, Any]) -> list[dict[str, Any]]:
         """Vote fields: per step the majority label (tie -> 0) and the fraction voting 1."""
-        voters = len(verifications)
         n = len(verifications[0].resolution.labels)
-        labels, ties, counts = [], [], []
-        for i in range(n):
-            correct = sum(v.resolution.labels[i] for v in verifications)
+        labels, ties, counts, voters_at = [], [], [], []
+        for i in range(n):  # a verification votes on the steps it labelled
+            voting = [v for v in verifications if i not in v.resolution.unlabelled]
+            correct = sum(v.resolution.labels[i] for v in voting)
+            voters_at.append(len(voting))
             counts.append(correct)
-            ties.append(2 * correct == voters)
-            labels.append(int(2 * correct > voters))
+            ties.append(2 * correct == len(voting))
+            labels.append(int(2 * correct > len(voting)))
+        voters = len(verifications)
         summary = {"voters": voters, "first_error": first_error(labels),
                    "first_errors": [v.resolution.first_error for v in verifications],
                    "conflicts": sum(v.resolution.conflict is not None for v in verifications),
@@ -161,12 +175,33 @@ class SparkAnnotator(LLMAnnotator):
                            meta_unreadable=sum(not v.critiqued for v in verifications))
         out = []
         for i in range(n):
+            if not voters_at[i]:  # no verification checked this step: no label
+                kind, reason = UNCRITIQUED
+                out.append(dict(status="skipped", rationale=reason, details={
+                    **summary, "skip_kind": kind, "reason": reason}))
+                continue
             rationale = next((v.verdicts.steps[i].rationale for v in verifications
                               if v.resolution.labels[i] == labels[i]), "")
-            details = {"votes_correct": counts[i], "tie": ties[i], **summary}
-            out.append(dict(status="labeled", label=labels[i], score=counts[i] / voters,
-                            rationale=rationale, details=details))
+            details = {"votes_correct": counts[i], "tie": ties[i], "step_voters": voters_at[i],
+                       **summary}
+            out.append(dict(status="labeled", label=labels[i],
+                            score=counts[i] / voters_at[i], rationale=rationale,
+                            details=details))
         return out
+
+
+_PARAGRAPH_NAME = re.compile(r"(paragraph)(s?)([ \t_#]*)(\d+)", re.I)
+
+
+_INDEX_BOX = re.compile(r"\\boxed\{\s*-?\d+\s*\}")
+
+
+def one_based(text: str) -> str:
+    """A 0-based critique renamed to the 1-based steps: "Paragraph 2" -> "Step 3"; its 0-based
+    index boxes are dropped (the verdicts are listed per step beside it)."""
+    text = _INDEX_BOX.sub("[verdict listed below]", text)
+    return _PARAGRAPH_NAME.sub(lambda m: f"{'Step' if m.group(1)[0].isupper() else 'step'}"
+                               f"{m.group(2)} {int(m.group(4)) + 1}", text)
 
 
 def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> SparkAnnotator:

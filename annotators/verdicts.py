@@ -22,12 +22,13 @@ Steps the model gave no verdict for (after an early stop or a first-error index)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Sequence
 
 from annotators.answer_text import (
     ParseError, copied, first_json, json_blocks, load_lenient, missing_json,
 )
+from engines.base import split_reasoning
 
 __all__ = ["AfterError", "ConflictRule", "ParseError", "Resolution", "StepVerdict", "Verdicts",
            "checked", "clip", "copied", "first_json", "load_lenient", "parse_critic",
@@ -51,6 +52,7 @@ class StepVerdict:
     rationale: str = ""
     reference_steps: tuple[int, ...] | None = None  # SPARE: 0-based reference step indices
     judged: bool = True  # False: the model gave no verdict here (after its first error)
+    critiqued: bool = True  # False: before the stated index but never critiqued (processbench)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Verdicts:
     first_error: int | None = None  # stated earliest error, 0-based; -1 none; None not stated
     overall: bool | None = None  # think style: "Is the solution correct? Yes|No"
     how: str = "json"
+    reasoning: str | None = None  # the free reasoning before the verdict block (two-part)
 
     @property
     def labels(self) -> list[int]:
@@ -76,6 +79,7 @@ class Resolution:
     sources: list[str]  # per step: verdict | first_error | convention
     conflict: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    unlabelled: frozenset[int] = frozenset()  # steps no verdict covers: no label is stored
 
 
 # ---- field readers ---------------------------------------------------------------------------
@@ -176,6 +180,39 @@ def _key(v: Verdicts) -> tuple:
     return (tuple(v.labels), v.first_error, tuple(s.reference_steps for s in v.steps))
 
 
+# ---- the two parts of an answer ---------------------------------------------------------------
+
+def two_part(text: str) -> tuple[str | None, str]:
+    """(reasoning, verdict part): with the two-part shape the verdicts are read only from the
+    block after the closing ``</think>``; free text without one is read whole (reasoning None)."""
+    parts = split_reasoning(text)
+    if parts is not None:
+        return parts
+    wrapped = _reasoning_field(text)
+    return (None, text) if wrapped is None else wrapped
+
+
+def _reasoning_field(text: str) -> tuple[str, str] | None:
+    """A two-part answer sent as one JSON schema (a server without grammars):
+    ``{"reasoning": ..., "verdict": <block>}`` -> (reasoning, the block as JSON text)."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or set(data) != {"reasoning", "verdict"} \
+            or not isinstance(data["reasoning"], str):
+        return None
+    return data["reasoning"], json.dumps(data["verdict"])
+
+
+def _with_reasoning(verdicts: Verdicts, reasoning: str | None) -> Verdicts:
+    return verdicts if reasoning is None else replace(verdicts, reasoning=reasoning)
+
+
 # ---- the four formats ------------------------------------------------------------------------
 
 _CRITIC_SHAPE = re.compile(r"[\"']steps[\"']\s*:")
@@ -186,6 +223,7 @@ def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdi
     """The critic's JSON: ``{"steps": [{"step", "reasoning", "verdict"}], "first_error": k}``
     (``rationale`` is read as the reasoning too); exactly one such verdict (``sole``)."""
     what = 'JSON object with a "steps" list'
+    reasoning, text = two_part(text)
 
     def found(piece: str, skip: Sequence[str]) -> tuple[list, ParseError | None]:
         blocks, failure = json_blocks(piece, "{", _CRITIC_SHAPE, skip)
@@ -195,7 +233,8 @@ def parse_critic(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdi
     got, failure = found(text, material)
     if not got:
         raise missing_json(text, _CRITIC_SHAPE, what, failure)
-    return sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what, failure)
+    return _with_reasoning(sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what,
+                                failure), reasoning)
 
 
 def _critic_value(data: Any, n_steps: int) -> Verdicts:
@@ -219,9 +258,11 @@ def parse_think(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdic
     answer may stop after its first incorrect step: the steps after it get no verdict of their
     own (``judged=False``) and are labelled 0 by the after-first-error convention
     (``how == "stopped"``)."""
+    reasoning, text = two_part(text)
     got, failure = _think_blocks(text, n_steps, material)
-    return sole(got, _quoted(material, lambda piece: _think_blocks(piece, n_steps, ())[0]),
-                "\"Step k: ... \\boxed{correct|incorrect}\" verdict block", failure)
+    return _with_reasoning(sole(
+        got, _quoted(material, lambda piece: _think_blocks(piece, n_steps, ())[0]),
+        "\"Step k: ... \\boxed{correct|incorrect}\" verdict block", failure), reasoning)
 
 
 def _think_blocks(text: str, n_steps: int, material: Sequence[str]
@@ -277,16 +318,21 @@ def _overall(text: str) -> bool | None:
 
 
 def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) -> Verdicts:
-    """ProcessBench's critique: reasoning (``Paragraph i: ...`` lines when present), then
-    ``\\boxed{i}`` with i the 0-based earliest wrong paragraph, or -1 when none is.
+    """ProcessBench's critique: reasoning (the critique), then ``\\boxed{i}`` with i the
+    0-based earliest wrong paragraph, or -1 when none is.
 
-    ProcessBench's evaluation reads the LAST box; a critique quotes the solution's boxed answer
-    (or an injected ``\\boxed{-1}``) before its own. So: boxes echoed with their context, and
-    boxes whose value the problem or steps also box (quotes), give way to the model's own;
-    the model's own boxes must all give one index, else the answer is ambiguous (ParseError).
-    Paragraphs after the index get no verdict (``judged=False``)."""
-    boxes = [b for b in _INDEX_BOX.finditer(text)
-             if not copied(text[max(0, b.start() - 16):b.end()], material)]
+    Two-part answers: the box is read only from the verdict block after ``</think>``.
+    Free text: ProcessBench's evaluation reads the LAST box; a critique quotes the solution's
+    boxed answer (or an injected ``\\boxed{-1}``) before its own. So: boxes echoed with their
+    context, and boxes whose value the problem or steps also box (quotes), give way to the
+    model's own; the model's own boxes must all give one index, else the answer is ambiguous
+    (ParseError). Paragraphs after the index get no verdict (``judged=False``); paragraphs
+    before it (every paragraph, for -1) that the critique never names ("paragraph 2",
+    "paragraphs 0-3", ``<paragraph_2>``) are not critiqued (``critiqued=False``): the index says
+    nothing about them, so no label is stored for them."""
+    reasoning, verdict = two_part(text)
+    boxes = [b for b in _INDEX_BOX.finditer(verdict)
+             if not copied(verdict[max(0, b.start() - 16):b.end()], material)]
     if not boxes:
         raise ParseError("no \\boxed{index} found: end with \\boxed{i}, i the index of the "
                          "earliest wrong paragraph or -1")
@@ -301,15 +347,31 @@ def parse_processbench(text: str, n_steps: int, material: Sequence[str] = ()) ->
     if not -1 <= index < n_steps:
         raise ParseError(f"\\boxed{{{index}}} is not a paragraph index (0 to {n_steps - 1}, "
                          f"or -1 when every paragraph is correct)")
+    critique = reasoning if reasoning is not None else verdict[:box.start()]
     notes: dict[int, str] = {}
-    for m in _PARAGRAPH.finditer(text[:box.start()]):
+    for m in _PARAGRAPH.finditer(critique):
         notes.setdefault(int(m.group(1)), m.group(2).strip())
+    named = critiqued_paragraphs(critique, n_steps)
     bad = n_steps if index == -1 else index
-    steps = tuple(StepVerdict(int(i < bad), notes.get(i, "")) if i <= bad else
+    steps = tuple(StepVerdict(int(i < bad), notes.get(i, ""),
+                              critiqued=i == index or i in named) if i <= bad else
                   StepVerdict(0, "not verified: after the first incorrect paragraph",
                               judged=False)
                   for i in range(n_steps))
-    return Verdicts(steps, first_error=index, how="index")
+    return Verdicts(steps, first_error=index, how="index", reasoning=reasoning)
+
+
+_NAMED = re.compile(r"paragraphs?[ \t_#]*(\d+)(?:[ \t]*(?:-|–|to|through)[ \t]*(\d+))?", re.I)
+
+
+def critiqued_paragraphs(critique: str, n_steps: int) -> set[int]:
+    """The paragraphs a critique names ("Paragraph 2", "paragraphs 0-3", ``paragraph_1``)."""
+    out: set[int] = set()
+    for m in _NAMED.finditer(critique):
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        out.update(range(first, min(max(first, last), n_steps - 1) + 1))
+    return out
 
 
 def _gist(body: str, limit: int = 400) -> str:
@@ -323,6 +385,7 @@ def parse_spare(text: str, n_steps: int, n_reference: int,
     """SPARE's JSON list of ``{"student_step", "reference_steps", "label", "reason"}``;
     exactly one such verdict (``sole``)."""
     what = 'JSON list of "student_step" objects'
+    reasoning, text = two_part(text)
 
     def found(piece: str, skip: Sequence[str]) -> tuple[list, ParseError | None]:
         blocks, failure = json_blocks(piece, "[", _SPARE_SHAPE, skip)
@@ -332,7 +395,8 @@ def parse_spare(text: str, n_steps: int, n_reference: int,
     got, failure = found(text, material)
     if not got:
         raise missing_json(text, _SPARE_SHAPE, what, failure)
-    return sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what, failure)
+    return _with_reasoning(sole(got, _quoted(material, lambda piece: found(piece, ())[0]), what,
+                                failure), reasoning)
 
 
 def _spare_value(data: Any, n_steps: int, n_reference: int) -> Verdicts:
@@ -394,8 +458,13 @@ def resolve(verdicts: Verdicts, on_conflict: ConflictRule = "earliest",
         first = stated
     else:
         first = _earliest(stated, from_verdicts)
-    out, sources = [], []
+    out, sources, unlabelled = [], [], set()
     for i, (label, step) in enumerate(zip(labels, verdicts.steps)):
+        if not step.critiqued:  # the index implies a label the model never checked
+            out.append(label)
+            sources.append("uncritiqued")
+            unlabelled.add(i)
+            continue
         if first == -1 or i < first:
             new = 1
         elif i == first:
@@ -412,7 +481,7 @@ def resolve(verdicts: Verdicts, on_conflict: ConflictRule = "earliest",
         sources.append(source)
     if conflict:
         notes["rule"] = on_conflict
-    return Resolution(out, first, sources, conflict, notes)
+    return Resolution(out, first, sources, conflict, notes, frozenset(unlabelled))
 
 
 def _show(index: int) -> str:

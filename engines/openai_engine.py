@@ -12,7 +12,9 @@ masked in every error message (before any text is cut) and repr, and registered 
 
 A request's ``constraint`` goes out as ``response_format: {type: json_schema}`` (OpenAI, vLLM,
 SGLang) or, for a grammar, vLLM's ``structured_outputs: {grammar}`` (Lark, read by vLLM's
-guidance backend). A server that refuses them (HTTP 400/422 on a constrained request that
+guidance backend); a two-part answer (free reasoning, then the verdict block) is the grammar
+the local engines enforce, its reasoning budget sized by a byte margin (no tokenizer here).
+A server that refuses them (HTTP 400/422 on a constrained request that
 succeeds without) is detected once, logged once, and from then on sent free-text requests: the
 annotators' parsers read free text too.
 """
@@ -20,6 +22,7 @@ annotators' parsers read free text too.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -30,7 +33,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import httpx
 
 from engines import activity, redact
-from engines.base import Completion, Constraint, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, GenerationRequest, TwoPart, apply_stop, lowered
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class OpenAIEngine:
         self._model = None if config.model == EMBEDDED_MODEL else config.model
         self._lock = threading.Lock()
         self.constraints_refused: str | None = None  # why, once a server refused them
+        self.grammar_refused: str | None = None  # why, once it refused grammars (not JSON)
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -127,7 +131,8 @@ class OpenAIEngine:
     async def complete(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,
                        model: str, request: GenerationRequest) -> Completion:
         """One request; asks again for missing samples when a server ignores ``n``."""
-        path, body = request_body(model, request, self.constraints_refused is None)
+        path, body = request_body(model, request, self.constraints_refused is None,
+                                  self.grammar_refused is None)
         texts: list[str] = []
         reasons: list[str] = []
         prompt_tokens = completion_tokens = 0
@@ -140,12 +145,8 @@ class OpenAIEngine:
             except OpenAIEngineError as error:
                 if not constrained(body) or error.status not in (400, 422):
                     raise
-                path, body = request_body(model, request, False)
-                body["n"] = request.n - len(texts)
-                if request.seed is not None and texts:
-                    body["seed"] = request.seed + len(texts)
-                data = await self.post(client, semaphore, path, body)  # fails alone: a real error
-                self.refuse_constraints(str(error))
+                path, body, data = await self.without_grammar(client, semaphore, model, request,
+                                                              body, texts, error)
             choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
             if not choices:
                 raise OpenAIEngineError(f"POST {self.base_url}{path} returned no choices")
@@ -189,6 +190,41 @@ class OpenAIEngine:
             wait = retry_after(response)
         raise OpenAIEngineError(self.mask(f"POST {url} failed after {attempts} attempts; last error: {last}"))
 
+    async def without_grammar(self, client, semaphore, model: str, request: GenerationRequest,
+                              refused_body: dict[str, Any], texts: list[str],
+                              error: OpenAIEngineError) -> tuple[str, dict[str, Any], Any]:
+        """After a refused constrained request: a two-part answer with a JSON verdict is asked
+        as a JSON schema with the reasoning as a free field first; otherwise (or when that is
+        refused too) as free text. The refusal is remembered once it is clear."""
+        tries = [(True, False), (False, True)] if "structured_outputs" in refused_body and \
+            json_two_part(request) else [(False, True)]
+        for with_constraint, grammar in tries:
+            path, body = request_body(model, request, with_constraint, grammar)
+            body["n"] = request.n - len(texts)
+            if request.seed is not None and texts:
+                body["seed"] = request.seed + len(texts)
+            try:
+                data = await self.post(client, semaphore, path, body)
+            except OpenAIEngineError as again:
+                if not with_constraint or again.status not in (400, 422):
+                    raise  # free text failing alone: a real error
+                continue
+            if with_constraint:
+                self.refuse_grammar(str(error))
+            else:
+                self.refuse_constraints(str(error))
+            return path, body, data
+        raise error
+
+    def refuse_grammar(self, why: str) -> None:
+        """Send two-part JSON verdicts as JSON schemas from now on (grammars refused)."""
+        with self._lock:
+            if self.grammar_refused is None:
+                self.grammar_refused = why
+                log.warning("%s refused grammars (structured_outputs); two-part JSON verdicts "
+                            "go as a JSON schema with a free reasoning field from now on. The "
+                            "refusal: %s", self.base_url, self.mask(why)[:EXCERPT])
+
     def refuse_constraints(self, why: str) -> None:
         """Send free text from now on: this server refused a constrained request."""
         with self._lock:
@@ -221,14 +257,38 @@ def constrained(body: dict[str, Any]) -> bool:
     return "response_format" in body or "structured_outputs" in body
 
 
-def request_body(model: str, request: GenerationRequest,
-                 with_constraint: bool = True) -> tuple[str, dict[str, Any]]:
+def json_two_part(request: GenerationRequest) -> bool:
+    shape = request.constraint
+    return isinstance(shape, TwoPart) and shape.verdict.kind == "json_schema"
+
+
+def reasoning_field(shape: TwoPart, max_tokens: int) -> Constraint:
+    """A two-part answer as one JSON schema: ``{"reasoning": <free text>, "verdict": <block>}``
+    (reasoning first). JSON schemas bound characters, not tokens: the reasoning may hold as
+    many characters as the budget has tokens (a token is at least one character), so the
+    answer still fits ``max_tokens``."""
+    budget = shape.budget(max_tokens)
+    return Constraint("json_schema", json.dumps({
+        "type": "object", "properties": {
+            "reasoning": {"type": "string", "maxLength": budget},
+            "verdict": shape.verdict.schema()},
+        "required": ["reasoning", "verdict"], "additionalProperties": False}), shape.name)
+
+
+def request_body(model: str, request: GenerationRequest, with_constraint: bool = True,
+                 grammar: bool = True) -> tuple[str, dict[str, Any]]:
     """The endpoint path and JSON body of a request (its constraint included unless
-    ``with_constraint`` is false)."""
+    ``with_constraint`` is false; a two-part answer as one grammar, or, with ``grammar`` false,
+    as a JSON schema with a reasoning field when its verdict is JSON, else free text)."""
     body: dict[str, Any] = {"model": model, "n": request.n, "max_tokens": request.max_tokens,
                             "temperature": request.temperature, "top_p": request.top_p}
-    if request.constraint is not None and with_constraint:
-        body.update(constraint_fields(request.constraint))
+    if isinstance(request.constraint, TwoPart) and not grammar:
+        constraint = reasoning_field(request.constraint, request.max_tokens) \
+            if json_two_part(request) else None
+    else:
+        constraint = lowered(request.constraint, request.max_tokens)  # byte margin
+    if constraint is not None and with_constraint:
+        body.update(constraint_fields(constraint))
     if request.stop:
         body["stop"] = list(request.stop)
     if request.seed is not None:

@@ -5,7 +5,8 @@ Serves ``/v1/models``, ``/v1/chat/completions`` (with vLLM's ``continue_final_me
 ``response_format`` (``json_schema``), ``structured_outputs`` (``json``/``grammar``) and the
 older ``guided_json``/``guided_grammar``, enforced by the engine (the transformers engine masks
 logits with llguidance). ``structured=False`` makes the server refuse them with HTTP 400, as a
-server without structured outputs does (to test clients' fallback). Concurrent requests are
+server without structured outputs does (``structured="json"``: JSON schemas only, grammars
+refused, as OpenAI's own API) (to test clients' fallback). Concurrent requests are
 micro-batched into one ``engine.generate`` call (a short collection window), so a batched engine
 keeps its batches full when an OpenAI client sends many requests at once.
 
@@ -180,7 +181,7 @@ def stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop or ())
 
 
-def body_constraint(body: ChatBody, structured: bool) -> Constraint | None:
+def body_constraint(body: ChatBody, structured: bool | str) -> Constraint | None:
     """The constraint a chat body asks for (at most one), or None; 400 when refused."""
     asked: list[Constraint] = []
     fmt = body.response_format or {}
@@ -206,6 +207,8 @@ def body_constraint(body: ChatBody, structured: bool) -> Constraint | None:
     unknown = sorted(set(outputs) - {"json", "grammar"})
     if unknown:
         raise ApiError(400, f"structured_outputs: {unknown} not supported (json, grammar)")
+    if structured == "json" and any(c.kind == "lark" for c in asked):
+        raise ApiError(400, "grammars are not supported by this server (JSON schemas are)")
     if asked and not structured:
         raise ApiError(400, "response_format / structured outputs are not supported by this "
                        "server")

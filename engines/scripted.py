@@ -2,6 +2,13 @@
 
 Used by tests that must control what the model says and by simulations (benchmarks of the MC
 annotator over synthetic problems). Token counts are whitespace-separated words.
+
+A request with a two-part shape (``TwoPart``) is answered as a constrained engine would: the
+reasoning keeps at most its budget of words (``max_tokens`` minus the longest verdict block);
+a script that reasons past it (with no closing tag in time) is cut at the budget and asked
+again with the reasoning + closing tag as ``continuation`` and the verdict block as its
+constraint (budget forcing). The verdict the script then writes is taken as is (a stand-in
+model is trusted to write the block's shape; the real engines enforce it).
 """
 
 from __future__ import annotations
@@ -9,7 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from engines.base import Completion, GenerationRequest, apply_stop
+from dataclasses import replace
+
+from engines.base import (
+    THINK_CLOSE, THINK_OPEN, Completion, GenerationRequest, TwoPart, apply_stop, split_reasoning,
+)
 
 Script = Callable[[GenerationRequest, int], str]
 
@@ -29,6 +40,7 @@ class ScriptedEngine:
     script: Script
     model_id: str = "scripted"
     calls: list[list[GenerationRequest]] = field(default_factory=list)
+    forced: int = 0  # answers forced from their reasoning into the verdict block
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         self.calls.append(list(requests))
@@ -36,7 +48,7 @@ class ScriptedEngine:
         for request in requests:
             texts, reasons = [], []
             for i in range(request.n):
-                text, stopped = apply_stop(self.script(request, i), request.stop)
+                text, stopped = apply_stop(self.answer(request, i), request.stop)
                 texts.append(text)
                 # as a model: cut off when the text fills max_tokens (words), else it ended
                 cut = not stopped and len(text.split()) >= request.max_tokens
@@ -49,6 +61,24 @@ class ScriptedEngine:
             ))
         return out
 
+    def answer(self, request: GenerationRequest, index: int) -> str:
+        """The script's text; under a two-part shape, budget-forced into its verdict block."""
+        text = self.script(request, index)
+        shape = request.constraint
+        if not isinstance(shape, TwoPart):
+            return text
+        budget = shape.budget(request.max_tokens, words)
+        parts = split_reasoning(text)
+        reasoning = parts[0] if parts else text
+        if words(reasoning) <= budget:
+            return text  # closed in time (or a stand-in that answers without reasoning)
+        reasoning = reasoning.removeprefix(THINK_OPEN.strip())
+        kept = THINK_OPEN + " ".join(reasoning.split()[:budget]) + THINK_CLOSE
+        self.forced += 1
+        forced = replace(request, continuation=(request.continuation or "") + kept,
+                         constraint=shape.block(), max_tokens=max(1, request.max_tokens - budget))
+        return kept + self.script(forced, index)
+
     @property
     def requests_seen(self) -> int:
         return sum(len(batch) for batch in self.calls)
@@ -56,6 +86,11 @@ class ScriptedEngine:
     @property
     def samples_seen(self) -> int:
         return sum(r.n for batch in self.calls for r in batch)
+
+
+def words(text: str) -> int:
+    """The scripted engine's token count: whitespace-separated words."""
+    return len(text.split())
 
 
 def replies(*texts: str, model_id: str = "scripted") -> ScriptedEngine:

@@ -47,7 +47,7 @@ from transformers import (
 )
 
 from engines import activity
-from engines.base import Completion, Constraint, GenerationRequest, apply_stop
+from engines.base import Completion, Constraint, GenerationRequest, apply_stop, lowered
 from engines.config import EMBEDDED_MODEL, EngineConfig
 from engines.constrained import GrammarMasks, LLTokenizers
 from engines.embedded import EMBEDDED_MODEL_ID, converted_dir, embedded_gguf_path
@@ -178,6 +178,10 @@ class TransformersEngine:
     def __repr__(self) -> str:
         return f"TransformersEngine(model_id={self.model_id!r}, device={self.device!r})"
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in this model's tokenizer (sizes a two-part answer's verdict)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def encode(self, index: int, request: GenerationRequest) -> list[int]:
         ids = prompt_ids(self.tokenizer, request, self.model_id)
         if self.context and len(ids) + request.max_tokens > self.context:
@@ -190,7 +194,7 @@ class TransformersEngine:
             prompts = [self.encode(i, r) for i, r in enumerate(requests)]
             rows = [
                 Row(i, s, prompts[i], r.max_tokens, r.temperature, r.top_p, tuple(r.stop), row_seed(r.seed, s),
-                    r.constraint)
+                    lowered(r.constraint, r.max_tokens, self.count_tokens))
                 for i, r in enumerate(requests) for s in range(r.n if r.temperature > 0 else 1)
             ]
             rows.sort(key=lambda row: len(row.ids))

@@ -5,7 +5,9 @@ generation prompt + partial answer, see engines.transformers_engine.prompt_ids) 
 token ids, so a continuation is continued identically on both backends and no second BOS
 slips in. ``n`` samples share one prompt (one prefill) through ``SamplingParams(n=...)``.
 A request's ``constraint`` becomes vLLM's structured outputs (JSON schema or Lark grammar) on the
-``guidance`` backend, llguidance as in the transformers engine, so both accept the same texts.
+``guidance`` backend, llguidance as in the transformers engine, so both accept the same texts;
+a two-part answer (free reasoning, then the verdict block) is the same grammar as there, its
+reasoning budget counted with the served tokenizer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from engines.base import Completion, Constraint, GenerationRequest
+from engines.base import Completion, Constraint, GenerationRequest, lowered
 from engines.config import EMBEDDED_MODEL, EngineConfig
 
 INSTALL_HINT = '`make install` on a GPU machine, or `.venv/bin/pip install -e ".[gpu]"`'
@@ -81,11 +83,16 @@ class VLLMEngine:
         return f"VLLMEngine(model_id={self.model_id!r})"
 
     def sampling_params(self, request: GenerationRequest) -> Any:
-        extra = structured_params(request.constraint) if request.constraint is not None else {}
+        constraint = lowered(request.constraint, request.max_tokens, self.count_tokens)
+        extra = structured_params(constraint) if constraint is not None else {}
         return self.vllm.SamplingParams(
             n=request.n, temperature=request.temperature, top_p=request.top_p,
             max_tokens=request.max_tokens, stop=list(request.stop) or None, seed=request.seed,
             **extra)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in the served model's tokenizer (sizes a two-part verdict)."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         from engines.transformers_engine import prompt_ids

@@ -70,6 +70,15 @@ FROM g LEFT JOIN solutions s ON s.solution_id = g.sid
 GROUP BY g.annotator, g.status, g.skip_kind"""
 
 
+# per LLM annotator: the first server that refused the constrained shape (its votes were asked
+# in free text) and whether its model was marked too small to judge (``informed: false``)
+JUDGE_NOTES_SQL = """
+SELECT annotator,
+       min(json_extract_string(details, '$.constraints_refused')) AS refused,
+       bool_or(coalesce(json_extract_string(details, '$.informed') = 'false', false)) AS uninformed
+FROM step_votes GROUP BY annotator"""
+
+
 def _total(values: list[int | None]) -> int | None:
     """SQL's sum: None when every value is None."""
     known = [v for v in values if v is not None]
@@ -190,6 +199,7 @@ class LabelHealth:
     skips: list[dict[str, Any]] = field(default_factory=list)
     agreement: list[dict[str, Any]] = field(default_factory=list)  # annotator_agreement rows
     judged: StrategyHealth | None = None  # the export's strategy
+    judge_notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # JUDGE_NOTES_SQL
     others: list[StrategyHealth] = field(default_factory=list)  # every other reconciled one
 
     def skips_of(self, annotator: str) -> list[dict[str, Any]]:
@@ -203,6 +213,7 @@ def gather_health(lake: Lake) -> LabelHealth:
     groups = lake.query(VOTE_GROUPS_SQL).to_pylist()
     health.annotators = per_annotator(groups)
     health.skips = skip_rows(groups)
+    health.judge_notes = {r["annotator"]: r for r in lake.query(JUDGE_NOTES_SQL).to_pylist()}
     health.agreement = lake.query("SELECT annotator_a, annotator_b, steps, kappa "
                                   "FROM annotator_agreement").to_pylist()
     return health
@@ -250,7 +261,8 @@ SKIP_WORDS = {"unsolvable": "policy never solves the problem",
               "no_reference_solution": "no reference solution (SPARE aligns to one)",
               "bad_reference_solution": "reference solution has no steps to align to",
               "no_claim": "no first-error claim of the checked annotator (mc-verify)",
-              "not_searched": "first error not searched after a refuted claim (mc-verify)"}
+              "not_searched": "first error not searched after a refuted claim (mc-verify)",
+              "not_critiqued": "index implied but step never critiqued"}
 
 
 def _skip(s: dict[str, Any]) -> str:
@@ -293,6 +305,12 @@ def annotator_text(health: LabelHealth, row: dict[str, Any]) -> str:
     skips = health.skips_of(name)
     if skips:
         text += ", skipped " + ", ".join(_skip(s) for s in skips)
+    notes = health.judge_notes.get(name) or {}
+    if notes.get("refused"):
+        text += (f", constrained decoding refused by {notes['refused'].split(': ')[0]} "
+                 "(free text sent)")
+    if notes.get("uninformed"):
+        text += ", verdicts uninformed (a model too small to judge)"
     return text
 
 

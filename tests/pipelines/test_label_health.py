@@ -181,3 +181,25 @@ def test_annotators_agreeing_no_better_than_chance_are_named(lake):
     text = health_text(assess(lake))
     assert ("  - judge and mc-binary agree no better than chance on the 4 steps both labelled "
             "(Cohen's kappa -1.00)") in text.splitlines()
+
+
+def test_a_judge_whose_server_refused_constraints_or_whose_model_is_uninformed_is_named(lake):
+    """Issue 24: the refusal is named once in the judge's part of the health line (not only in a
+    log warning), and a judge marked ``informed: false`` (the embedded preset) says its
+    verdicts are uninformed."""
+    lake = _lake(lake)
+    sol = lake.query("SELECT * FROM solutions").to_pylist()[0]
+    solution = Solution(**{k: sol[k] for k in ("problem_id", "generator", "text", "steps",
+                                                "is_correct", "finish_reason")})
+    refused = "http://judge-host:8000/v1: HTTP 400: structured outputs are not supported"
+    lake.append("step_votes", [
+        _vote(solution, i, "judge-free", "labeled", 1, constraints_refused=refused)
+        for i in range(2)] + [
+        _vote(solution, i, "judge-small", "labeled", 1, informed=False) for i in range(2)])
+    lines = health_text(assess(lake)).splitlines()
+    free = [line for line in lines if "judge-free parsed" in line]
+    small = [line for line in lines if "judge-small parsed" in line]
+    assert len(free) == 1 and free[0].count("refused by http://judge-host:8000/v1") == 1
+    assert len(small) == 1 and "verdicts uninformed" in small[0]
+    judge = [line for line in lines if line.lstrip("- ").startswith("judge parsed")]
+    assert judge and "refused" not in judge[0] and "uninformed" not in judge[0]

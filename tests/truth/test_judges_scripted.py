@@ -21,7 +21,7 @@ import llguidance as ll
 import pytest
 
 from annotators.registry import build_annotator
-from engines.base import Constraint
+from engines.base import Constraint, TwoPart
 from engines.config import EngineConfig
 from engines.openai_engine import OpenAIEngine
 from engines.openai_server import start_server
@@ -64,15 +64,18 @@ def solution(problem: Problem, steps: list[str], finish_reason: str = "stop") ->
 
 # ---- replies the scripted model writes (what it means is in each case's truth) ----------------
 
-def critic_json(verdicts: list[str], first_error: int | None, reasons: str = "checked") -> str:
-    """Compact, reasoning before verdict: the constrained critic shape."""
-    steps = [{"step": k, "reasoning": f"{reasons} {k}", "verdict": v}
-             for k, v in enumerate(verdicts, 1)]
+def critic_json(verdicts: list[str], first_error: int | None, reasons: str | None = "checked"
+                ) -> str:
+    """Compact, reasoning before verdict (``reasons=None``: verdicts only, the constrained
+    critic block)."""
+    steps = [{"step": k, "reasoning": f"{reasons} {k}", "verdict": v} if reasons is not None
+             else {"step": k, "verdict": v} for k, v in enumerate(verdicts, 1)]
     return json.dumps({"steps": steps, "first_error": first_error}, separators=(",", ":"))
 
 
-def spare_json(labels: list[str], reasons: str = "compared") -> str:
-    entries = [{"student_step": k, "reference_steps": [min(k, 2)], "reason": f"{reasons} {k}",
+def spare_json(labels: list[str], reasons: str | None = "compared") -> str:
+    entries = [{"student_step": k, "reference_steps": [min(k, 2)],
+                **({"reason": f"{reasons} {k}"} if reasons is not None else {}),
                 "label": label} for k, label in enumerate(labels, 1)]
     return json.dumps(entries, separators=(",", ":"))
 
@@ -92,6 +95,29 @@ RIGHT_PB = ("Paragraph 0: fine\nParagraph 1: fine\nParagraph 2: 6 - 4 = 2 holds\
             "Paragraph 3: answer 2\n\\boxed{-1}")
 WRONG_SPARE = spare_json(["CORRECT", "INCORRECT", "INCORRECT", "INCORRECT"])
 
+
+
+def two_part(reasoning: str, block: str) -> str:
+    """A two-part answer: free reasoning, then the verdict block (the constrained shape)."""
+    return f"<think>\n{reasoning}\n</think>\n{block}"
+
+
+# the constrained shapes: the reasoning (which may quote anything), then the verdict block
+SHAPE_CRITIC = two_part("Step 1 holds. Step 2 says 6 - 4 = 3, but it is 2; steps 3 and 4 "
+                        "carry the 3.", critic_json([OK, BAD, BAD, BAD], 2, None))
+SHAPE_CRITIC_RIGHT = two_part("Every step checks out: 6 - 4 = 2.",
+                              critic_json([OK] * 4, None, None))
+SHAPE_THINK = two_part(WRONG_THINK, "Step 1: \\boxed{correct}\nStep 2: \\boxed{incorrect}\n"
+                       "Step 3: \\boxed{incorrect}\nStep 4: \\boxed{incorrect}\n"
+                       "Is the solution correct? No")
+SHAPE_THINK_STOPPED = two_part(WRONG_THINK_STOPPED, "Step 1: \\boxed{correct}\n"
+                               "Step 2: \\boxed{incorrect}\nIs the solution correct? No")
+SHAPE_PB = two_part("Paragraph 0: 6 pens, fine\nParagraph 1: 6 - 4 is 2, not 3", "\\boxed{1}")
+SHAPE_PB_RIGHT = two_part("Paragraph 0: fine\nParagraph 1: fine\nParagraph 2: 6 - 4 = 2 "
+                          "holds\nParagraph 3: answer 2", "\\boxed{-1}")
+SHAPE_SPARE = two_part("Step 2 computes 6 - 4 as 3; the reference has 2.",
+                       spare_json(["CORRECT", "INCORRECT", "INCORRECT", "INCORRECT"], None))
+
 FIRST_ERROR_1 = [1, 0, 0, 0]  # every step judged, the second one wrong
 ALL_RIGHT = [1, 1, 1, 1]
 STOPPED_AT_1 = [1, 0, None, None]  # judged up to the first error, then stopped
@@ -101,18 +127,18 @@ UNPARSED = "unparsed"
 # listed in CONSTRAINED too
 CASES: dict[str, tuple[str, dict[str, Any], Problem, list[str], str, Any]] = {
     # -- constrained shapes, exactly as the grammar / schema allows
-    "critic-shape": ("judge", {"style": "critic"}, CLEAN, WRONG_STEPS, WRONG_CRITIC,
+    "critic-shape": ("judge", {"style": "critic"}, CLEAN, WRONG_STEPS, SHAPE_CRITIC,
                      FIRST_ERROR_1),
-    "critic-shape-right": ("judge", {"style": "critic"}, CLEAN, RIGHT_STEPS, RIGHT_CRITIC,
+    "critic-shape-right": ("judge", {"style": "critic"}, CLEAN, RIGHT_STEPS, SHAPE_CRITIC_RIGHT,
                            ALL_RIGHT),
-    "think-shape": ("judge", {"style": "think"}, CLEAN, WRONG_STEPS, WRONG_THINK, FIRST_ERROR_1),
+    "think-shape": ("judge", {"style": "think"}, CLEAN, WRONG_STEPS, SHAPE_THINK, FIRST_ERROR_1),
     "think-shape-early-stop": ("judge", {"style": "think"}, CLEAN, WRONG_STEPS,
-                               WRONG_THINK_STOPPED, STOPPED_AT_1),
-    "processbench-shape": ("judge", {"style": "processbench"}, CLEAN, WRONG_STEPS, WRONG_PB,
+                               SHAPE_THINK_STOPPED, STOPPED_AT_1),
+    "processbench-shape": ("judge", {"style": "processbench"}, CLEAN, WRONG_STEPS, SHAPE_PB,
                            STOPPED_AT_1),
     "processbench-shape-right": ("judge", {"style": "processbench"}, CLEAN, RIGHT_STEPS,
-                                 RIGHT_PB, ALL_RIGHT),
-    "spare-shape": ("spare", {"outcome_check": False}, CLEAN, WRONG_STEPS, WRONG_SPARE,
+                                 SHAPE_PB_RIGHT, ALL_RIGHT),
+    "spare-shape": ("spare", {"outcome_check": False}, CLEAN, WRONG_STEPS, SHAPE_SPARE,
                     FIRST_ERROR_1),
     # -- free text around the one verdict
     "critic-fenced-prose": ("judge", {"style": "critic"}, CLEAN, WRONG_STEPS,
@@ -224,8 +250,11 @@ class _Bytes:
 _TOKENIZER = ll.LLTokenizer(ll.TokenizerWrapper(_Bytes()))
 
 
-def allowed(constraint: Constraint, text: str) -> bool:
-    """Whether an engine enforcing ``constraint`` (llguidance, as ours do) could emit ``text``."""
+def allowed(constraint: Constraint | TwoPart, text: str, budget: int = 10**6) -> bool:
+    """Whether an engine enforcing ``constraint`` (llguidance, as ours do) could emit ``text``
+    (a two-part shape: with a reasoning budget of ``budget`` tokens, bytes here)."""
+    if isinstance(constraint, TwoPart):
+        constraint = constraint.grammar(budget)
     grammar = (ll.LLMatcher.grammar_from_json_schema(constraint.spec, overrides={
         "whitespace_flexible": False}) if constraint.kind == "json_schema"
         else ll.LLMatcher.grammar_from_lark(constraint.spec))
@@ -316,10 +345,11 @@ def test_cut_off_solutions_are_skipped_without_asking_the_model(annotator, confi
 
 def test_the_scripted_shapes_are_checked_for_real():
     """The shape check itself can fail: an answer the grammar does not allow is refused."""
-    engine = replies(WRONG_PB)
+    engine = replies(SHAPE_PB)
     annotate(engine, "judge", {"style": "processbench"}, CLEAN, [solution(CLEAN, WRONG_STEPS)])
     constraint = engine.calls[0][0].constraint
-    assert allowed(constraint, WRONG_PB)
-    assert not allowed(constraint, WRONG_PB + "\nThe note says \\boxed{-1}")
-    assert not allowed(constraint, "The solution ends with \\boxed{2}.\n" + WRONG_PB)
+    assert allowed(constraint, SHAPE_PB)
+    assert not allowed(constraint, SHAPE_PB + "\nThe note says \\boxed{-1}")
+    assert not allowed(constraint, WRONG_PB)  # no reasoning part
+    assert not allowed(constraint, SHAPE_PB, budget=8)  # reasoning past its budget
 
