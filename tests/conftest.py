@@ -3,13 +3,24 @@ engines, and one Prefect test harness per session (a cold embedded Prefect serve
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A datasets cache of this session's own (set before anything imports datasets): pytest reuses
+# tmp paths across sessions, and datasets keys a local folder's cache on its path, so
+# load_dataset(DIR) could return an earlier session's export instead of the one just written.
+_HF_CACHE = tempfile.mkdtemp(prefix="stepforge-hf-datasets-")
+os.environ["HF_DATASETS_CACHE"] = _HF_CACHE
+atexit.register(shutil.rmtree, _HF_CACHE, True)
 SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLES = REPO / "data" / "samples"
 

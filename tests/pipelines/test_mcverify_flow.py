@@ -33,7 +33,11 @@ def sim_run(tmp_path, monkeypatch):
         if request.continuation is not None or "<paragraph_0>" not in str(request.messages):
             return sim.complete(request, index)
         f = by_pid[int(_PID.search(str(request.messages)).group(1))]
-        return f"Paragraph 0: checked.\n\\boxed{{{f}}}"
+        # a critique that names every paragraph up to its verdict (uncritiqued paragraphs get no
+        # label, issue 24), then the block: the planted first error
+        seen = range(f + 1) if f >= 0 else range(5)
+        notes = " ".join(f"Paragraph {i}: {'wrong' if i == f else 'fine'}." for i in seen)
+        return f"<think>\n{notes}\n</think>\n\\boxed{{{f}}}"
 
     monkeypatch.setattr(annotate, "build_engine", lambda cfg: ScriptedEngine(script, "sim"))
     monkeypatch.setattr(annotate, "_ANNOTATORS", {})

@@ -68,9 +68,11 @@ def one_error_line(err: str) -> str:
 
 
 PEAK_WRAPPER = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write(
-    f"PEAK_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))
+import atexit, re, sys
+def _peak():  # VmHWM: this image's own peak (ru_maxrss keeps the forking parent's across exec)
+    status = open("/proc/self/status").read()
+    sys.stderr.write("PEAK_KB " + re.search(r"VmHWM:\\s+(\\d+)", status).group(1) + "\\n")
+atexit.register(_peak)
 from pipelines.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -134,8 +136,8 @@ def test_rows_stream_up_to_the_row_limit_and_say_so(filled: Lake, tmp_path: Path
     """60M rows asked for (480 MB as one Arrow column; efdb8c6 peaked at 710 MB holding them
     to show 100, 260 MB now): the child's peak memory, as the kernel counts it, stays near the
     interpreter's own, and the cut is said."""
-    # the child reports its own peak (RUSAGE_SELF at exit): RUSAGE_CHILDREN here would be the
-    # largest of every child this test process ever waited for (an embedded-model run: ~2.8 GB)
+    # the child reports its own peak (VmHWM at exit): RUSAGE_CHILDREN here would be the largest
+    # child this test process ever waited for (an embedded-model run: ~2.8 GB)
     env = {**os.environ, "PYTHONPATH": str(REPO), "STEPFORGE_SQL_THREADS": "1"}
     table = subprocess.Popen([sys.executable, "-c", PEAK_WRAPPER,
                               *sql(filled, "--threads", "1", "SELECT range AS x FROM range(60000000)")],
