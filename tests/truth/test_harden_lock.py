@@ -13,13 +13,12 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from benchmarks.reliability_lake_sql import small_lake
 from pipelines.cli import main
-from schemas import Problem, Solution, StepVote
 from store.lake import Lake
 from store.lock import LOCK_FILE
 
@@ -27,20 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def filled(root: Path) -> Lake:
-    """A lake with one solution and two annotators' votes on its two steps."""
-    lake = Lake(root)
-    problem = Problem(question="What is 2 + 3?", reference_answer="5", source="test")
-    solution = Solution(problem_id=problem.problem_id, generator="policy",
-                        text="2 + 3 = 5\nThe answer is 5", steps=["2 + 3 = 5", "The answer is 5"],
-                        final_answer="5", is_correct=True)
-    lake.append("problems", [problem])
-    lake.append("solutions", [solution])
-    lake.append("step_votes", [
-        StepVote(solution_id=solution.solution_id, step_index=i, annotator=a, annotator_version="1",
-                 status="labeled", label=1, score=0.9, details={}, prompt_tokens=1,
-                 completion_tokens=1, rollouts=1, created_at=datetime.now(timezone.utc))
-        for i in range(2) for a in ("mc-binary", "mc-soft")])
-    return lake
+    """A lake with one solution and two annotators' votes on its two steps (the probe's)."""
+    return small_lake(root)
 
 
 def one_error_line(err: str, command: str) -> str:
