@@ -28,8 +28,8 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from annotators.consensus import vote_matrix, weighted_vote  # noqa: E402
-from annotators.dawid_skene import dawid_skene, fit  # noqa: E402
+from reconcile.consensus import vote_matrix, weighted_vote  # noqa: E402
+from reconcile.dawid_skene import dawid_skene, fit  # noqa: E402
 from schemas.tables import STEP_VOTES  # noqa: E402
 
 

@@ -33,7 +33,7 @@ COLUMNS = [("name", "labeller"), ("labels", "kind"), ("cases", "cases"), ("cover
 
 
 def run(rows: int, work: Path, k: int) -> tuple[dict, float, Path]:
-    from pipelines.evaluate import EvalConfig, evaluate
+    from report.evaluate import EvalConfig, evaluate
     from pipelines.flows.run import run_pipeline
     from store.lake import Lake
 

@@ -81,7 +81,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def stage_parse(rows: int) -> dict:
-    from pipelines.ingest import IngestConfig, build_records, read_jsonl
+    from ingest.records import IngestConfig, build_records, read_jsonl
 
     path = next(p for p in GSM8K if p.exists())
     config = IngestConfig(kind="solutions", limit=rows)
@@ -94,8 +94,8 @@ def stage_parse(rows: int) -> dict:
 def run(n_steps: int, steps_per_solution: int, mc_solutions: int, parse_rows: int) -> list[dict]:
     from annotators.registry import build_annotator
     from export import ExportConfig, WriteConfig, run_export
-    from pipelines.evaluate import EvalConfig, evaluate
-    from pipelines.reconcile import ReconcileConfig, reconcile
+    from report.evaluate import EvalConfig, evaluate
+    from reconcile import ReconcileConfig, reconcile
     from store.lake import Lake
 
     out = [stage_parse(parse_rows)]

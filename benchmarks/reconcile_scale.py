@@ -6,9 +6,9 @@ coverage) are written to a temporary lake in batches of about a million votes (s
 50M-vote lake never holds it all), with the matching problems (four solutions each, a gold
 answer) and solutions (one step text per voted step index), plus 500 submitted reviews. Then,
 each in a fresh process so its peak resident memory (``ru_maxrss``) is its own:
-``pipelines.reconcile.reconcile`` with every strategy (consensus, majority, unanimous,
+``reconcile.reconcile`` with every strategy (consensus, majority, unanimous,
 dawid-skene); the same again, which must write nothing; the TRL export of the majority labels
-(``--export-strategy``; forced, an empty set allowed); and ``pipelines.report.write_report``.
+(``--export-strategy``; forced, an empty set allowed); and ``report.page.write_report``.
 The lake is deleted after each size.
 
     .venv/bin/python benchmarks/reconcile_scale.py [--votes 1000000 10000000] [--tmp /tmp]
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.dawid_skene_accuracy import synthetic_votes  # noqa: E402
 from schemas.tables import PROBLEMS, SOLUTIONS  # noqa: E402
-from pipelines.reconcile import ReconcileConfig, reconcile  # noqa: E402
+from reconcile import ReconcileConfig, reconcile  # noqa: E402
 from schemas import Review  # noqa: E402
 from store.lake import Lake  # noqa: E402
 
@@ -139,7 +139,7 @@ def phase(root: str, name: str) -> dict:
         out["considered"] = result.selection.considered
         out["mb"] = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 2 ** 20
     elif name == "report":
-        from pipelines.report import write_report
+        from report.page import write_report
 
         path = write_report(lake, os.path.join(root, "report.md"))
         out["kb"] = path.stat().st_size / 1024

@@ -15,7 +15,7 @@ and a truly wide table is one ad-hoc PIVOT away (DuckDB finds the annotators its
     PIVOT annotator_labels ON annotator USING first(label) GROUP BY solution_id, step_index
 
 (``pivot_sql(annotators)`` writes the same with an explicit column list). Fleiss' kappa over
-all annotators is computed by ``stepforge report`` (annotators.agreement.fleiss_kappa).
+all annotators is computed by ``stepforge report`` (tests.oracles.agreement.fleiss_kappa).
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.annotate import AnnotateConfig, skipped_lines
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.project_config import add_common_args, load_project
+from pipelines.tasks.annotate import AnnotateConfig, skipped_lines
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.config.project import add_common_args, load_project
 from store.lock import add_timeout_arg
 
 
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from engines.preflight import check_engines
-    from pipelines.annotate import restrict_to_input
-    from pipelines.lake_check import existing_lake
+    from pipelines.tasks.annotate import restrict_to_input
+    from pipelines.config.lake_check import existing_lake
 
     if not config.input:  # --input ingests its file first, creating the lake when needed
         existing_lake(project.lake)
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     check_engines(used)  # in seconds, before Prefect, a lock or a model
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.progress import set_quiet
+    from pipelines.orchestration.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
 

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import add_config_args, add_deprecated_alias, flags_for, load_config
+from pipelines.config.flags import add_config_args, add_deprecated_alias, flags_for, load_config
 
 STEP_COLUMNS = [("processbench_f1", "PB F1"), ("acc_error", "acc err"), ("acc_correct", "acc corr"),
                 ("first_error_match", "1st-err EM"), ("step_precision", "step P"),
@@ -32,7 +32,7 @@ OUTCOME_COLUMNS = [("outcome_acc_correct", "no-err|correct"), ("outcome_acc_wron
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pipelines.evaluate import EvalConfig
+    from report.evaluate import EvalConfig
 
     parser = sub.add_parser("eval", help="score annotators / consensus against gold labels",
                             description=__doc__,
@@ -45,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import EvalConfig, evaluate
-    from pipelines.lake_check import existing_lake
-    from pipelines.project_config import read_project
+    from report.evaluate import EvalConfig, evaluate
+    from pipelines.config.lake_check import existing_lake
+    from pipelines.config.project import read_project
 
     project = read_project(args.config)
     config = load_config(EvalConfig, project.eval, flags_for(args, EvalConfig), "eval",

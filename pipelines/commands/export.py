@@ -22,8 +22,8 @@ import argparse
 import sys
 
 from export import describe
-from pipelines.config import add_config_args, add_switch, flags_for
-from pipelines.sections import export_configs
+from pipelines.config.flags import add_config_args, add_switch, flags_for
+from pipelines.config.sections import export_configs
 
 __all__ = ["describe", "export_configs", "register", "run"]  # helpers kept importable here
 
@@ -49,18 +49,18 @@ def run(args: argparse.Namespace) -> int:
     from export import ExportEmpty, run_export
     from export.checks import ExportRefused
     from export.empty import why_empty
-    from pipelines.reconcile import KINDS
+    from reconcile import KINDS
     from export.select import ExportConfig
     from export.write import WriteConfig, hub_token
-    from pipelines.lake_check import existing_lake
-    from pipelines.outputs import default_output
-    from pipelines.project_config import load_project
+    from pipelines.config.lake_check import existing_lake
+    from pipelines.config.outputs import default_output
+    from pipelines.config.project import load_project
 
     project = load_project(args)
     config, write = export_configs(project.export, flags_for(args, ExportConfig),
                                    flags_for(args, WriteConfig), file=project.file)
     lake = existing_lake(project.lake)
-    if not write.out:  # one folder per lake (pipelines/outputs.py): out/lake/prm-trl
+    if not write.out:  # one folder per lake (pipelines/config/outputs.py): out/lake/prm-trl
         write = write.model_copy(update={"out": str(default_output(lake, f"prm-{config.format}"))})
     if write.push_to_hub:  # a missing token fails before any work
         hub_token()

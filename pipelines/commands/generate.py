@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.generate import GenerateConfig
-from pipelines.project_config import add_common_args, load_project
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.tasks.generate import GenerateConfig
+from pipelines.config.project import add_common_args, load_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
     engine_config = project.engine(config.engine)
 
     from engines.preflight import check_engines
-    from pipelines.lake_check import existing_lake
+    from pipelines.config.lake_check import existing_lake
 
     existing_lake(project.lake)
     check_engines({config.engine: engine_config})  # in seconds, before Prefect or a model
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.progress import set_quiet
+    from pipelines.orchestration.progress import set_quiet
 
     set_quiet(args.quiet)
     quiet_tracebacks(getattr(args, "verbose", False))

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.ingest import IngestConfig, Ingested, Written, ingest
-from pipelines.project_config import DEFAULT_LAKE, read_project
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from ingest.records import IngestConfig, Ingested, Written, ingest
+from pipelines.config.project import DEFAULT_LAKE, read_project
 
 if TYPE_CHECKING:
     from store.lake import Lake
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest",
                          file=project.file)
 
-    from pipelines.needs import check_needs, input_problem, is_hub_id
+    from pipelines.config.needs import check_needs, input_problem, is_hub_id
     from store.lake import Lake
 
     if is_hub_id(args.input):  # offline or unknown: one line in seconds, not Hub retries

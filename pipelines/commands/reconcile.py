@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.reconcile import ReconcileConfig, describe
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from reconcile import ReconcileConfig, describe
 from store.lock import add_timeout_arg
 
-__all__ = ["describe", "register", "run"]  # describe lives in pipelines/reconcile.py
+__all__ = ["describe", "register", "run"]  # describe lives in reconcile/__init__.py
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.project_config import load_project
-    from pipelines.reconcile import reconcile
-    from pipelines.lake_check import existing_lake
+    from pipelines.config.project import load_project
+    from reconcile import reconcile
+    from pipelines.config.lake_check import existing_lake
 
     project = load_project(args, "reconcile")
     config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),

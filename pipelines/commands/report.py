@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.lake_check import existing_lake
-    from pipelines.outputs import default_output
-    from pipelines.project_config import load_project
-    from pipelines.report import write_report
-    from pipelines.sections import export_configs
+    from pipelines.config.lake_check import existing_lake
+    from pipelines.config.outputs import default_output
+    from pipelines.config.project import load_project
+    from report.page import write_report
+    from pipelines.config.sections import export_configs
 
     project = load_project(args)
     flags = {"strategy": args.strategy} if args.strategy else {}

@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.project_config import DEFAULT_LAKE, load_project
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.config.project import DEFAULT_LAKE, load_project
 from review.config import PullConfig, PushConfig, section_for
 
 
@@ -61,7 +61,7 @@ def _config(args: argparse.Namespace):
     project = load_project(args)
     section = section_for(model, project.review)
     config = load_config(model, section, flags_for(args, model), "review", file=project.file)
-    from pipelines.lake_check import existing_lake
+    from pipelines.config.lake_check import existing_lake
 
     return config, existing_lake(project.lake)
 

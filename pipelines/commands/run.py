@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config import add_config_args, add_switch, flags_for
-from pipelines.run_config import RunConfig
+from pipelines.config.flags import add_config_args, add_switch, flags_for
+from pipelines.config.run import RunConfig
 from store.lock import add_timeout_arg
 
 
@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.needs import check_needs, run_needs
-    from pipelines.run_configs import load_configs
+    from pipelines.config.needs import check_needs, run_needs
+    from pipelines.config.run_stages import load_configs
 
     overrides = {"run": flags_for(args, RunConfig)}
     configs = load_configs(args.config, args.lake, overrides)  # a config error fails first
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
     from pipelines.flows.run import run_pipeline  # Prefect import is slow: only when needed
-    from pipelines.progress import set_quiet
-    from pipelines.run_summary import render
+    from pipelines.orchestration.progress import set_quiet
+    from report.run_summary import render
     from store.lake import Lake
     from store.lock import lake_lock
 

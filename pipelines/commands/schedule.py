@@ -55,14 +55,14 @@ NO_SERVER = ("stepforge schedule --work-pool: PREFECT_API_URL is not set, and a 
 
 def run(args: argparse.Namespace) -> int:
     if args.runs is not None:
-        from pipelines.schedule_runs import recent_runs
+        from pipelines.orchestration.schedule_runs import recent_runs
 
         print("\n".join(recent_runs(args.runs)))
         return 0
-    from pipelines.config import load_config
-    from pipelines.project_config import read_project
-    from pipelines.run_config import RunConfig
-    from pipelines.schedules import describe, load_schedules, plan
+    from pipelines.config.flags import load_config
+    from pipelines.config.project import read_project
+    from pipelines.config.run import RunConfig
+    from pipelines.orchestration.schedules import describe, load_schedules, plan
 
     project = read_project(args.config)
     specs = load_schedules(project.schedules)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.work_pool:
         print(NO_SERVER, file=sys.stderr)
         return 2
-    from pipelines.prefect_server import local_server
+    from pipelines.orchestration.prefect_server import local_server
 
     with terminate_raises(), local_server() as url:
         print(f"started a local Prefect server with its scheduler at {url} (UI "
@@ -119,7 +119,7 @@ def terminate_raises() -> Iterator[None]:
 
 
 def register_or_serve(args: argparse.Namespace, planned: list, gpu_slot: str | None) -> int:
-    from pipelines.schedules import deploy, ensure_limits, serve
+    from pipelines.orchestration.schedules import deploy, ensure_limits, serve
 
     asyncio.run(ensure_limits(args.work_pool, args.pool_concurrency, gpu_slot, 1))
     if args.work_pool:

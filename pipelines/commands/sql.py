@@ -114,7 +114,7 @@ _count, _positive, _memory, _seconds = (_arg(f) for f in (
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.lake_check import existing_lake
+    from pipelines.config.lake_check import existing_lake
     from store import sandbox
 
     if args.format == "parquet" and not args.out:
@@ -153,7 +153,7 @@ def _owns_process() -> bool:
     may end the process, rather than a caller of ``main``."""
     import signal
 
-    from pipelines import stopping
+    from pipelines.orchestration import stopping
 
     return signal.getsignal(signal.SIGTERM) is getattr(stopping, "_on_signal", None)
 

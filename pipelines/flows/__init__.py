@@ -1,6 +1,6 @@
 """Prefect flows. Importing them makes the temporary Prefect server die with this process
-(``pipelines.server_lifetime``)."""
+(``pipelines.orchestration.server_lifetime``)."""
 
-from pipelines import server_lifetime
+from pipelines.orchestration import server_lifetime
 
 server_lifetime.install()

@@ -18,12 +18,12 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from engines.config import EngineConfig
-from pipelines.annotate import (
+from pipelines.tasks.annotate import (
     AnnotateConfig, BatchResult, annotator_for, annotator_stages, candidate_solutions,
     label_batch, problems_for, require_claims, restrict_to_input, settled_ids,
 )
-from pipelines.generate import batches
-from pipelines.progress import progress_bar
+from pipelines.tasks.generate import batches
+from pipelines.orchestration.progress import progress_bar
 from schemas import Solution
 from store.lake import Lake
 from store.lock import lake_lock

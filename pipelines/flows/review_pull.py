@@ -6,9 +6,9 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from pipelines.config import load_config
-from pipelines.project_config import read_project
-from pipelines.reconcile import ReconcileConfig
+from pipelines.config.flags import load_config
+from pipelines.config.project import read_project
+from reconcile import ReconcileConfig
 from store.lake import Lake
 
 
@@ -26,7 +26,7 @@ def pull_task(section: dict, lake_root: str) -> str:
 @flow(name="review-pull", log_prints=True)
 def review_pull_flow(config: str | None = None, lake: str | None = None) -> list[str]:
     """Pull submitted reviews, then reconcile with them (the config's ``reconcile:`` section)."""
-    from pipelines.reconcile import describe, reconcile
+    from reconcile import describe, reconcile
 
     project = read_project(config, config or "defaults")
     root = Lake(lake or project.lake).uri

@@ -21,16 +21,16 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.annotate import annotator_stages, require_claims, skipped_lines
-from pipelines.config import load_config
+from pipelines.tasks.annotate import annotator_stages, require_claims, skipped_lines
+from pipelines.config.flags import load_config
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
-from pipelines.ingest import IngestConfig, ingest
-from pipelines.reconcile import ReconcileConfig
-from pipelines.run_config import InputSpec, RunConfig
-from pipelines.run_configs import Configs, load_configs  # noqa: F401 - load_configs kept importable here
-from pipelines.run_summary import RunSummary, lake_overview
-from pipelines.sections import export_configs
+from ingest.records import IngestConfig, ingest
+from reconcile import ReconcileConfig
+from pipelines.config.run import InputSpec, RunConfig
+from pipelines.config.run_stages import Configs, load_configs  # noqa: F401 - load_configs kept importable here
+from report.run_summary import RunSummary, lake_overview
+from pipelines.config.sections import export_configs
 from store.lake import Lake
 from store.lock import lake_lock
 
@@ -52,7 +52,7 @@ def ingest_stage(inputs: list[InputSpec], lake_root: str) -> list[str]:
 
 @task(name="reconcile", cache_policy=NONE)
 def reconcile_stage(config: ReconcileConfig, lake_root: str) -> str:
-    from pipelines.reconcile import describe, reconcile
+    from reconcile import describe, reconcile
 
     return describe(reconcile(Lake(lake_root), config))
 
@@ -78,8 +78,8 @@ def export_stage(section: dict[str, Any], default_out: str | None,
     from export.empty import why_empty
     from export.owner import run_marker, run_owns
     from export.write import resolved_out
-    from pipelines.outputs import default_output
-    from pipelines.reconcile import KINDS
+    from pipelines.config.outputs import default_output
+    from reconcile import KINDS
 
     # the run owns the export folders it wrote (a marker file says so): a re-run replaces its
     # own earlier export there, never one the user made with `stepforge export`
@@ -131,9 +131,9 @@ def report_stage(lake_root: str, out: str | None, export: Any = None) -> tuple[s
     """Write the report (``out``, else report.html in the lake's output folder); returns its
     path and its label-health block, which the summary prints (judged once: ``export``'s
     labels, the same verdict and reasons in both)."""
-    from pipelines.label_health import health_text
-    from pipelines.outputs import default_output
-    from pipelines.report import gather, save
+    from report.label_health import health_text
+    from pipelines.config.outputs import default_output
+    from report.page import gather, save
 
     lake = Lake(lake_root)
     data = gather(lake, export=export)
@@ -145,8 +145,8 @@ def report_stage(lake_root: str, out: str | None, export: Any = None) -> tuple[s
 def run_health(lake: Lake, export: Any = None) -> str:
     """The summary's label-health block: the verdict on the labels ``export`` (the run's
     ExportConfig) would ship and its reasons, as the report prints them."""
-    from pipelines.bounded import bounded
-    from pipelines.label_health import assess, health_text
+    from report.bounded import bounded
+    from report.label_health import assess, health_text
 
     with bounded(lake) as limited:
         return health_text(assess(limited, export))
@@ -210,7 +210,7 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
     """Run the configured stages in order over the lake; returns what each did and the lake's
     overview. ``config`` is a config file or preset name (what deployments store, so a
     scheduled run reads the file as it is then); ``overrides`` replace keys of its sections."""
-    from pipelines.needs import check_needs, run_needs
+    from pipelines.config.needs import check_needs, run_needs
 
     c = load_configs(config, lake, overrides)
     check_needs(run_needs(c))  # a scheduled run too fails in one line on an unmet need

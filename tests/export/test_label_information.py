@@ -11,7 +11,7 @@ import pytest
 from annotators.registry import build_annotator
 from engines.scripted import ScriptedEngine
 from export import ExportConfig, ExportRefused, WriteConfig, run_export
-from pipelines.reconcile import ReconcileConfig, reconcile
+from reconcile import ReconcileConfig, reconcile
 from schemas import Consensus, Problem, Solution, StepVote
 
 GOLD = "42"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.annotate import AnnotateConfig, candidate_solutions, ingest_input
+from pipelines.tasks.annotate import AnnotateConfig, candidate_solutions, ingest_input
 from schemas import RecordError
 from store.lake import Lake
 
@@ -32,7 +32,7 @@ def processbench_gold(path: Path, rows: int = 4) -> Path:
 
 def test_input_ingests_gold_solutions_and_restricts_the_candidates(tmp_path) -> None:
     lake = Lake(tmp_path / "lake")
-    from pipelines.ingest import IngestConfig, ingest
+    from ingest.records import IngestConfig, ingest
 
     ingest(str(SAMPLES / "gsm8k_model_solutions_50.jsonl"), IngestConfig(kind="solutions", limit=6), lake)
     before = len(lake.ids("solutions"))

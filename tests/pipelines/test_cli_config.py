@@ -6,10 +6,10 @@ import argparse
 
 import pytest
 
-from pipelines.annotate import AnnotateConfig
-from pipelines.config import add_config_args, flags_for, load_config
-from pipelines.generate import GenerateConfig
-from pipelines.project_config import add_common_args, load_project
+from pipelines.tasks.annotate import AnnotateConfig
+from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.tasks.generate import GenerateConfig
+from pipelines.config.project import add_common_args, load_project
 from schemas import RecordError
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from annotators.registry import REGISTRY, engine_roles, validate_settings
 from pipelines import cli
-from pipelines.annotate import AnnotateConfig
-from pipelines.config import load_config
+from pipelines.tasks.annotate import AnnotateConfig
+from pipelines.config.flags import load_config
 from schemas import RecordError
 
 
@@ -23,11 +23,11 @@ def no_engines(monkeypatch):
 
     # import the modules that bind build_engine at import time first: a module first imported
     # while the patch is on would keep the forbidden function after the test
-    import pipelines.annotate
+    import pipelines.tasks.annotate
     import pipelines.flows.generate  # noqa: F401
 
     monkeypatch.setattr("engines.factory.build_engine", forbidden)
-    monkeypatch.setattr("pipelines.annotate.build_engine", forbidden)
+    monkeypatch.setattr("pipelines.tasks.annotate.build_engine", forbidden)
     monkeypatch.setattr("pipelines.flows.generate.build_engine", forbidden)
     monkeypatch.setattr("pipelines.commands.ingest.ingest", forbidden)
 

@@ -128,7 +128,7 @@ def test_outcome_gold_reports_only_what_it_supports(tmp_path):
 
 
 def test_per_step_ratings_and_bad_rows(six_cases, tmp_path):
-    from pipelines.evaluate import EvalConfig, evaluate, read_gold
+    from report.evaluate import EvalConfig, evaluate, read_gold
 
     lake, _, _ = six_cases
     row = {"problem": "Compute 3 * 3.", "steps": ["3 * 3 is 9.", "Check: 9 / 3 = 3.", "Answer 9."],

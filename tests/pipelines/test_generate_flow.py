@@ -6,7 +6,7 @@ import pytest
 
 from engines.config import EngineConfig
 from engines.scripted import ScriptedEngine
-from pipelines.generate import GenerateConfig, generate_solutions, problem_seed
+from pipelines.tasks.generate import GenerateConfig, generate_solutions, problem_seed
 from schemas import Problem
 
 

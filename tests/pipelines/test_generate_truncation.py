@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engines.base import Completion
-from pipelines.generate import GenerateConfig, to_solutions
+from pipelines.tasks.generate import GenerateConfig, to_solutions
 from schemas import Problem, Solution
 
 

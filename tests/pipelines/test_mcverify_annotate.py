@@ -10,7 +10,7 @@ import pytest
 
 from annotators.registry import build_annotator
 from benchmarks.sim_policy import SimPolicy
-from pipelines.annotate import (
+from pipelines.tasks.annotate import (
     AnnotateConfig, annotator_stages, claims_for, label_batch, require_claims,
 )
 from schemas import RecordError, StepVote
@@ -97,8 +97,8 @@ def test_the_judge_runs_first_and_a_run_without_its_votes_fails_before_work(sim_
 
 def test_consensus_card_and_report_name_mc_verify(sim_lake, lake, tmp_path):
     from export import ExportConfig, WriteConfig, run_export
-    from pipelines.reconcile import ReconcileConfig, reconcile
-    from pipelines.report import gather
+    from reconcile import ReconcileConfig, reconcile
+    from report.page import gather
 
     sim, problems, solutions, truth = sim_lake
     for s in solutions:

@@ -22,7 +22,7 @@ _PID = re.compile(r"\(sim problem (\d+)\)")
 def sim_run(tmp_path, monkeypatch):
     """A lake of simulated solutions; every engine the run builds is the simulated policy,
     which also answers judge prompts (ProcessBench style) with the planted first error."""
-    import pipelines.annotate as annotate
+    import pipelines.tasks.annotate as annotate
 
     sim = SimPolicy(p_success=0.9, p_recover=0.0, seed=6)
     problems, solutions, truth = sim.make(8, 5, wrong_fraction=0.75)

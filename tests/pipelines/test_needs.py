@@ -1,4 +1,4 @@
-"""What a config needs from the machine (pipelines/needs.py, engines/preflight.py): each check
+"""What a config needs from the machine (pipelines/config/needs.py, engines/preflight.py): each check
 against what is really there (a live scripted server, a closed port, a cached Hub folder)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import engines.preflight as preflight
 from engines.config import EngineConfig
 from engines.openai_server import start_server
 from engines.scripted import ScriptedEngine
-from pipelines.needs import hub_problem, input_problem
+from pipelines.config.needs import hub_problem, input_problem
 
 
 def closed_port() -> int:
@@ -83,9 +83,9 @@ def test_the_gpu_config_is_checked_without_importing_prefect() -> None:
     import sys
 
     repo = Path(__file__).resolve().parents[2]
-    code = ("import sys; from pipelines.run_configs import load_configs; "
+    code = ("import sys; from pipelines.config.run_stages import load_configs; "
             "c = load_configs('configs/gpu-vllm.yaml'); "
-            "from pipelines.needs import run_needs; run_needs(c); "
+            "from pipelines.config.needs import run_needs; run_needs(c); "
             "print('prefect' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=repo, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},

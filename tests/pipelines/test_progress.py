@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipelines import progress
+from pipelines.orchestration import progress
 from pipelines.commands.annotate import skipped_lines
 from schemas import Solution, StepVote
 

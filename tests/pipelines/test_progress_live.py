@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from engines import activity
-from pipelines import progress
+from pipelines.orchestration import progress
 
 
 class FakeTTY(io.StringIO):

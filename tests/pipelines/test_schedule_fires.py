@@ -46,7 +46,7 @@ def small_lake(tmp_path: Path, broken: bool = False) -> tuple[Path, Path, Path]:
     ``broken`` adds a schedule ``broken`` that generates with an engine no server answers for:
     its runs fail before any work, with that unmet need as their reason (the whole config is
     checked when any run loads it, so the failure must be one only that schedule's stages hit)."""
-    from pipelines.ingest import IngestConfig, ingest
+    from ingest.records import IngestConfig, ingest
     from store.lake import Lake
 
     rows = tmp_path / "solutions.jsonl"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pipelines.annotate import skipped_lines
-from pipelines.run_summary import RunSummary, render
+from pipelines.tasks.annotate import skipped_lines
+from report.run_summary import RunSummary, render
 from schemas.records import Solution, StepVote
 
 # two reasons the MC annotator writes, alike for their first 150 characters

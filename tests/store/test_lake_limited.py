@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.bounded import bounded
+from report.bounded import bounded
 from schemas import Solution
 
 

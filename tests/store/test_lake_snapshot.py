@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from pipelines.bounded import bounded
-from pipelines.reconcile import ReconcileConfig, reconcile
+from report.bounded import bounded
+from reconcile import ReconcileConfig, reconcile
 from store import catalog
 from store.lake import Lake
 from tests.random_lake import close, random_lake
@@ -61,7 +61,7 @@ def test_snapshot_of_a_remote_lake(tmp_path, factories) -> None:
 
 
 def test_the_report_deduplicates_each_table_once(lake, tmp_path, monkeypatch) -> None:
-    from pipelines.report import _gather, gather
+    from report.page import _gather, gather
 
     seeded(lake, 3)
     expected = dataclasses.asdict(_gather(lake.limited("1GB", str(tmp_path / "spill")), None))

@@ -7,7 +7,7 @@ import json
 
 from annotators.registry import build_annotator
 from engines.scripted import ScriptedEngine
-from pipelines.annotate import label_batch, settled_ids
+from pipelines.tasks.annotate import label_batch, settled_ids
 from schemas import Problem, Solution
 from store.lake import Lake
 

@@ -24,7 +24,7 @@ import pytest
 from annotators.registry import build_annotator
 from engines.scripted import ScriptedEngine, request_text
 from export.config import ExportConfig
-from pipelines.reconcile import ReconcileConfig, reconcile
+from reconcile import ReconcileConfig, reconcile
 from schemas import Problem, Solution
 
 GOLD = "42"
@@ -87,7 +87,7 @@ def solved(problem: Problem) -> list[Solution]:
 def summary_says(lake, export: ExportConfig | None) -> tuple[str, list[str]]:
     """The verdict and reasons ``stepforge run`` prints (its summary's label-health block)."""
     from pipelines.flows.run import run_health
-    from pipelines.run_summary import RunSummary, render
+    from report.run_summary import RunSummary, render
 
     text = render(RunSummary(lake=lake.uri, health=run_health(lake, export)))
     lines = text.splitlines()

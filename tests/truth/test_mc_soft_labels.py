@@ -16,7 +16,7 @@ import pytest
 from annotators.registry import build_annotator
 from engines.scripted import ScriptedEngine
 from export import ExportConfig, WriteConfig, run_export
-from pipelines.reconcile import ReconcileConfig, reconcile
+from reconcile import ReconcileConfig, reconcile
 from schemas import Problem, Solution, StepVote
 
 GOLD = "42"

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from export import ExportConfig, ExportRefused, WriteConfig, run_export
-from pipelines.reconcile import ReconcileConfig, describe, reconcile
+from reconcile import ReconcileConfig, describe, reconcile
 from store.lake import Lake
 from tests.truth.reconcile_support import (
     NEVER_SOLVES, annotate, current, judge_engine, problem, solution,
