@@ -30,6 +30,8 @@ class Registration:
     name: str
     config: str
     builder: str
+    role: str | None = None  # the part it plays in a consensus rule: "mc" or "judge"
+    rank: int = 100  # order among the annotators of its role (lower first)
 
     def config_model(self) -> type[BaseModel]:
         return _load(self.config)
@@ -41,18 +43,29 @@ class Registration:
 REGISTRY: dict[str, Registration] = {}
 
 
-def register(name: str, config: str, builder: str) -> Registration:
-    """Add (or replace) annotator ``name``; ``config`` and ``builder`` are "module:attribute"."""
-    REGISTRY[name] = Registration(name, config, builder)
+def register(name: str, config: str, builder: str, role: str | None = None,
+             rank: int = 100) -> Registration:
+    """Add (or replace) annotator ``name``; ``config`` and ``builder`` are "module:attribute";
+    ``role`` ("mc", "judge") is the part it may play in the consensus rule, ``rank`` its order
+    there (the first of a role that locates a solution's first error plays it)."""
+    REGISTRY[name] = Registration(name, config, builder, role, rank)
     return REGISTRY[name]
 
 
+def role_members(role: str) -> list[str]:
+    """The annotators that may play ``role`` in the consensus rule, in rank order."""
+    ranked = [(r.rank, i, r.name) for i, r in enumerate(REGISTRY.values()) if r.role == role]
+    return [name for _, _, name in sorted(ranked)]
+
+
+_MC_RANK = {"mc-binary": 1, "mc-hard": 3, "mc-soft": 4}  # mc-progress locates no first error
 for _mode in ("mc-hard", "mc-soft", "mc-binary", "mc-progress"):
-    register(_mode, "annotators.mc.config:MCConfig", "annotators.mc:build")
-register("mc-verify", "annotators.mc.verify:VerifyConfig", "annotators.mc:build")
-register("judge", "annotators.judge:JudgeConfig", "annotators.judge:build")
-register("spare", "annotators.spare:SpareConfig", "annotators.spare:build")
-register("spark", "annotators.spark:SparkConfig", "annotators.spark:build")
+    register(_mode, "annotators.mc.config:MCConfig", "annotators.mc:build",
+             "mc" if _mode in _MC_RANK else None, _MC_RANK.get(_mode, 100))
+register("mc-verify", "annotators.mc.verify:VerifyConfig", "annotators.mc:build", "mc", 2)
+register("judge", "annotators.judge:JudgeConfig", "annotators.judge:build", "judge", 1)
+register("spare", "annotators.spare:SpareConfig", "annotators.spare:build", "judge", 3)
+register("spark", "annotators.spark:SparkConfig", "annotators.spark:build", "judge", 2)
 
 
 def _load(target: str) -> Any:
