@@ -231,7 +231,7 @@ def flags_for(args: argparse.Namespace, model: type[BaseModel], prefix: str = ""
     return given
 
 
-PRESETS = Path(__file__).resolve().parent / "presets"
+PRESETS = Path(__file__).resolve().parent.parent / "presets"
 
 
 def resolve_config(path: str | Path) -> Path:

@@ -25,7 +25,7 @@ from ingest.records import IngestConfig
 
 STAGES = ("ingest", "generate", "annotate", "reconcile", "review", "export", "report")
 Stage = Literal["ingest", "generate", "annotate", "reconcile", "review", "export", "report"]
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 BUNDLED_PROBLEMS = "data/samples/gsm8k_test_50.jsonl"
 
 

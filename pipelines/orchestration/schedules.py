@@ -33,7 +33,7 @@ FLOWS = {
     "run": "pipelines.flows.run.run_pipeline",
     "review-pull": "pipelines.flows.review_pull.review_pull_flow",
 }
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class ScheduleSpec(BaseModel):
