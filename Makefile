@@ -31,12 +31,15 @@ run: install
 test-deps: install
 	VENV=$(VENV) bash scripts/argilla-serve.sh install --browser
 
+# The import contracts (.importlinter: layers, no cycle) run after ruff, before pytest.
 test: test-deps
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 test-fast: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -m "not slow and not argilla"
 
 clean-lake:

@@ -17,7 +17,7 @@ SNIPPET = 90
 
 def snippet(text: str | None, limit: int = SNIPPET) -> str:
     """One line of at most ``limit`` characters, GSM8K calculator annotations as their result."""
-    from review.dataset import strip_calculator
+    from review.render import strip_calculator
 
     text = " ".join(strip_calculator(text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

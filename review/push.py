@@ -24,8 +24,8 @@ from typing import Any
 
 from review.client import Connection, ReviewError, connect, paged, with_retries
 from review.config import ArgillaConfig, PushConfig
-from review.dataset import (FIRST_ERROR, Disputed, build_record, build_settings, dataset_name,
-                            group_steps)
+from review.dataset import FIRST_ERROR, build_record, build_settings, dataset_name, group_steps
+from review.disputed import Disputed
 from schemas.records import Consensus, Problem, Solution, StepVote
 from store.sql import in_list, literal
 from store.lake import Lake

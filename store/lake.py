@@ -21,14 +21,11 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -38,60 +35,21 @@ import pyarrow.parquet as pq
 from schemas import RecordError
 from schemas.records import Record
 from schemas.tables import TABLES, TableSpec, from_arrow, to_arrow
-from store import catalog
+from store import catalog, parts
+from store.read_only import QueryError, check_read_only
 from store.sql import literal
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "data/lake"
-TMP_SUFFIX = ".tmp"
-STALE_TMP_SECONDS = 3600
 ROW_GROUP_ROWS = 128 * 1024  # several row groups per big file, so DuckDB scans them in parallel
 # what a snapshot computes once: the big tables' deduplication and the counting votes
 SNAPSHOT_VIEWS = ("step_votes", "consensus", "annotator_labels")
-READ_STATEMENTS = {
-    duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
-    duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL,
-}
-
-
-class ReadOnlyError(ValueError):
-    """A statement that would write was given to a read-only query."""
-
-
-class QueryError(ValueError):
-    """DuckDB rejected a query or a ``where`` predicate; the message is DuckDB's."""
 
 
 def default_root() -> str:
     """``$STEPFORGE_LAKE`` or ``data/lake`` (relative to the working directory)."""
     return os.environ.get("STEPFORGE_LAKE") or DEFAULT_ROOT
-
-
-def check_read_only(sql: str) -> None:
-    """Raise ``ReadOnlyError`` unless every statement in ``sql`` only reads."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(str(exc)) from None
-    if not statements:
-        raise QueryError("no SQL statement given")
-    for statement in statements:
-        if statement.type not in READ_STATEMENTS:
-            kind = str(statement.type).rsplit(".", 1)[-1]
-            raise ReadOnlyError(
-                f"the lake is read-only here: {kind} statements are not allowed "
-                "(write through the pipelines, which append Parquet files)"
-            )
-
-
-def _first_per_id(data: pa.Table, key: str) -> pa.Table:
-    """The rows of ``data`` whose id appears for the first time (batch order kept)."""
-    if pc.count_distinct(data[key]).as_py() == data.num_rows:
-        return data
-    index = pa.table({"k": data[key], "i": pa.array(np.arange(data.num_rows))})
-    first = index.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
-    return data.take(pc.sort_indices(first))
 
 
 class Lake:
@@ -153,7 +111,7 @@ class Lake:
         else:
             infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
             paths = [i.path for i in infos if i.type == pafs.FileType.File]
-        return sorted(p for p in paths if _is_part(p))
+        return sorted(p for p in paths if parts.is_part(p))
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -188,29 +146,11 @@ class Lake:
         return self._append_arrow(table, data, self._stored_ids(table))
 
     def _conform(self, table: str, data: pa.Table) -> pa.Table:
-        spec = self.spec(table)
-        names = set(data.column_names)
-        missing = [n for n in spec.schema.names if n not in names]
-        extra = sorted(names - set(spec.schema.names))
-        if missing or extra:
-            raise RecordError(f"{table} table", (missing or extra)[0],
-                              f"columns do not match the schema (missing {missing}, extra {extra})")
-        data = data.select(spec.schema.names)
-        for field, column in zip(spec.schema, data.columns):
-            if column.type != field.type:
-                try:
-                    column.cast(field.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise RecordError(f"{table} table", field.name,
-                                      f"cannot store {column.type} as {field.type}: {exc}") from None
-        data = data.cast(spec.schema)
-        if data[spec.key].null_count:
-            raise RecordError(f"{table} table", spec.key, "has empty ids")
-        return data
+        return parts.conform(table, self.spec(table), data)
 
     def _append_arrow(self, table: str, data: pa.Table, existing: pa.Array | None) -> int:
         key = self.spec(table).key
-        data = _first_per_id(data, key)
+        data = parts.first_per_id(data, key)
         if existing is not None:
             data = data.filter(pc.invert(pc.is_in(data[key], value_set=existing)))
         if data.num_rows == 0:
@@ -223,37 +163,18 @@ class Lake:
     def _write(self, table: str, data: pa.Table) -> str:
         options: dict[str, Any] = {"compression": "zstd", "row_group_size": ROW_GROUP_ROWS}
         if not self.local:  # an object-store PUT is atomic: readers see all of it or nothing
-            final = self._part_name(table)
+            final = parts.part_name(self.table_dir(table))
             self.fs.create_dir(self.table_dir(table), recursive=True)
             with self.fs.open_output_stream(final) as out:
                 pq.write_table(data, out, **options)
             return final
         return self.publish(table, lambda tmp: pq.write_table(data, tmp, **options))
 
-    def _part_name(self, table: str) -> str:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        return f"{self.table_dir(table)}/part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-
     def publish(self, table: str, write: Callable[[str], None]) -> str | None:
         """A new part file of local ``table``: ``write(path)`` fills a hidden temporary file
         (with any Parquet writer: Arrow, DuckDB's COPY), which is flushed and renamed into
         place, so readers see all of it or nothing. A file with no rows is dropped (None)."""
-        folder = self.table_dir(table)
-        final = self._part_name(table)
-        os.makedirs(folder, exist_ok=True)
-        _clean_stale_temps(folder)
-        tmp = os.path.join(folder, f".{os.path.basename(final)}{TMP_SUFFIX}")
-        try:
-            write(tmp)
-            if not pq.read_metadata(tmp).num_rows:
-                return None
-            _fsync(tmp)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync(folder)
-        return final
+        return parts.publish(self.table_dir(table), write)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -449,27 +370,3 @@ class Lake:
         finally:
             con.close()
 
-
-def _is_part(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name.endswith(".parquet") and not name.startswith(".")
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _clean_stale_temps(folder: str) -> None:
-    """Remove temporary files left by writers that crashed over an hour ago."""
-    cutoff = time.time() - STALE_TMP_SECONDS
-    for entry in os.scandir(folder):
-        if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                pass

@@ -45,6 +45,7 @@ import pyarrow.dataset as ds
 from schemas.tables import TABLES
 from store import catalog
 from store.limits import default_memory_limit, memory_bytes
+from store.read_only import QueryError, check_read_only
 from store.sql import literal
 
 if TYPE_CHECKING:
@@ -176,8 +177,6 @@ class Stream:
     # -- the worker thread: every DuckDB call of the statement runs here ---------------------
 
     def _work(self, sql: str) -> None:
-        from store.lake import check_read_only
-
         try:
             check_read_only(sql)  # DuckDB's parser, holding the GIL (hence MAX_SQL_BYTES)
             relation = self._con.sql(sql)
@@ -236,8 +235,6 @@ def stream(lake: Lake, sql: str, limits: Limits | None = None) -> Stream:
     """Run ``sql`` (read-only statement kinds) in the sandbox; the last statement's rows as a
     ``Stream`` of Arrow batches. SQL longer than ``MAX_SQL_BYTES`` is refused: DuckDB parses
     it holding Python's lock, so no signal handler or timeout could run meanwhile."""
-    from store.lake import QueryError
-
     size = len(sql.encode("utf-8", "surrogatepass"))
     if size > MAX_SQL_BYTES:
         raise QueryError(f"the query is {size / 1024:,.0f} KB of SQL; at most "
@@ -254,16 +251,12 @@ def query(lake: Lake, sql: str, limits: Limits | None = None) -> pa.Table:
 
 
 def _timed_out(limits: Limits) -> Exception:
-    from store.lake import QueryError
-
     return QueryError(f"the query was stopped after {limits.timeout:g} s (--timeout; 0: none)")
 
 
 def _error(exc: BaseException, limits: Limits) -> BaseException:
     """A DuckDB error for the user: refused, out of memory (one line naming the limit), or
     DuckDB's message."""
-    from store.lake import QueryError
-
     if not isinstance(exc, duckdb.Error):
         return exc
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -10,7 +10,8 @@ both call correct, with P(correct) 1.00 there.
 
 from __future__ import annotations
 
-from review.dataset import Disputed, build_record
+from review.dataset import build_record
+from review.disputed import Disputed
 from schemas.records import Consensus, Problem, Solution, StepVote
 
 JUDGE_FIRST, MC_FIRST = 1, 2  # 0-based first errors the two annotators name

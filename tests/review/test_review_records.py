@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from review.dataset import (
-    NO_ERROR, Disputed, annotators_answer, build_record, label_index, plurality_first_error,
-    render_solution, render_verdicts, step_label, wrong_by_majority, wrong_step_shares,
-)
+from review.dataset import NO_ERROR, build_record, label_index, step_label
+from review.disputed import Disputed, plurality_first_error, wrong_by_majority, wrong_step_shares
+from review.render import annotators_answer, render_solution, render_verdicts
 from review.push import disputed_candidates, load_disputed
 from schemas.records import Consensus, Problem, Solution, StepVote
 
@@ -94,7 +93,7 @@ def test_record_fields_metadata_and_no_suggestions():
 
 
 def test_calculator_annotations_show_their_result_and_inferred_labels_are_marked():
-    from review.dataset import strip_calculator
+    from review.render import strip_calculator
 
     problem, solution = _solution()
     solution = solution.model_copy(update={"steps": ["She buys 12+5=<<12+5=17>>17 pens.",

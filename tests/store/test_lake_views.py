@@ -12,7 +12,8 @@ import pytest
 from schemas import TABLES
 from store import analytics
 from store.catalog import CatalogError
-from store.lake import Lake, QueryError, ReadOnlyError
+from store.lake import Lake
+from store.read_only import QueryError, ReadOnlyError
 
 
 def test_consensus_keeps_the_latest_row_per_step(lake: Lake, factories) -> None:
