@@ -171,3 +171,16 @@ def test_the_toy_labels_what_its_script_says(toy_plugin: Toy) -> None:
 def test_the_built_in_styles_neutralise_the_same_tags_as_before() -> None:
     assert set(delimiters()) == {"problem", "solution", "reference", "student", "verification",
                                  r"step_?\d*", r"paragraph_?\d*"}
+
+
+def test_built_in_annotators_build_from_a_validated_model_as_from_a_mapping() -> None:
+    engines = {"default": ScriptedEngine(lambda request, i: "")}
+    for name, settings in [("judge", {"style": "think"}), ("mc-verify", {"verify": "spark"}),
+                           ("spare", {"retries": 0}), ("spark", {"k": 2})]:
+        model = validate_settings(name, settings)
+        from_model = build_annotator(name, model, engines)
+        from_mapping = build_annotator(name, settings, engines)
+        assert (from_model.name, from_model.version, from_model.config_hash) == \
+            (from_mapping.name, from_mapping.version, from_mapping.config_hash)
+    with pytest.raises(TypeError, match="expected VerifyConfig"):
+        build_annotator("mc-verify", validate_settings("mc-hard", {}), engines)
