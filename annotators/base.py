@@ -30,6 +30,20 @@ is needed."""
 
 
 @dataclass(frozen=True)
+class Listing:
+    """One name an annotator class is registered under (annotators/registry.py reads the
+    class's ``names``): the part it may play in the consensus rule (``role``: "mc", "judge" or
+    None) and its order among that role's annotators (``rank``, lower first: the first of a
+    role that locates a solution's first error plays it); ``config`` replaces the class's
+    ``config_model`` for this name."""
+
+    name: str
+    role: str | None = None
+    rank: int = 100
+    config: type[BaseModel] | None = None
+
+
+@dataclass(frozen=True)
 class Stamp:
     """Who voted: copied onto every vote (the MC and the LLM annotators share it)."""
 
@@ -41,6 +55,10 @@ class Stamp:
 
 @runtime_checkable
 class Annotator(Protocol):
+    """What the pipeline runs. A registered annotator class also says, as class attributes,
+    its ``names`` (``Listing``s) and its ``config_model`` (pydantic), and builds itself with
+    ``build(name, config, engines)`` from a validated config and the engines by role."""
+
     name: str
     version: str
 

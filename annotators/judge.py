@@ -2,8 +2,8 @@
 then gives its verdict, plus the earliest wrong step (Qwen's "Lessons of Developing PRMs" judge,
 ProcessBench's critic setup, ThinkPRM's verification chain of thought).
 
-Styles (templates in annotators/prompts/, shapes in annotators/shapes.py, parsers in
-annotators/verdicts.py):
+Styles (each one module of annotators/styles/: its template in annotators/prompts/, its tags,
+its answer's shape and its parser):
 
 - ``critic``: one JSON object ``{"steps": [{"step", "reasoning", "verdict"}], "first_error"}``,
   the reasoning for each step before its verdict;
@@ -25,65 +25,45 @@ machinery (asking, retries, raw text, stamping, votes) is annotators/llm.py.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
 from annotators import prompts
-from annotators.llm import Ask, LLMAnnotator, LLMConfig, engine_for, resolved_fields
-from annotators.shapes import critic_shape, processbench_shape, think_shape, two_part
-from annotators.verdicts import (
-    AfterError, ConflictRule, Verdicts, checked, parse_critic, parse_processbench, parse_think,
-)
-from engines.base import Constraint, Engine, TwoPart
+from annotators.base import Listing
+from annotators.llm import Ask, LLMAnnotator, LLMConfig, resolved_fields
+from annotators.styles.base import AnswerStyle
+from annotators.styles.critic import CriticStyle
+from annotators.styles.processbench import ProcessBenchStyle
+from annotators.styles.think import ThinkStyle
+from annotators.verdicts import AfterError, ConflictRule, checked
 from schemas import Problem, Solution
 
 VERSION = "2.0"
 
-__all__ = ["JudgeAnnotator", "JudgeConfig", "STYLES", "Style", "build"]
+__all__ = ["JudgeAnnotator", "JudgeConfig", "STYLES", "format_values", "reader",
+           "style_messages"]
+
+# the judge's styles (annotators/styles/: template, delimiters, shape, token budget, parser)
+STYLES: dict[str, AnswerStyle] = {style.name: style()
+                                  for style in (CriticStyle, ThinkStyle, ProcessBenchStyle)}
 
 
-@dataclass(frozen=True)
-class Style:
-    """One way of asking for verdicts: its template, how steps are tagged, its answer's shape
-    (n_steps, reasoning chars) and its parser (text, n_steps)."""
-
-    name: str
-    template: str
-    shape: Callable[[int, int], Constraint]
-    parse: Callable[..., Verdicts]  # (text, n_steps, material)
-    tag: str = "step"
-    first_index: int = 1
-
-    def messages(self, template: prompts.Template, problem: Problem,
-                 solution: Solution) -> list[dict[str, str]]:
-        n = len(solution.steps)
-        values: dict[str, Any] = {
-            "problem": prompts.neutralise(problem.question),
-            "steps": prompts.tagged_steps(solution.steps, self.tag, self.first_index)}
-        if "n_steps" in template.placeholders("user"):
-            values["n_steps"] = n
-        return template.messages(**values)
-
-    def constraint(self, n: int, config: LLMConfig) -> TwoPart:
-        """The answer's shape: free reasoning, then this style's verdict block (its optional
-        per-step rationale capped at ``reasoning_chars``); the engine sizes the reasoning's
-        budget from ``max_tokens`` and the block's longest form."""
-        chars = config.reasoning_chars
-        return two_part(self.name, self.shape(n, chars), n, chars)
-
-    def format_values(self, template: prompts.Template, n: int) -> dict[str, Any]:
-        wanted = template.placeholders("format")
-        return {k: v for k, v in {"n_steps": n, "last_index": n - 1}.items() if k in wanted}
+def style_messages(style: AnswerStyle, template: prompts.Template, problem: Problem,
+                   solution: Solution) -> list[dict[str, str]]:
+    """The prompt: the problem and the steps tagged the style's way, user text neutralised."""
+    values: dict[str, Any] = {
+        "problem": prompts.neutralise(problem.question),
+        "steps": prompts.tagged_steps(solution.steps, style.step_tag, style.first_index)}
+    if "n_steps" in template.placeholders("user"):
+        values["n_steps"] = len(solution.steps)
+    return template.messages(**values)
 
 
-STYLES: dict[str, Style] = {
-    "critic": Style("critic", "judge_critic", critic_shape, parse_critic),
-    "think": Style("think", "judge_think", think_shape, parse_think),
-    "processbench": Style("processbench", "judge_processbench", processbench_shape,
-                          parse_processbench, "paragraph", 0),
-}
+def format_values(template: prompts.Template, n: int) -> dict[str, Any]:
+    """The values the template's format reminder (sent with a parse error) takes."""
+    wanted = template.placeholders("format")
+    return {k: v for k, v in {"n_steps": n, "last_index": n - 1}.items() if k in wanted}
 
 
 class JudgeConfig(LLMConfig):
@@ -109,7 +89,7 @@ class JudgeConfig(LLMConfig):
         "judged stay 0 by the convention)")
 
 
-def reader(style: Style, n: int, material: list[str], on_conflict: ConflictRule,
+def reader(style: AnswerStyle, n: int, material: list[str], on_conflict: ConflictRule,
            after_first_error: AfterError):
     """Parse an answer of ``style``; verdict blocks copied from ``material`` are skipped."""
     return checked(lambda text: style.parse(text, n, material), on_conflict, after_first_error)
@@ -120,6 +100,8 @@ class JudgeAnnotator(LLMAnnotator):
     majority of ``votes`` sampled answers."""
 
     VERSION = VERSION
+    config_model = JudgeConfig
+    names = (Listing("judge", role="judge", rank=1),)
     config: JudgeConfig
 
     def templates(self) -> list[str]:
@@ -131,10 +113,10 @@ class JudgeAnnotator(LLMAnnotator):
         read = reader(style, n, [problem.question, *solution.steps], self.config.on_conflict,
                       self.config.after_first_error)
         votes = self.config.votes
-        return Ask(solution.solution_id, style.messages(template, problem, solution), read,
-                   template, style.format_values(template, n), n=votes,
+        return Ask(solution.solution_id, style_messages(style, template, problem, solution), read,
+                   template, format_values(template, n), n=votes,
                    temperature=self.config.vote_temperature if votes > 1 else None,
-                   constraint=style.constraint(n, self.config))
+                   constraint=style.answer_shape(n, self.config.reasoning_chars))
 
     def common(self, ask: Ask) -> dict[str, Any]:
         return {"style": self.config.style, **super().common(ask)}
@@ -168,8 +150,3 @@ def voted_fields(values: list, unreadable: int, common: dict[str, Any]) -> list[
             f["score"] = sum(r.labels[i] for r in voting) / len(voting)
     return fields
 
-
-def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> JudgeAnnotator:
-    """Registry entry point: ``config`` holds JudgeConfig fields, ``engines`` maps roles."""
-    cfg = JudgeConfig.model_validate(config or {})
-    return JudgeAnnotator(name, cfg, engine_for(name, cfg.engine, engines))

@@ -4,10 +4,10 @@ What they share lives here: the settings (``LLMConfig``), one conversation per s
 (``Ask``: prompt, the answer's declared shape, parsing, raw text kept), the rounds with retries
 (``converse``: one engine call per round, retries only for unreadable answers), the stamp and
 the vote builders. A subclass of ``LLMAnnotator`` keeps only what differs: its templates, how
-it asks about one solution (``ask_for``: prompt + shape + parser) and how a read answer becomes
-vote fields (``labeled``). Solutions the annotator cannot judge are ``skipped`` with a reason
-(``skip_reason``; every cut-off solution, ``finish_reason == "length"``, as MC does), never
-guessed.
+it asks about one solution (``ask_for``: prompt + shape + parser, from its answer style in
+annotators/styles/) and how a read answer becomes vote fields (``labeled``). Solutions the
+annotator cannot judge are ``skipped`` with a reason (``skip_reason``; every cut-off solution,
+``finish_reason == "length"``, as MC does), never guessed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from annotators import prompts
-from annotators.base import EngineRole, Stamp, apportion, config_hash as hash_config
+from annotators.base import EngineRole, Listing, Stamp, apportion, config_hash as hash_config
 from annotators.transcript import keep_transcript
 from annotators.verdicts import ParseError, Resolution, Verdicts, clip
 from engines.base import Completion, Constraint, Engine, GenerationRequest, TwoPart
@@ -251,7 +251,8 @@ def resolved_fields(verdicts: Verdicts, resolution: Resolution,
 class LLMAnnotator:
     """Asks an LLM about each solution and turns its readable answers into votes.
 
-    Subclasses set ``VERSION`` and implement ``templates``, ``ask_for`` and ``labeled``; they may
+    Subclasses set ``VERSION``, ``config_model`` and ``names`` (what the registry reads) and
+    implement ``templates``, ``ask_for`` and ``labeled``; they may
     override ``skip_reason`` (solutions they cannot judge), ``after_converse`` (a second stage,
     e.g. SPARK's meta-critique, kept in each ask's ``followups``) and ``common`` (details on
     every vote). Per-call state lives on the asks, never on the annotator: one instance serves
@@ -259,6 +260,8 @@ class LLMAnnotator:
     """
 
     VERSION: ClassVar[str] = "1.0"
+    config_model: ClassVar[type[LLMConfig]] = LLMConfig  # what ``settings.<name>`` is read as
+    names: ClassVar[tuple[Listing, ...]] = ()  # the names it is registered under
 
     def __init__(self, name: str, config: LLMConfig, engine: Engine):
         self.name, self.config, self.engine = name, config, engine
@@ -266,6 +269,11 @@ class LLMAnnotator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
+
+    @classmethod
+    def build(cls, name: str, config: LLMConfig, engines: Mapping[str, Engine]) -> "LLMAnnotator":
+        """Registry entry point: a validated ``config``, ``engines`` by role."""
+        return cls(name, config, engine_for(name, config.engine, engines))
 
     @property
     def config_hash(self) -> str:

@@ -11,8 +11,9 @@ Each template's ``digest`` is a hash of its file's text; an annotator's version 
 from different prompt versions never mix silently.
 
 User text (problem, steps, reference, a verification being critiqued) goes inside tags such as
-``<problem>`` / ``<step_3>``; ``neutralise`` escapes any such tag already present in the text, so
-a problem cannot close its own block and pose as instructions. Lookalikes count as tags: the
+``<problem>`` / ``<step_3>``, the ``delimiters`` each answer style declares (annotators/styles/);
+``neutralise`` escapes every registered style's tags already present in the text, so a problem
+cannot close its own block and pose as instructions. Lookalikes count as tags: the
 check reads the text with invisible format characters (zero-width space, joiners, soft hyphen)
 dropped and each other character NFKC-folded (full-width ``＜／ｐｒｏｂｌｅｍ＞``, small and
 angle-bracket forms); only the matched spans are rewritten, so ``x²`` stays ``x²``.
@@ -28,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import annotators.styles.builtin  # noqa: F401  (registers the built-in styles' delimiters)
+from annotators.styles.base import delimiters
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompts"
 SECTION = re.compile(r"^=== (system|user|format) ===[ \t]*$", re.M)
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-# tags our templates use to delimit user text (any case, optional spaces and attributes)
-_DELIMITERS = r"problem|solution|reference|student|verification|step_?\d*|paragraph_?\d*"
-TAG = re.compile(rf"<\s*(/?)\s*({_DELIMITERS})\b([^<>]*)>", re.I)
 # brackets and slashes a model may read as ``<``, ``/``, ``>`` that NFKC leaves alone
 _LOOKALIKES = str.maketrans({"\u2329": "<", "\u3008": "<", "\u27e8": "<", "\u2039": "<",
                              "\u232a": ">", "\u3009": ">", "\u27e9": ">", "\u203a": ">",
@@ -87,8 +88,9 @@ def parse_template(name: str, text: str) -> Template:
 
 @functools.cache
 def load(name: str) -> Template:
-    """The template ``annotators/prompts/<name>.txt`` (read once per process)."""
-    path = TEMPLATE_DIR / f"{name}.txt"
+    """The template ``annotators/prompts/<name>.txt`` (read once per process); a name ending
+    in ``.txt`` is a path (a plugin's template kept outside annotators/prompts/)."""
+    path = Path(name) if name.endswith(".txt") else TEMPLATE_DIR / f"{name}.txt"
     if not path.is_file():
         known = sorted(p.stem for p in TEMPLATE_DIR.glob("*.txt"))
         raise FileNotFoundError(f"no prompt template {name!r} in {TEMPLATE_DIR} (have {known})")
@@ -106,17 +108,29 @@ def neutralise(text: str) -> str:
     text cannot open or close a block of the prompt, lookalikes included (zero-width characters
     inside a tag, full-width brackets or letters). Other ``<`` (``x < 3``) are kept."""
     text = text.strip()
+    tag = tag_pattern()
     if text.isascii():
-        return TAG.sub(_escaped, text)
+        return tag.sub(_escaped, text)
     folded, origin = _fold(text)
     out, last = [], 0
-    for match in TAG.finditer(folded):
+    for match in tag.finditer(folded):
         start, end = origin[match.start()], origin[match.end() - 1] + 1
         if start < last:  # one original character folded into two matches
             continue
         out += [text[last:start], _escaped(match)]
         last = end
     return "".join(out) + text[last:]
+
+
+def tag_pattern() -> re.Pattern[str]:
+    """The tags the registered styles' templates use to delimit user text (any case, optional
+    spaces and attributes)."""
+    return _tags("|".join(delimiters()))
+
+
+@functools.cache
+def _tags(names: str) -> re.Pattern[str]:
+    return re.compile(rf"<\s*(/?)\s*({names})\b([^<>]*)>", re.I)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -1,76 +1,87 @@
-"""The annotators stepforge knows: each name with its typed config model and its builder.
+"""The annotators stepforge knows: each name with its class, its typed config model, and the
+part it may play in the consensus rule.
 
-A registration names both by ``"module:attribute"`` and imports them only when used, so a
-missing optional backend of one annotator never breaks another. The config model is what the
-``settings.<name>`` of a config file is validated against when the file (or ``--settings``) is
-loaded, before any engine is built; its fields typed :data:`annotators.base.EngineRole` are the
-engine roles the annotator needs.
+An annotator class says all of it itself (annotators/base.py ``Annotator``): its ``names``
+(``Listing``: name, role, rank, and a config model of its own where one name needs another),
+its ``config_model`` and ``build(name, config, engines)``. ``register(cls)`` lists every name of
+a class; the built-in classes are registered below, in the order ``--annotators`` help and
+error messages list them. The config model is what the ``settings.<name>`` of a config file is
+validated against when the file (or ``--settings``) is loaded, before any engine is built; its
+fields typed :data:`annotators.base.EngineRole` are the engine roles the annotator needs.
 """
 
 from __future__ import annotations
 
-import importlib
 import typing
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from annotators.base import ENGINE_ROLE, Annotator
+from annotators.judge import JudgeAnnotator
+from annotators.mc import MCAnnotator
+from annotators.spare import SpareAnnotator
+from annotators.spark import SparkAnnotator
 from schemas import RecordError
+
+__all__ = ["REGISTRY", "Registration", "build_annotator", "engine_roles", "register",
+           "registration", "role_members", "validate_settings"]
 
 
 @dataclass(frozen=True)
 class Registration:
-    """One annotator: its name, its config model and its builder, both as "module:attribute".
-
-    The builder is ``build(name, config: dict, engines: Mapping[str, Engine]) -> Annotator``.
-    """
+    """One annotator name: its class, its config model, its consensus role and rank."""
 
     name: str
-    config: str
-    builder: str
+    annotator: type
+    config: type[BaseModel]
     role: str | None = None  # the part it plays in a consensus rule: "mc" or "judge"
     rank: int = 100  # order among the annotators of its role (lower first)
 
     def config_model(self) -> type[BaseModel]:
-        return _load(self.config)
+        return self.config
 
-    def build(self, config: dict[str, Any], engines: Mapping[str, Any]) -> Annotator:
-        return _load(self.builder)(self.name, config, engines)
+    def validated(self, config: BaseModel | Mapping[str, Any] | None) -> BaseModel:
+        """``config`` as this name's config model: a model of that class is taken as it is,
+        a mapping is validated (pydantic's ValidationError when it does not fit)."""
+        if isinstance(config, BaseModel):
+            if type(config) is not self.config:
+                raise TypeError(f"{self.name}: config is a {type(config).__name__}, "
+                                f"expected {self.config.__name__}")
+            return config
+        return self.config.model_validate(dict(config or {}))
+
+    def build(self, config: BaseModel | Mapping[str, Any] | None,
+              engines: Mapping[str, Any]) -> Annotator:
+        return self.annotator.build(self.name, self.validated(config), engines)
 
 
 REGISTRY: dict[str, Registration] = {}
 
+A = TypeVar("A", bound=type)
 
-def register(name: str, config: str, builder: str, role: str | None = None,
-             rank: int = 100) -> Registration:
-    """Add (or replace) annotator ``name``; ``config`` and ``builder`` are "module:attribute";
-    ``role`` ("mc", "judge") is the part it may play in the consensus rule, ``rank`` its order
-    there (the first of a role that locates a solution's first error plays it)."""
-    REGISTRY[name] = Registration(name, config, builder, role, rank)
-    return REGISTRY[name]
+
+def register(annotator: A) -> A:
+    """Add (or replace) every name ``annotator`` (a class) lists in its ``names``; usable as a
+    class decorator. A name's role ("mc", "judge") is the part it may play in the consensus
+    rule, its rank its order there (the first of a role that locates a solution's first error
+    plays it)."""
+    for listing in annotator.names:
+        REGISTRY[listing.name] = Registration(
+            listing.name, annotator, listing.config or annotator.config_model, listing.role,
+            listing.rank)
+    return annotator
+
+
+for _builtin in (MCAnnotator, JudgeAnnotator, SpareAnnotator, SparkAnnotator):
+    register(_builtin)
 
 
 def role_members(role: str) -> list[str]:
     """The annotators that may play ``role`` in the consensus rule, in rank order."""
     ranked = [(r.rank, i, r.name) for i, r in enumerate(REGISTRY.values()) if r.role == role]
     return [name for _, _, name in sorted(ranked)]
-
-
-_MC_RANK = {"mc-binary": 1, "mc-hard": 3, "mc-soft": 4}  # mc-progress locates no first error
-for _mode in ("mc-hard", "mc-soft", "mc-binary", "mc-progress"):
-    register(_mode, "annotators.mc.config:MCConfig", "annotators.mc:build",
-             "mc" if _mode in _MC_RANK else None, _MC_RANK.get(_mode, 100))
-register("mc-verify", "annotators.mc.verify:VerifyConfig", "annotators.mc:build", "mc", 2)
-register("judge", "annotators.judge:JudgeConfig", "annotators.judge:build", "judge", 1)
-register("spare", "annotators.spare:SpareConfig", "annotators.spare:build", "judge", 3)
-register("spark", "annotators.spark:SparkConfig", "annotators.spark:build", "judge", 2)
-
-
-def _load(target: str) -> Any:
-    module_name, attribute = target.split(":")
-    return getattr(importlib.import_module(module_name), attribute)
 
 
 def registration(name: str) -> Registration:
@@ -120,6 +131,8 @@ def engine_roles(config: BaseModel) -> set[str]:
     return roles
 
 
-def build_annotator(name: str, config: dict[str, Any], engines: Mapping[str, Any]) -> Annotator:
-    """Build annotator ``name``; ``engines`` maps roles ("default", "judge", "prover"...) to Engines."""
+def build_annotator(name: str, config: BaseModel | Mapping[str, Any] | None,
+                    engines: Mapping[str, Any]) -> Annotator:
+    """Build annotator ``name`` from its settings (a mapping, or the model ``validate_settings``
+    returned); ``engines`` maps roles ("default", "judge", "prover"...) to Engines."""
     return registration(name).build(config, engines)

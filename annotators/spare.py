@@ -17,23 +17,23 @@ reference solution get ``skipped`` votes naming the reason.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from annotators import prompts
-from annotators.base import first_error
-from annotators.llm import REASONING_CHARS, Ask, LLMAnnotator, LLMConfig, Skip, engine_for
-from annotators.shapes import spare_shape, two_part
-from annotators.verdicts import clip, parse_spare
-from engines.base import Engine
+from annotators.base import Listing, first_error
+from annotators.llm import REASONING_CHARS, Ask, LLMAnnotator, LLMConfig, Skip
+from annotators.styles.spare import SpareStyle
+from annotators.verdicts import clip
 from grading.steps import SplitMethod, split_steps
 from schemas import Problem, Solution
 
 VERSION = "2.0"
-TEMPLATE = "spare"
+STYLE = SpareStyle()  # its template, tags, answer shape and parser (annotators/styles/spare.py)
+TEMPLATE = STYLE.template
 
-__all__ = ["SpareAnnotator", "SpareConfig", "build"]
+__all__ = ["SpareAnnotator", "SpareConfig"]
 
 
 class SpareConfig(LLMConfig):
@@ -60,6 +60,8 @@ class SpareAnnotator(LLMAnnotator):
     """Aligns and judges each solution against its problem's reference solution."""
 
     VERSION = VERSION
+    config_model = SpareConfig
+    names = (Listing("spare", role="judge", rank=3),)
     config: SpareConfig
 
     def templates(self) -> list[str]:
@@ -91,10 +93,9 @@ class SpareAnnotator(LLMAnnotator):
             steps=prompts.bracketed_steps(solution.steps))
         material = [problem.question, *reference, *solution.steps]
         return Ask(solution.solution_id, messages,
-                   lambda text: parse_spare(text, n, m, material),
+                   lambda text: STYLE.parse(text, n, material, n_reference=m),
                    template, {"n_steps": n},
-                   constraint=two_part("spare", spare_shape(n, m, self.config.reasoning_chars),
-                                       n, self.config.reasoning_chars, m),
+                   constraint=STYLE.answer_shape(n, self.config.reasoning_chars, n_reference=m),
                    details={"reference_step_count": m})
 
     def labeled(self, solution: Solution, ask: Ask, common: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,8 +130,3 @@ class SpareAnnotator(LLMAnnotator):
                             rationale=verdict.rationale, details=details))
         return out
 
-
-def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> SpareAnnotator:
-    """Registry entry point: ``config`` holds SpareConfig fields, ``engines`` maps roles."""
-    cfg = SpareConfig.model_validate(config or {})
-    return SpareAnnotator(name, cfg, engine_for(name, cfg.engine, engines))

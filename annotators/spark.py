@@ -20,24 +20,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
 from annotators import prompts
-from annotators.base import first_error
-from annotators.judge import STYLES, reader
-from annotators.llm import (
-    UNCRITIQUED, Ask, LLMAnnotator, LLMConfig, Reading, converse, engine_for,
-)
+from annotators.base import Listing, first_error
+from annotators.judge import STYLES, format_values, reader, style_messages
+from annotators.llm import UNCRITIQUED, Ask, LLMAnnotator, LLMConfig, Reading, converse
+from annotators.styles.spark_meta import SparkMetaStyle
 from annotators.verdicts import AfterError, ConflictRule, Resolution, Verdicts, clip
-from engines.base import Engine
 from schemas import Problem, Solution
 
 VERSION = "2.0"
-META_TEMPLATE = "spark_meta"
+META = SparkMetaStyle()  # the meta-critique: its template and tags, a critic answer
+META_TEMPLATE = META.template
 
-__all__ = ["SparkAnnotator", "SparkConfig", "build"]
+__all__ = ["SparkAnnotator", "SparkConfig"]
 
 
 class SparkConfig(LLMConfig):
@@ -78,6 +77,8 @@ class SparkAnnotator(LLMAnnotator):
     """k sampled verifications per solution, optionally meta-critiqued, majority-voted."""
 
     VERSION = VERSION
+    config_model = SparkConfig
+    names = (Listing("spark", role="judge", rank=2),)
     config: SparkConfig
 
     def templates(self) -> list[str]:
@@ -89,9 +90,9 @@ class SparkAnnotator(LLMAnnotator):
         template = prompts.load(style.template)
         read = reader(style, n, [problem.question, *solution.steps], self.config.on_conflict,
                       self.config.after_first_error)
-        return Ask(solution.solution_id, style.messages(template, problem, solution), read,
-                   template, style.format_values(template, n), n=self.config.k,
-                   constraint=style.constraint(n, self.config))
+        return Ask(solution.solution_id, style_messages(style, template, problem, solution),
+                   read, template, format_values(template, n), n=self.config.k,
+                   constraint=style.answer_shape(n, self.config.reasoning_chars))
 
     def meta_ask(self, problem: Problem, solution: Solution, index: int,
                  reading: Reading) -> Ask:
@@ -113,11 +114,11 @@ class SparkAnnotator(LLMAnnotator):
             problem=prompts.neutralise(problem.question), steps=prompts.tagged_steps(
                 solution.steps), verification=prompts.neutralise(clip(shown, 8000)),
             verdicts=verdicts, n_steps=n)
-        read = reader(STYLES["critic"], n, [problem.question, *solution.steps],
+        read = reader(META, n, [problem.question, *solution.steps],
                       self.config.on_conflict, self.config.after_first_error)
         return Ask(f"{solution.solution_id}:meta:{index}", messages, read, template,
                    {"n_steps": n}, temperature=self.config.meta_temperature,
-                   constraint=STYLES["critic"].constraint(n, self.config))
+                   constraint=META.answer_shape(n, self.config.reasoning_chars))
 
     def after_converse(self, matched: list[tuple[Problem, Solution, Ask]]) -> None:
         """With ``meta_critique``: one batched call reviewing every readable verification."""
@@ -203,8 +204,3 @@ def one_based(text: str) -> str:
     return _PARAGRAPH_NAME.sub(lambda m: f"{'Step' if m.group(1)[0].isupper() else 'step'}"
                                f"{m.group(2)} {int(m.group(4)) + 1}", text)
 
-
-def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> SparkAnnotator:
-    """Registry entry point: ``config`` holds SparkConfig fields, ``engines`` maps roles."""
-    cfg = SparkConfig.model_validate(config or {})
-    return SparkAnnotator(name, cfg, engine_for(name, cfg.engine, engines))

@@ -108,7 +108,7 @@ class Recorder:
 
 def measure(engine, count, style: str, n: int, max_tokens: int, pairs) -> dict:
     from annotators.registry import build_annotator
-    from annotators.shapes import longest
+    from annotators.styles.base import longest
     from engines.base import split_reasoning
 
     recorder = Recorder(engine)

@@ -13,9 +13,11 @@ Every batch of solutions is annotated together: each round of rollouts is one en
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-from annotators.base import config_hash as hash_config
+from pydantic import BaseModel
+
+from annotators.base import Listing, config_hash as hash_config
 from annotators.mc.config import MODES, MCConfig
 from annotators.mc.rollouts import Grader, RolloutStats
 from annotators.mc.search import Item, binary_search, check_solvable, prepare, sweep
@@ -38,12 +40,30 @@ __all__ = ["Claim", "MCAnnotator", "MCConfig", "MODES", "VERSION", "VerifyConfig
 class MCAnnotator:
     """One MC mode over a policy engine (and, for mc-progress, a prover engine)."""
 
+    config_model: ClassVar[type[BaseModel]] = MCConfig
+    names: ClassVar[tuple[Listing, ...]] = (  # mc-progress locates no first error: no role
+        Listing("mc-hard", role="mc", rank=3), Listing("mc-soft", role="mc", rank=4),
+        Listing("mc-binary", role="mc", rank=1), Listing("mc-progress"),
+        Listing("mc-verify", role="mc", rank=2, config=VerifyConfig))
+
     name: str
     config: MCConfig
     engine: Engine
     prover: Engine | None = None
     version: str = VERSION
     stats: RolloutStats = field(default_factory=RolloutStats)
+
+    @classmethod
+    def build(cls, name: str, config: MCConfig, engines: Mapping[str, Engine]) -> "MCAnnotator":
+        """Registry entry point: ``name`` is the mode, ``config`` validated (VerifyConfig for
+        mc-verify), ``engines`` maps roles to Engines."""
+        roles = [config.engine] + ([config.prover_engine] if config.prover_engine else [])
+        missing = [role for role in roles if role not in engines]
+        if missing:
+            raise ValueError(f"{name}: engine role(s) {missing} not configured "
+                             f"(have {sorted(engines)})")
+        prover = engines[config.prover_engine] if config.prover_engine else None
+        return cls(name, config, engines[config.engine], prover)
 
     def __post_init__(self) -> None:
         if self.name not in MODES:
@@ -112,12 +132,7 @@ class MCAnnotator:
 
 
 def build(name: str, config: dict[str, Any], engines: Mapping[str, Engine]) -> MCAnnotator:
-    """Registry entry point: ``name`` is the mode, ``engines`` maps roles to Engines."""
+    """Mode ``name`` from a settings mapping (what simulations and tests call; the registry
+    validates first and calls ``MCAnnotator.build``)."""
     cfg = (VerifyConfig if name == "mc-verify" else MCConfig).model_validate(config or {})
-    roles = [cfg.engine] + ([cfg.prover_engine] if cfg.prover_engine else [])
-    missing = [role for role in roles if role not in engines]
-    if missing:
-        raise ValueError(f"{name}: engine role(s) {missing} not configured "
-                         f"(have {sorted(engines)})")
-    prover = engines[cfg.prover_engine] if cfg.prover_engine else None
-    return MCAnnotator(name, cfg, engines[cfg.engine], prover)
+    return MCAnnotator.build(name, cfg, engines)

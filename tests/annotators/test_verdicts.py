@@ -8,10 +8,11 @@ import json
 import pytest
 
 from annotators import prompts
-from annotators.verdicts import (
-    ParseError, StepVerdict, Verdicts, clip, load_lenient, parse_critic, parse_processbench,
-    parse_spare, parse_think, resolve,
-)
+from annotators.styles.critic import parse_critic
+from annotators.styles.processbench import parse_processbench
+from annotators.styles.spare import parse_spare
+from annotators.styles.think import parse_think
+from annotators.verdicts import ParseError, StepVerdict, Verdicts, clip, load_lenient, resolve
 
 
 def critic(labels, first_error="auto", **extra) -> str:

@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 
 from annotators.registry import build_annotator
-from annotators.shapes import critic_shape, processbench_shape, spare_shape, think_shape, two_part
+from annotators.styles.base import two_part
+from annotators.styles.critic import critic_shape
+from annotators.styles.processbench import processbench_shape
+from annotators.styles.spare import spare_shape
+from annotators.styles.think import think_shape
 from engines.base import THINK_CLOSE, GenerationRequest, TwoPart, lowered
 from engines.openai_engine import request_body
 from engines.scripted import ScriptedEngine
