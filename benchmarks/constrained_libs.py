@@ -1,6 +1,6 @@
 """Which structured-generation library masks the embedded model's logits fastest?
 
-For the judge's critic schema (annotators/shapes.py, 5 steps) and the embedded model's
+For the judge's critic schema (annotators/styles/critic.py, 5 steps) and the embedded model's
 tokenizer, each installed library compiles the schema, then walks the tokens of one valid
 answer computing the allowed-token mask before each token (what a logits processor does at every
 decoding step). Prints compile time, mean mask time per token and whether the library accepts
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.append(args.extra_path)
     from transformers import AutoTokenizer
 
-    from annotators.shapes import critic_shape
+    from annotators.styles.critic import critic_shape
     from engines.embedded import converted_dir, embedded_gguf_path
 
     cached = converted_dir()

@@ -9,8 +9,10 @@ import logging
 import httpx
 import pytest
 
-from annotators.shapes import critic_shape, processbench_shape, spare_shape, think_shape
-from annotators.verdicts import parse_critic, parse_processbench, parse_spare, parse_think
+from annotators.styles.critic import critic_shape, parse_critic
+from annotators.styles.processbench import parse_processbench, processbench_shape
+from annotators.styles.spare import parse_spare, spare_shape
+from annotators.styles.think import parse_think, think_shape
 from engines import EngineConfig, GenerationRequest, ScriptedEngine
 from engines.base import Constraint
 from engines.openai_engine import OpenAIEngine, request_body

@@ -67,8 +67,9 @@ def test_vllm_enforces_the_judge_shapes_and_llguidance_accepts_its_texts(vllm_en
     import llguidance
     import llguidance.hf
 
-    from annotators.shapes import critic_shape, processbench_shape, think_shape
-    from annotators.verdicts import parse_critic, parse_processbench, parse_think
+    from annotators.styles.critic import critic_shape, parse_critic
+    from annotators.styles.processbench import parse_processbench, processbench_shape
+    from annotators.styles.think import parse_think, think_shape
     from engines.constrained import grammar
 
     n = 3
