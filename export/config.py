@@ -19,6 +19,16 @@ DEFAULT_STEP_TAG = "ки"
 _FORMATS: dict[str, type[ExportFormat]] = {}  # name -> format class, in registration order
 
 
+def _described() -> str:
+    """The registered formats with their summaries: the ``format`` field's description."""
+    return ", ".join(f"{name} ({cls.summary})" for name, cls in _FORMATS.items())
+
+
+def _format_schema(schema: dict[str, Any]) -> None:
+    """The ``format`` field's JSON schema: a string naming a registered format."""
+    schema.update(type="string", enum=list(_FORMATS), description=_described())
+
+
 class ExportConfig(BaseModel):
     """What to export and how it is labelled. Loaded from the ``export:`` section and flags."""
 
@@ -26,7 +36,7 @@ class ExportConfig(BaseModel):
 
     # The annotation and description are rewritten by ``register_format`` (``_list_formats``);
     # the value is checked against the registry by ``_registered``.
-    format: str = Field("trl", description="export format")
+    format: str = Field("trl", description="export format", json_schema_extra=_format_schema)
     strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
     statuses: list[Literal["agreed", "human"]] = Field(
         default_factory=lambda: ["agreed", "human"],
@@ -135,4 +145,5 @@ def _list_formats() -> None:
     field = ExportConfig.model_fields["format"]
     names = tuple(_FORMATS)
     field.annotation = Literal[names] if names else str  # type: ignore[assignment,valid-type]
-    field.description = ", ".join(f"{name} ({cls.summary})" for name, cls in _FORMATS.items())
+    field.description = _described()
+
