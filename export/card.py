@@ -2,7 +2,9 @@
 and a text saying what is in the set and how it was made.
 
 Everything in it derives from the lake and the options, never from the clock or the machine, so
-a re-export writes the same bytes. Its numbers are SQL aggregates over the selection.
+a re-export writes the same bytes. Its numbers are SQL aggregates over the selection. What is
+particular to a format (its text and notes, title, task category, file type) comes from its class
+(``export/formats/``).
 """
 
 from __future__ import annotations
