@@ -2,8 +2,9 @@
 JSON-lines shards with a dataset card, optionally pushed to the Hugging Face Hub.
 
 ``select`` decides which solutions and labels go in and the split (SQL in a scratch DuckDB,
-rules in ``rules``), ``formats`` builds the rows, ``checks`` refuses sets without information,
-``card`` writes the README, ``write`` the shards and the push. ``run_export`` chains them.
+rules in ``rules``), a format (one class per format under ``formats/``, registered by name in
+``config``) builds the rows, ``checks`` refuses sets without information, ``card`` writes the
+README, ``write`` the shards and the push. ``run_export`` chains them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 
 from export.card import gather_facts, render_card
 from export.checks import CheckResult, ExportRefused, card_section, check_selection
+from export.config import format_of, register_format
+from export.formats import BUILTIN  # importing it registers the built-in formats
 from export.select import ExportConfig, Selection, select
 from export.write import WriteConfig, Written, push_to_hub, write_export
 from store.lake import Lake
 
-__all__ = ["ExportConfig", "ExportEmpty", "ExportRefused", "ExportResult", "WriteConfig", "describe",
-           "run_export", "select"]
+__all__ = ["BUILTIN", "ExportConfig", "ExportEmpty", "ExportRefused", "ExportResult", "WriteConfig",
+           "describe", "register_format", "run_export", "select"]
 
 
 @dataclass
@@ -72,12 +75,8 @@ def describe(result: ExportResult, config: ExportConfig, lake: Lake | None = Non
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(sel.dropped.items())) or "none"
     lines = [f"export {config.format} ({config.strategy}): {splits} -> {result.written.out}",
              f"  solutions with labels: {sel.considered}; left out: {dropped}",
-             f"  files: {', '.join(result.written.files)}"]
-    if config.format == "verifier-sft":
-        answers = ", ".join(f"{n} {why}" for why, n in sorted(sel.answers_dropped.items())
-                            if ": " not in why) or "none"
-        lines.append(f"  verifier answers read: {sel.answers_read}; kept: {sel.total}; "
-                     f"dropped: {answers}")
+             f"  files: {', '.join(result.written.files)}",
+             *format_of(config).describe_lines(sel)]
     if result.checks is not None:
         lines.append(f"  information checks: {result.checks.line()}")
     if result.pushed:

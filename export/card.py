@@ -2,7 +2,9 @@
 and a text saying what is in the set and how it was made.
 
 Everything in it derives from the lake and the options, never from the clock or the machine, so
-a re-export writes the same bytes. Its numbers are SQL aggregates over the selection.
+a re-export writes the same bytes. Its numbers are SQL aggregates over the selection. What is
+particular to a format (its text and notes, title, task category, file type) comes from its class
+(``export/formats/``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from export.config import format_of
 from export.select import ExportConfig, Selection
 from store.lake import Lake
 from store.sql import in_list
@@ -137,132 +140,16 @@ def front_matter(selection: Selection, config: ExportConfig, licence: str,
     in the card's text."""
     total = selection.total
     size = next((name for limit, name in SIZE_BINS if total < limit), "n>10M")
-    ext = "jsonl" if config.format == "jsonl" else "parquet"
+    fmt = format_of(config)
     return {
         "license": licence,
-        "pretty_name": pretty_name or (
-            f"stepforge verifier SFT set ({config.strategy})" if config.format == "verifier-sft"
-            else f"stepforge {config.format} PRM set ({config.strategy})"),
-        "task_categories": ["text-generation" if config.format == "verifier-sft"
-                            else "text-classification"],
+        "pretty_name": pretty_name or fmt.pretty_name(),
+        "task_categories": [fmt.task_category],
         "tags": ["process-reward-model", "step-level-supervision", "stepforge", config.format],
         "size_categories": [size],
         "configs": [{"config_name": "default", "data_files": [
-            {"split": split, "path": f"data/{split}-*.{ext}"} for split in selection.rows]}],
+            {"split": split, "path": f"data/{split}-*.{fmt.ext}"} for split in selection.rows]}],
     }
-
-
-FORMAT_TEXT = {
-    "trl": "TRL stepwise supervision (`PRMTrainer`, `trl.experimental.prm` up to TRL 1.13): "
-           "`prompt` (the problem), `completions` (the steps) and `labels` (one bool per step, "
-           "true = correct). TRL casts labels with `int()`, so soft labels would silently become "
-           "0/1: they are in the separate column `soft_labels`, which TRL ignores.",
-    "math-shepherd": "Math-Shepherd: `input` is the problem, a newline, then each step followed "
-                     "by one space and the tag `{tag}`, steps separated by a newline "
-                     "(`problem\\nstep 1 {tag}\\nstep 2 {tag}`); `label` is the same text with "
-                     "`+` (correct) or `-` (wrong) in place of each tag. Tokenizers split `{tag}` "
-                     "and ` {tag}` differently: take the tag id as the last id of "
-                     "`tokenizer.encode(\" {tag}\", add_special_tokens=False)` and check that it "
-                     "is one token. Steps containing the tag text were left out.",
-    "processbench": "ProcessBench: `id`, `generator`, `problem`, `steps` (every step of the "
-                    "solution), `final_answer_correct` and `label` (0-based index of the earliest "
-                    "wrong step, -1 when every step is correct).",
-    "jsonl": "JSON lines with every field: `steps`, `labels` (0/1), `probabilities`, `statuses`, "
-             "`first_error`, `n_steps`, `is_correct`, ids, source and generator.",
-    "verifier-sft": "Chat examples for training a generative verifier (TRL's `SFTTrainer`, "
-                    "conversational format): `messages` holds the verifier's prompt as it was "
-                    "rendered (problem and numbered steps) and, as the `assistant` turn, the "
-                    "verifier's own answer exactly as the model wrote it (its reasoning and "
-                    "verdicts, in the format it is read with). One row per kept answer, with "
-                    "`solution_id`, `problem_id`, `verifier` (the annotator), `model`, `style`, "
-                    "`strategy`, `step_labels` (the final step labels it was checked against, up "
-                    "to the first wrong step, true = correct; not `labels`, which SFTTrainer "
-                    "would take as token labels) and `first_error` (-1: none).",
-}
-
-VERIFIER_REASONS = {
-    "unparsed": "the verifier's answer could not be read",
-    "skipped": "the verifier did not judge the solution",
-    "no final labels": "the solution has no complete final labels under the strategy",
-    "no answer text": "the run kept no prompt and answer text: an older run, or labels from a "
-                      "majority of sampled answers or from a second stage",
-    "partial verdicts": "a step up to the final first error has no verdict of the answer",
-    "inconsistent answer": "the answer contradicts itself: its stated first error or solution "
-                           "verdict against its own step verdicts",
-    "disagreeing": "a step verdict, the first error or the solution verdict differs from the "
-                   "final labels",
-}
-
-
-def verifier_text(selection: Selection, config: ExportConfig) -> list[str]:
-    """How the verifier-sft answers were filtered, with the counts per reason."""
-    dropped = selection.answers_dropped
-    lines = ["## How the answers were filtered", "",
-             f"Answers of {', '.join(f'`{v}`' for v in config.verifier)}: the newest run per "
-             "solution (whatever its status). An answer is kept only when every step verdict up "
-             "to the first wrong step equals the final label of strategy "
-             f"`{config.strategy}` (human labels first), its first error is the final first "
-             "error (-1: none) and its solution verdict, where it gives one, matches; steps "
-             "after the first error are negative by convention and not compared (as ThinkPRM "
-             "filtered its verification chains against step labels).", "",
-             f"- Answers read: {selection.answers_read}; kept: {selection.total}; dropped for "
-             f"disagreeing with the final labels: {dropped.get('disagreeing', 0)}."]
-    for why, text in VERIFIER_REASONS.items():
-        lines.append(f"- Dropped, {why}: {dropped.get(why, 0)}{_causes(dropped, why)}: {text}.")
-    return lines + [""]
-
-
-def _causes(dropped: dict[str, int], why: str) -> str:
-    causes = {k.split(": ", 1)[1]: n for k, n in dropped.items() if k.startswith(why + ": ")}
-    return (" (" + ", ".join(f"{c} {n}" for c, n in sorted(causes.items())) + ")") if causes else ""
-
-
-# What each annotator's vote contributes to a step's soft label, with reconcile's default
-# soft_scores (mc-hard, mc-soft, mc-binary: their vote score; the others: their 0/1 label).
-SOFT_BY_ANNOTATOR = {
-    "mc-soft": "the MC success fraction of the prefix ending at the step: of its k rollouts not "
-               "cut off at max_tokens, the share reaching the gold answer (3 of 8 -> 0.375)",
-    "mc-hard": "the MC success fraction over the rollouts drawn from the step's prefix (early "
-               "stop may draw fewer than k: 4 of 4 -> 1.0); none for the steps of a correct "
-               "solution, labelled 1 from its own steps without a rollout",
-    "mc-binary": "the MC success fraction at the prefixes its binary search rolled out (about "
-                 "log2 n per wrong solution: 1 of 4 -> 0.25 on a step labelled 1); none for every "
-                 "other step, whose 0/1 label is inferred from the search",
-    "mc-verify": "the MC success fraction at the prefixes it rolled out to check the judge's "
-                 "first error (the steps before and at it; more where the check failed and it "
-                 "searched); none for every other step, whose 0/1 label is inferred",
-}
-SOFT_LAST_STEP = ("an MC annotator's value for the last step is the solution's own graded answer "
-                  "(1.0 right, 0.0 wrong)")
-
-
-def soft_label_text(strategy: str, facts: CardFacts) -> list[str]:
-    """What the ``soft_labels`` column holds, per annotator whose votes entered the labels."""
-    lines = [f"`soft_labels[i]` is the `probability` of step i's consensus row under "
-             f"`{strategy}`, an estimate that the step is correct; null where none of the votes it "
-             "rests on has a value (an MC vote has one only where rollouts or the graded answer "
-             "measured it: no soft value stands for a measurement that was not made). "
-             "`consensus`: the MC annotator's value on agreed steps (null where it has none); "
-             "`majority`: the weighted mean of the values the voting annotators have; "
-             "`dawid-skene`: the posterior; a human-reviewed step: the share of reviewers "
-             "calling it correct. Train on it with a loss of your own; TRL reads only `labels`.",
-             "", "What each annotator's vote contributes (reconcile's default `soft_scores`: "
-             f"mc-hard, mc-soft, mc-binary, mc-verify; {SOFT_LAST_STEP}):", ""]
-    names = sorted({a["annotator"] for a in facts.annotators}) or ["(none recorded)"]
-    for name in names:
-        lines.append(f"- `{name}`: " + SOFT_BY_ANNOTATOR.get(
-            name, "its 0/1 label (1.0 / 0.0)" if name != "(none recorded)" else "human labels only")
-            + ("; its score, (A + 1) / 2 of the advantage A, is not a success probability"
-               if name == "mc-progress" else "") + ".")
-    if facts.soft_missing is not None:
-        nulls, total = facts.soft_missing
-        lines += ["", f"Exported steps without a soft value (null): {nulls} of {total}."]
-    return lines + [""]
-
-
-def _unused(config: ExportConfig) -> set[str]:
-    """Options the format does not read, left out of the card's options."""
-    return set() if config.format == "verifier-sft" else {"verifier"}
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
@@ -276,15 +163,14 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     """The README.md text."""
     hub_licence, unknown = licence_of(facts.sources, licence)
     meta = front_matter(selection, config, hub_licence, pretty_name)
+    fmt = format_of(config)
     balance = facts.balance
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
              f"# {meta['pretty_name']}", "",
              "Step-level labels for training process reward models, exported by stepforge "
              f"(`stepforge export --format {config.format}`).", "",
-             "## Format", "", FORMAT_TEXT[config.format].format(tag=config.step_tag), ""]
-    if config.soft_labels and config.format in ("trl", "math-shepherd"):
-        lines += soft_label_text(config.strategy, facts)
-    lines += ["## Splits and label balance", ""]
+             "## Format", "", fmt.card_text(), "", *fmt.card_notes(facts),
+             "## Splits and label balance", ""]
     keys = ["examples", "steps", "positive_steps", "negative_steps", "negative_share",
             "examples_with_error", "examples_without_error"]
     lines += _table(["split", *keys], [[s, *(b[k] for k in keys)] for s, b in balance.items()])
@@ -305,8 +191,7 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     lines += [f"- Solutions read: {selection.considered}; left out: "
               + (", ".join(f"{n} {why}" for why, n in sorted(selection.dropped.items())) or "none")
               + ".", ""]
-    if config.format == "verifier-sft":
-        lines += verifier_text(selection, config)
+    lines += fmt.selection_notes(selection)
     lines += ["Annotators whose votes entered the labels (on the exported solutions):", ""]
     if facts.provenance:
         total = sum(facts.provenance.values())
@@ -326,7 +211,7 @@ def render_card(selection: Selection, config: ExportConfig, facts: CardFacts,
     lines += _table(cols, [[a.get(c) for c in cols] for a in facts.annotators]) if facts.annotators \
         else ["(none recorded: human labels only)"]
     lines += ["", "Options:", "", "```yaml",
-              yaml.safe_dump(config.model_dump(mode="json", exclude=_unused(config)), sort_keys=True,
+              yaml.safe_dump(config.model_dump(mode="json", exclude=fmt.unused_options()), sort_keys=True,
                              allow_unicode=True).rstrip(),
               "```", "", "## Sources and licence", ""]
     lines += _table(["source", "examples"], [[s, n] for s, n in facts.sources.items()])

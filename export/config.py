@@ -1,13 +1,32 @@
-"""The export's options (the ``export:`` section and the CLI flags)."""
+"""The export's options (the ``export:`` section and the CLI flags) and the formats they may name.
+
+A format is a class under ``export/formats/`` registered here by ``register_format``:
+``ExportConfig.format`` accepts the name of any registered format, one registered later (a
+plugin's, a test's) included, and ``format_of(config)`` builds the configured one.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-FORMATS = ("trl", "math-shepherd", "processbench", "jsonl", "verifier-sft")
+if TYPE_CHECKING:
+    from export.formats.base import ExportFormat
+
 DEFAULT_STEP_TAG = "ки"
+_FORMATS: dict[str, type[ExportFormat]] = {}  # name -> format class, in registration order
+
+
+def _described() -> str:
+    """The registered formats with their summaries: the ``format`` field's description."""
+    return ", ".join(f"{name} ({cls.summary})" for name, cls in _FORMATS.items())
+
+
+def _format_schema(schema: dict[str, Any]) -> None:
+    """The ``format`` field's JSON schema: a string naming a registered format."""
+    schema.update(type="string", enum=list(_FORMATS), description=_described())
 
 
 class ExportConfig(BaseModel):
@@ -15,12 +34,9 @@ class ExportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["trl", "math-shepherd", "processbench", "jsonl", "verifier-sft"] = Field(
-        "trl", description="trl (prompt, completions, labels: TRL's PRMTrainer), math-shepherd "
-        "(input/label texts with a step tag), processbench (problem, steps, label = first wrong "
-        "step or -1), jsonl (every field, JSON lines), verifier-sft (chat messages: the "
-        "judge's prompt and its own answer, only answers agreeing with the final labels; for "
-        "TRL's SFTTrainer)")
+    # The annotation and description are rewritten by ``register_format`` (``_list_formats``);
+    # the value is checked against the registry by ``_registered``.
+    format: str = Field("trl", description="export format", json_schema_extra=_format_schema)
     strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
     statuses: list[Literal["agreed", "human"]] = Field(
         default_factory=lambda: ["agreed", "human"],
@@ -67,8 +83,67 @@ class ExportConfig(BaseModel):
     temp_directory: str | None = Field(None, exclude=True, description="folder for the scratch "
                                        "DuckDB file and its spill (default: the system temp folder)")
 
+    @field_validator("format", mode="plain")
+    @classmethod
+    def _registered(cls, value: Any) -> str:
+        """A registered format's name; otherwise the error a ``Literal`` of the names gives."""
+        if isinstance(value, str) and value in _FORMATS:
+            return value
+        names = [repr(name) for name in _FORMATS]
+        expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+
 
 def label_statuses(config: ExportConfig) -> list[str]:
     """The consensus statuses exported as labels: ``statuses``, plus ``single-source`` (one
     annotator's labeled vote alone) when ``force`` is given."""
     return list(config.statuses) + (["single-source"] if config.force else [])
+
+
+def register_format(cls: type[ExportFormat]) -> type[ExportFormat]:
+    """Make ``cls`` (an ``export.formats.base.ExportFormat`` subclass) the format named
+    ``cls.name``; returns it, so it also serves as a class decorator. Registering the same class
+    again does nothing; another class under a taken name is refused."""
+    held = _FORMATS.get(cls.name)
+    if held is not None and held is not cls:
+        raise ValueError(f"export format {cls.name!r} is already registered ({held.__module__}."
+                         f"{held.__qualname__})")
+    _FORMATS[cls.name] = cls
+    _list_formats()
+    return cls
+
+
+def unregister_format(name: str) -> None:
+    """Forget the format ``name`` (a test's own, when it is done)."""
+    _FORMATS.pop(name, None)
+    _list_formats()
+
+
+def format_names() -> tuple[str, ...]:
+    """The registered formats, in registration order (the built-in ones first)."""
+    return tuple(_FORMATS)
+
+
+def format_class(name: str) -> type[ExportFormat]:
+    """The class registered under ``name``."""
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown export format {name!r} (registered: "
+                         f"{', '.join(_FORMATS) or 'none'})") from None
+
+
+def format_of(config: ExportConfig) -> ExportFormat:
+    """The configured format, built with the options."""
+    return format_class(config.format)(config)
+
+
+def _list_formats() -> None:
+    """Let the ``format`` field list the registered formats: the CLI
+    (``pipelines.config.flags.add_config_args``) takes a flag's choices from a ``Literal``
+    annotation and its help from the description (validation does not read either)."""
+    field = ExportConfig.model_fields["format"]
+    names = tuple(_FORMATS)
+    field.annotation = Literal[names] if names else str  # type: ignore[assignment,valid-type]
+    field.description = _described()
+

@@ -3,9 +3,10 @@ step (issue #16): what ``select`` runs in its scratch DuckDB.
 
 - ``example_sql``: per solution row of ``labels_sql`` (its labelled step indices and labels in
   step order) the example it gives, or why it is left out: too many steps, an unlabelled step
-  before the example is complete (``partial``), the step tag inside a kept step. Qwen's rule
-  (``truncate_after_first_error``; always for ProcessBench and verifier-sft, whose final labels
-  must be complete up to the first error) ends the labels at the first 0.
+  before the example is complete (``partial``), the format's step tag (Math-Shepherd) inside a
+  kept step. Qwen's rule (``truncate_after_first_error``; always for a format whose labels
+  must be complete up to the first error: ProcessBench, verifier-sft) ends the labels at the
+  first 0.
 - ``dedup_sql``: one example per (problem, whitespace-normalised steps), the least solution id;
   a group whose label lists differ is dropped whole.
 - ``split_sql``: the problem's split, the same number as ``select.split_of`` computes.
@@ -13,8 +14,13 @@ step (issue #16): what ``select`` runs in its scratch DuckDB.
 
 from __future__ import annotations
 
-from export.config import ExportConfig
+from typing import TYPE_CHECKING
+
+from export.config import format_of
 from store.sql import literal
+
+if TYPE_CHECKING:
+    from export.config import ExportConfig
 
 # Python's str.isspace() characters: what str.strip() / rstrip() remove (schemas.ids.normalize_text)
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
@@ -45,14 +51,14 @@ def example_sql(config: ExportConfig, source: str) -> str:
     """Per row of ``source`` (columns of ``labels_sql``): the example's columns (steps, labels,
     probabilities and statuses cut to what is exported), ``n_steps``, ``used`` and ``why``
     (NULL when kept, else the reason it is left out)."""
-    whole = config.format in ("processbench", "verifier-sft")  # read to the first error, complete
+    fmt = format_of(config)
+    whole = fmt.to_first_error  # read to the first error, complete
     stop = _flag(config.truncate_after_first_error or whole)
     drop = _flag(config.partial == "drop" or whole)
     too_many = (f"n_steps > {int(config.max_steps)}" if config.max_steps is not None else "false")
-    all_steps = config.format == "processbench"
+    tag = fmt.step_tag()
     tagged = (f"coalesce(list_bool_or(list_transform(kept, lambda s: contains(s, "
-              f"{literal(config.step_tag)}))), false)" if config.format == "math-shepherd"
-              else "false")
+              f"{literal(tag)}))), false)" if tag is not None else "false")
     return f"""
     WITH sized AS (
       SELECT *, len(steps) AS n_steps,
@@ -70,7 +76,7 @@ def example_sql(config: ExportConfig, source: str) -> str:
       FROM walked),
     cut AS (
       SELECT solution_id, problem_id, question, source, generator, is_correct, n_steps, used,
-             complete, n_labels, {'steps' if all_steps else 'steps[1:n_labels]'} AS kept,
+             complete, n_labels, {'steps' if fmt.keeps_every_step else 'steps[1:n_labels]'} AS kept,
              labels[1:n_labels] AS labels, probabilities[1:n_labels] AS probabilities,
              statuses[1:n_labels] AS statuses
       FROM counted)

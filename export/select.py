@@ -13,7 +13,8 @@ reconciled without reviews). Per solution the steps are read in order:
   dropped (``partial: drop``) or exported up to that step (``partial: prefix``; never for
   ProcessBench, whose label needs the whole verdict).
 - ProcessBench rows keep every step of the solution (the label is the first wrong step's index),
-  so only the labels up to the first error are needed.
+  so only the labels up to the first error are needed (what a format keeps: its class under
+  ``export/formats/``).
 
 The split is by problem: a problem's hash (``split_salt`` + problem_id, SHA-256) below
 ``test_fraction`` puts all its solutions in test, so no problem is in both splits and the split
@@ -32,14 +33,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 import pyarrow as pa
 
-from export.config import DEFAULT_STEP_TAG, FORMATS, ExportConfig, label_statuses
+from export.config import DEFAULT_STEP_TAG, ExportConfig, format_of, label_statuses
 from export.rules import dedup_groups_sql, example_sql, split_sql
 from export.scratch import Scratch
 from store.lake import Lake
 from store.sql import list_literal, literal
 
-__all__ = ["DEFAULT_STEP_TAG", "FORMATS", "Example", "ExportConfig", "Selection",
-           "consensus_labels_sql", "labels_sql", "select", "split_of"]
+__all__ = ["DEFAULT_STEP_TAG", "Example", "ExportConfig", "Selection", "consensus_labels_sql",
+           "labels_sql", "select", "select_solutions", "split_of"]
 
 SPLITS = ("train", "test")
 
@@ -225,12 +226,7 @@ def select(lake: Lake, config: ExportConfig) -> Selection:
     selection = Selection(scratch=scratch)
     try:
         _build(scratch, config, selection)
-        if config.format == "verifier-sft":  # one row per agreeing answer, not per solution
-            from export.verifier import build_selected
-
-            selection.answers_read, selection.answers_dropped = build_selected(scratch, config)
-        else:
-            _select_examples(scratch, config, selection)
+        format_of(config).build_selected(scratch, selection)
         scratch.execute("DROP TABLE examples")
         counts = {r["split"]: r["n"] for r in scratch.query(
             "SELECT split, count(*) AS n FROM selected GROUP BY split").to_pylist()}
@@ -241,8 +237,9 @@ def select(lake: Lake, config: ExportConfig) -> Selection:
     return selection
 
 
-def _select_examples(scratch: Scratch, config: ExportConfig, selection: Selection) -> None:
-    """Create ``selected``: the kept examples (deduplicated), one row per solution."""
+def select_solutions(scratch: Scratch, config: ExportConfig, selection: Selection) -> None:
+    """Create ``selected`` from ``examples``: the kept examples (deduplicated), one row per
+    solution (what a format exports unless it builds ``selected`` itself)."""
     kept = (_deduplicate(scratch, selection) if config.dedup
             else "SELECT * FROM examples WHERE why IS NULL")
     scratch.execute(f"""

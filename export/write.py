@@ -34,15 +34,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines import redact
-from export.formats import features, rows_sql
+from export.config import format_of
 from export.owner import RUN_MARKER
 from export.select import ExportConfig, Selection
 from export.swap import fsync_tree, recover, staging_path, swap_in
 
 if TYPE_CHECKING:
     import datasets
-
-SHARD_NAME = re.compile(r"^(train|test)-\d{5}-of-\d{5}\.(parquet|jsonl)$")
 
 
 class HubTokenError(ValueError):
@@ -107,8 +105,10 @@ def check_folder(out: Path, overwrite: bool) -> None:
                               "choose an empty folder")
 
 
-def _write_jsonl(selection: Selection, sql: str, params: list, path: Path) -> None:
-    """One shard of JSON lines, streamed in record batches (keys in the format's column order)."""
+def _write_jsonl(selection: Selection, sql: str, params: list, path: Path,
+                 feats: "datasets.Features") -> None:
+    """One shard of JSON lines, streamed in record batches (keys in the format's column order;
+    values as the SQL types them, ``feats`` unused)."""
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for batch in selection.batches(sql, params):
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist())
@@ -125,24 +125,26 @@ def _write_parquet(selection: Selection, sql: str, params: list, path: Path,
     dataset.to_parquet(str(path))
 
 
+# A format's ``ext`` (its shard file type) -> the writer of one shard.
+WRITERS = {"parquet": _write_parquet, "jsonl": _write_jsonl}
+SHARD_NAME = re.compile(rf"^(train|test)-\d{{5}}-of-\d{{5}}\.({'|'.join(WRITERS)})$")
+
+
 def write_split(out: Path, split: str, selection: Selection, config: ExportConfig,
                 shard_rows: int) -> list[str]:
     """Write one split's shards, one at a time; returns their relative paths."""
     import datasets
 
-    ext = "jsonl" if config.format == "jsonl" else "parquet"
-    names = shard_names(split, selection.rows[split], shard_rows, ext)
-    sql, feats = rows_sql(config), features(config)
+    fmt = format_of(config)
+    names = shard_names(split, selection.rows[split], shard_rows, fmt.ext)
+    sql, feats, write_shard = fmt.rows_sql(), fmt.features(), WRITERS[fmt.ext]
     quiet = not datasets.utils.are_progress_bars_disabled()
     if quiet:
         datasets.disable_progress_bars()
     try:
         for i, name in enumerate(names):
             params = [split, i * shard_rows, (i + 1) * shard_rows]
-            if ext == "jsonl":
-                _write_jsonl(selection, sql, params, out / name)
-            else:
-                _write_parquet(selection, sql, params, out / name, feats)
+            write_shard(selection, sql, params, out / name, feats)
     finally:
         if quiet:
             datasets.enable_progress_bars()

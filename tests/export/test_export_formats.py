@@ -6,7 +6,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from export.formats import features, rows_sql, shepherd_text_sql
+from export.formats import features, rows_sql
+from export.formats.math_shepherd import shepherd_text_sql
 from export.rules import dedup_groups_sql, example_sql
 from export.select import ExportConfig, select
 

@@ -1,6 +1,6 @@
-"""The ``verifier-sft`` selection: the judge's own answers that agree with the final labels, as
-chat examples for training a generative verifier (ThinkPRM built its 1K verification chains the
-same way: sampled critiques kept only where their step verdicts match the gold step labels).
+"""``verifier-sft``: the judge's own answers that agree with the final labels, as chat examples
+for training a generative verifier (ThinkPRM built its 1K verification chains the same way:
+sampled critiques kept only where their step verdicts match the gold step labels).
 
 One candidate per (solution, verifier annotator): the verifier's counting run on the solution
 (``store.analytics.counting_votes_sql``: its newest run, whatever its status). Its prompt and
@@ -22,21 +22,32 @@ compared. An answer is kept only when, in this order, it is not:
 - ``disagreeing``: a verdict up to the final first error differs from the final label, its first
   error differs, or its solution-level verdict does not match the final labels.
 
-Rows: ``messages`` (the prompt's messages as rendered, then the answer as the assistant), the
-verifier, its model and style, the compared final labels and first error, ids and split.
+Rows, one per kept answer: ``messages`` (the verifier's prompt as rendered, then its own answer
+as the ``assistant`` turn: TRL's SFTTrainer conversational format), ``solution_id``,
+``problem_id``, ``verifier``, ``model``, ``style``, ``strategy``, ``step_labels`` (the final
+labels compared, up to the first wrong step, True = correct; not ``labels``, which SFTTrainer
+would take for token labels) and ``first_error`` (-1: none), then generator and source.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from export.config import ExportConfig
+from export.config import label_statuses
+from export.formats.base import ExportFormat
 from export.rules import split_sql
-from export.scratch import Scratch
 from store.analytics import counting_votes_sql
 from store.sql import in_list, literal
 
-__all__ = ["REASONS", "answers_sql", "build_selected"]
+if TYPE_CHECKING:
+    import datasets
+
+    from export.config import ExportConfig
+    from export.scratch import Scratch
+    from export.select import Selection
+
+__all__ = ["REASONS", "VerifierSFT", "answers_sql", "build_selected"]
 
 REASONS = ("unparsed", "skipped", "no final labels", "no answer text", "partial verdicts",
            "inconsistent answer", "disagreeing")
@@ -70,8 +81,6 @@ def answers_sql(config: ExportConfig) -> str:
 def _blocked_sql(config: ExportConfig) -> str:
     """Solutions with a strategy row that is no label (disputed, single-source without force)
     on a step no human reviewed."""
-    from export.config import label_statuses
-
     return f"""
     SELECT DISTINCT solution_id FROM consensus_rows c
     WHERE strategy = {literal(config.strategy)}
@@ -138,3 +147,91 @@ def build_selected(scratch: Scratch, config: ExportConfig) -> tuple[int, Counter
               WHERE why IS NULL)""")
     scratch.execute("DROP TABLE judged")
     return sum(r["n"] for r in rows), dropped
+
+
+VERIFIER_REASONS = {
+    "unparsed": "the verifier's answer could not be read",
+    "skipped": "the verifier did not judge the solution",
+    "no final labels": "the solution has no complete final labels under the strategy",
+    "no answer text": "the run kept no prompt and answer text: an older run, or labels from a "
+                      "majority of sampled answers or from a second stage",
+    "partial verdicts": "a step up to the final first error has no verdict of the answer",
+    "inconsistent answer": "the answer contradicts itself: its stated first error or solution "
+                           "verdict against its own step verdicts",
+    "disagreeing": "a step verdict, the first error or the solution verdict differs from the "
+                   "final labels",
+}
+
+
+def verifier_text(selection: Selection, config: ExportConfig) -> list[str]:
+    """How the verifier-sft answers were filtered, with the counts per reason."""
+    dropped = selection.answers_dropped
+    lines = ["## How the answers were filtered", "",
+             f"Answers of {', '.join(f'`{v}`' for v in config.verifier)}: the newest run per "
+             "solution (whatever its status). An answer is kept only when every step verdict up "
+             "to the first wrong step equals the final label of strategy "
+             f"`{config.strategy}` (human labels first), its first error is the final first "
+             "error (-1: none) and its solution verdict, where it gives one, matches; steps "
+             "after the first error are negative by convention and not compared (as ThinkPRM "
+             "filtered its verification chains against step labels).", "",
+             f"- Answers read: {selection.answers_read}; kept: {selection.total}; dropped for "
+             f"disagreeing with the final labels: {dropped.get('disagreeing', 0)}."]
+    for why, text in VERIFIER_REASONS.items():
+        lines.append(f"- Dropped, {why}: {dropped.get(why, 0)}{_causes(dropped, why)}: {text}.")
+    return lines + [""]
+
+
+def _causes(dropped: dict[str, int], why: str) -> str:
+    causes = {k.split(": ", 1)[1]: n for k, n in dropped.items() if k.startswith(why + ": ")}
+    return (" (" + ", ".join(f"{c} {n}" for c, n in sorted(causes.items())) + ")") if causes else ""
+
+
+class VerifierSFT(ExportFormat):
+    name = "verifier-sft"
+    summary = ("chat messages: the judge's prompt and its own answer, only answers agreeing with "
+               "the final labels; for TRL's SFTTrainer")
+    text = ("Chat examples for training a generative verifier (TRL's `SFTTrainer`, "
+            "conversational format): `messages` holds the verifier's prompt as it was "
+            "rendered (problem and numbered steps) and, as the `assistant` turn, the "
+            "verifier's own answer exactly as the model wrote it (its reasoning and "
+            "verdicts, in the format it is read with). One row per kept answer, with "
+            "`solution_id`, `problem_id`, `verifier` (the annotator), `model`, `style`, "
+            "`strategy`, `step_labels` (the final step labels it was checked against, up "
+            "to the first wrong step, true = correct; not `labels`, which SFTTrainer "
+            "would take as token labels) and `first_error` (-1: none).")
+    task_category = "text-generation"
+    to_first_error = True  # the final labels must be complete up to the first error
+    reads = frozenset({"verifier"})
+
+    def columns(self) -> list[str]:
+        cols = ["messages", "solution_id", "problem_id", "verifier", "model", "style",
+                f"{literal(self.config.strategy)} AS strategy",
+                "list_transform(labels, lambda x: x <> 0) AS step_labels", "first_error"]
+        return cols + (["generator", "source"] if self.config.metadata else [])
+
+    def features(self) -> datasets.Features:
+        import datasets
+
+        text = datasets.Value("string")
+        cols = {"messages": datasets.List({"role": text, "content": text}), "solution_id": text,
+                "problem_id": text, "verifier": text, "model": text, "style": text,
+                "strategy": text, "step_labels": datasets.List(datasets.Value("bool")),
+                "first_error": datasets.Value("int64")}
+        cols.update({"generator": text, "source": text} if self.config.metadata else {})
+        return datasets.Features(cols)
+
+    def build_selected(self, scratch: Scratch, selection: Selection) -> None:
+        """One row per agreeing answer, not per solution."""
+        selection.answers_read, selection.answers_dropped = build_selected(scratch, self.config)
+
+    def pretty_name(self) -> str:
+        return f"stepforge verifier SFT set ({self.config.strategy})"
+
+    def selection_notes(self, selection: Selection) -> list[str]:
+        return verifier_text(selection, self.config)
+
+    def describe_lines(self, selection: Selection) -> list[str]:
+        answers = ", ".join(f"{n} {why}" for why, n in sorted(selection.answers_dropped.items())
+                            if ": " not in why) or "none"
+        return [f"  verifier answers read: {selection.answers_read}; kept: {selection.total}; "
+                f"dropped: {answers}"]
