@@ -160,10 +160,11 @@ def section_errors(sections: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for section, data in sections.items():
         if section == "schedules":
             errors = _schedule_errors(data)
+        elif section == "annotate" and isinstance(data, dict):  # settings: per annotator, once
+            keys = {k: v for k, v in data.items() if k != "settings"}
+            errors = (*unknown_keys(models[section], keys), *_settings_errors(data.get("settings")))
         elif section in models and isinstance(data, dict):
             errors = unknown_keys(models[section], data, extra_keys(section))
-            if section == "annotate":
-                errors = (*errors, *_settings_errors(data.get("settings")))
         else:
             continue
         for key, message in errors:
