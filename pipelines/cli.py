@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 import pipelines.commands as commands
 from engines.preflight import NeedsUnmet
-from pipelines.orchestration.stopping import STOPPABLE, stop_handlers
-from pipelines.config.flags import legacy_switch_values
+from pipelines.flags import legacy_switch_values
+from pipelines.orchestration.runtime.stopping import STOPPABLE, stop_handlers
 from schemas import RecordError
 from schemas.errors import validation_line
 

@@ -35,6 +35,7 @@ import stat
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TYPE_CHECKING
@@ -50,6 +51,19 @@ TIMEOUT_ENV = "STEPFORGE_LOCK_TIMEOUT"
 
 _held: dict[str, list[Any]] = {}  # lock path -> [fd (-1: none needed), depth, write]
 _guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """The lake lock as held by this process (what ``lake_lock`` yields): a caller that takes it
+    passes it down, so the code inside knows the lake is locked and takes it no second time."""
+
+    path: str
+    command: str
+
+    def held(self) -> bool:
+        """Whether this process still holds the lock (or none was needed: a remote lake)."""
+        return not self.path or self.path in _held
 
 
 class LakeBusyError(ValueError):
@@ -73,15 +87,6 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{text!r}: expected a finite number of seconds, 0 or more")
     return value
-
-
-def _timeout_arg(text: str) -> float:
-    import argparse
-
-    try:
-        return seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def default_timeout() -> float:
@@ -164,14 +169,15 @@ def _stamp(fd: int, command: str) -> None:
 
 @contextlib.contextmanager
 def lake_lock(lake: Lake, command: str, timeout: float | None = None,
-              write: bool = True) -> Iterator[None]:
-    """Hold the lake's lock inside the block; ``timeout`` (default ``default_timeout()``)
-    seconds of waiting for another holder before ``LakeBusyError``. ``write=False`` (dry runs):
-    a shared lock on an existing lock file, opened read-only (none where there is no file)."""
+              write: bool = True) -> Iterator[HeldLock]:
+    """Hold the lake's lock inside the block (yields it as a ``HeldLock``); ``timeout`` (default
+    ``default_timeout()``) seconds of waiting for another holder before ``LakeBusyError``.
+    ``write=False`` (dry runs): a shared lock on an existing lock file, opened read-only (none
+    where there is no file)."""
     if not getattr(lake, "local", False):
         log.warning("%r is not locked (object storage has no lock): run one annotate or "
                     "reconcile at a time on it", lake)
-        yield
+        yield HeldLock("", command)
         return
     root = Path(lake.root)
     path = root / LOCK_FILE
@@ -192,7 +198,7 @@ def lake_lock(lake: Lake, command: str, timeout: float | None = None,
                 raise LakeLockError(f"lake {root}: cannot open {LOCK_FILE}: {exc}") from None
             _held[key] = [fd, 1, write]
     try:
-        yield
+        yield HeldLock(key, command)
     finally:
         with _guard:
             _held[key][1] -= 1
@@ -222,11 +228,3 @@ def _acquire(path: Path, command: str, timeout: float, write: bool = True) -> in
     if write:
         _stamp(fd, command)
     return fd
-
-
-def add_timeout_arg(parser: Any) -> None:
-    """The ``--lock-timeout`` flag of the commands that take the lock."""
-    parser.add_argument("--lock-timeout", type=_timeout_arg, default=None, metavar="SECONDS",
-                        help="wait this long for another annotate/reconcile/run on the same "
-                        f"lake to finish (default: ${TIMEOUT_ENV} or 0: exit at once with a "
-                        "message naming it)")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 
+from pipelines.flags import (
+    add_common_args, add_config_args, add_lock_timeout_arg, flags_for, load_project,
+)
 from pipelines.tasks.annotate import AnnotateConfig, skipped_lines
-from pipelines.config.flags import add_config_args, flags_for, load_config
-from pipelines.config.project import add_common_args, load_project
-from store.lock import add_timeout_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,14 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     add_config_args(parser, AnnotateConfig)
-    add_timeout_arg(parser)
+    add_lock_timeout_arg(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = flags_for(args, AnnotateConfig)
-    project = load_project(args, "annotate")
-    config = load_config(AnnotateConfig, project.annotate, overrides, "annotate", file=project.file)
+    project = load_project(args, "annotate", flags_for(args, AnnotateConfig))
+    config = project.annotate
 
     from datetime import datetime, timezone
 
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_engines(used)  # in seconds, before Prefect, a lock or a model
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.orchestration.progress import set_quiet
+    from pipelines.orchestration.runtime.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
 
@@ -61,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
     since = datetime.now(timezone.utc)
     lake = Lake(project.lake)
     try:
-        with lake_lock(lake, "annotate", args.lock_timeout):  # before Prefect starts
+        with lake_lock(lake, "annotate", args.lock_timeout) as lock:  # before Prefect starts
             config = restrict_to_input(config, lake)  # a bad --input fails here, before Prefect
             from pipelines.flows.annotate import annotate_flow
 
             quiet_tracebacks(getattr(args, "verbose", False))  # after Prefect sets its logging up
-            totals = annotate_flow(config, project.engines, project.lake)
+            totals = annotate_flow(config, project.engines, project.lake, lock=lock)
     except USER_ERRORS:
         raise
     except Exception as exc:  # noqa: BLE001 - a batch failed after its retries: one line

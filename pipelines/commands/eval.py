@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.config.flags import add_config_args, add_deprecated_alias, flags_for, load_config
+from pipelines.flags import add_config_args, add_deprecated_alias, flags_for
 
 STEP_COLUMNS = [("processbench_f1", "PB F1"), ("acc_error", "acc err"), ("acc_correct", "acc corr"),
                 ("first_error_match", "1st-err EM"), ("step_precision", "step P"),
@@ -49,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.config.lake_check import existing_lake
     from pipelines.config.project import read_project
 
-    project = read_project(args.config)
-    config = load_config(EvalConfig, project.eval, flags_for(args, EvalConfig), "eval",
-                         file=project.file)
+    project = read_project(args.config, flags={"eval": flags_for(args, EvalConfig)})
+    config = project.eval
     report = evaluate(existing_lake(args.lake or project.lake), config)
     print(render(report))
     if config.json_path:

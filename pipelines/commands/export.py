@@ -22,10 +22,7 @@ import argparse
 import sys
 
 from export import describe
-from pipelines.config.flags import add_config_args, add_switch, flags_for
-from pipelines.config.sections import export_configs
-
-__all__ = ["describe", "export_configs", "register", "run"]  # helpers kept importable here
+from pipelines.flags import add_config_args, add_switch, flags_for, load_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,11 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from export.write import WriteConfig, hub_token
     from pipelines.config.lake_check import existing_lake
     from pipelines.config.outputs import default_output
-    from pipelines.config.project import load_project
 
-    project = load_project(args)
-    config, write = export_configs(project.export, flags_for(args, ExportConfig),
-                                   flags_for(args, WriteConfig), file=project.file)
+    flags = flags_for(args, ExportConfig) | flags_for(args, WriteConfig)
+    project = load_project(args, "export", flags)
+    config, write = project.export.select, project.export.write
     lake = existing_lake(project.lake)
     if not write.out:  # one folder per lake (pipelines/config/outputs.py): out/lake/prm-trl
         write = write.model_copy(update={"out": str(default_output(lake, f"prm-{config.format}"))})

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.flags import add_common_args, add_config_args, flags_for, load_project
 from pipelines.tasks.generate import GenerateConfig
-from pipelines.config.project import add_common_args, load_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = flags_for(args, GenerateConfig)
-    project = load_project(args, "generate", overrides.get("engine"))
-    config = load_config(GenerateConfig, project.generate, overrides, "generate", file=project.file)
+    project = load_project(args, "generate", flags_for(args, GenerateConfig))
+    config = project.generate
     engine_config = project.engine(config.engine)
 
     from engines.preflight import check_engines
@@ -41,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.orchestration.progress import set_quiet
+    from pipelines.orchestration.runtime.progress import set_quiet
 
     set_quiet(args.quiet)
     quiet_tracebacks(getattr(args, "verbose", False))

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pipelines.config.flags import add_config_args, flags_for, load_config
 from ingest.records import IngestConfig, Ingested, Written, ingest
 from pipelines.config.project import DEFAULT_LAKE, read_project
+from pipelines.flags import add_config_args, flags_for
 
 if TYPE_CHECKING:
     from store.lake import Lake
@@ -37,9 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = read_project(args.config)
-    config = load_config(IngestConfig, project.ingest, flags_for(args, IngestConfig), "ingest",
-                         file=project.file)
+    project = read_project(args.config, flags={"ingest": flags_for(args, IngestConfig)})
+    config = project.ingest
 
     from pipelines.config.needs import check_needs, input_problem, is_hub_id
     from store.lake import Lake

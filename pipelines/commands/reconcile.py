@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.flags import add_config_args, add_lock_timeout_arg, flags_for, load_project
 from reconcile import ReconcileConfig, describe
-from store.lock import add_timeout_arg
-
-__all__ = ["describe", "register", "run"]  # describe lives in reconcile/__init__.py
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,19 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML config file (its `reconcile:` section)")
     parser.add_argument("--lake", help="lake root (default: $STEPFORGE_LAKE or data/lake)")
     add_config_args(parser, ReconcileConfig)
-    add_timeout_arg(parser)
+    add_lock_timeout_arg(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.config.project import load_project
-    from reconcile import reconcile
     from pipelines.config.lake_check import existing_lake
-
-    project = load_project(args, "reconcile")
-    config = load_config(ReconcileConfig, project.reconcile, flags_for(args, ReconcileConfig),
-                         "reconcile", file=project.file)
+    from reconcile import reconcile
     from store.lock import lake_lock
+
+    project = load_project(args, "reconcile", flags_for(args, ReconcileConfig))
+    config = project.reconcile
 
     lake = existing_lake(project.lake)
     with lake_lock(lake, "reconcile", args.lock_timeout, write=not config.dry_run):

@@ -39,13 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipelines.config.lake_check import existing_lake
     from pipelines.config.outputs import default_output
-    from pipelines.config.project import load_project
+    from pipelines.flags import load_project
     from report.page import write_report
-    from pipelines.config.sections import export_configs
 
-    project = load_project(args)
     flags = {"strategy": args.strategy} if args.strategy else {}
-    export = export_configs(project.export, flags, {}, file=project.file)[0]
+    project = load_project(args, "export", flags)
+    export = project.export.select
     lake = existing_lake(project.lake)
     out = args.out or default_output(lake, "report.html")  # one folder per lake: never mixed
     path = write_report(lake, out, args.gold, export=export)

@@ -20,9 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.config.flags import add_config_args, flags_for, load_config
-from pipelines.config.project import DEFAULT_LAKE, load_project
-from review.config import PullConfig, PushConfig, section_for
+from pipelines.config.project import DEFAULT_LAKE
+from pipelines.flags import add_config_args, flags_for, load_project
+from review.config import PullConfig, PushConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,12 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    model = args.review_model
-    project = load_project(args)
-    section = section_for(model, project.review)
-    config = load_config(model, section, flags_for(args, model), "review", file=project.file)
     from pipelines.config.lake_check import existing_lake
 
+    model = args.review_model
+    project = load_project(args, "review", flags_for(args, model))
+    config = project.review.push if model is PushConfig else project.review.pull
     return config, existing_lake(project.lake)
 
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.config.flags import add_config_args, add_switch, flags_for
 from pipelines.config.run import RunConfig
-from store.lock import add_timeout_arg
+from pipelines.flags import add_config_args, add_lock_timeout_arg, add_switch, flags_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", help="lake root (default: the config's, $STEPFORGE_LAKE or "
                         "data/lake); a folder or s3:// URI")
     add_config_args(parser, RunConfig)
-    add_timeout_arg(parser)
+    add_lock_timeout_arg(parser)
     add_switch(parser, "--quiet", "quiet", default=False, help="no progress bars (they are also "
                "off when stderr is not a terminal or $CI is set)")
     parser.set_defaults(handler=run)
@@ -46,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     check_needs(run_needs(configs))  # a GPU, vLLM, servers, the Hub: in seconds, before work
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.flows.run import run_pipeline  # Prefect import is slow: only when needed
-    from pipelines.orchestration.progress import set_quiet
+    from pipelines.flows.run import run_loaded  # Prefect import is slow: only when needed
+    from pipelines.orchestration.runtime.progress import set_quiet
     from report.run_summary import render
     from store.lake import Lake
     from store.lock import lake_lock
@@ -55,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
     set_quiet(args.quiet)
     quiet_tracebacks(getattr(args, "verbose", False))
     try:
-        with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout):  # before Prefect
-            summary = run_pipeline(args.config, args.lake, overrides)
+        # the configs loaded above and the lock taken here are the run's: nothing loads or
+        # locks twice
+        with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout) as lock:
+            summary = run_loaded(configs, lock)
     except USER_ERRORS:
         raise
     except Exception as exc:  # a stage failed after its retries: say which, keep what is stored

@@ -8,20 +8,28 @@ engines:
 generate: {samples: 4, max_tokens: 320}
 annotate: {annotators: [mc-binary, judge], settings: {judge: {engine: judge}}}
 ```
-Each stage validates its own section with its typed config; engines are named once and
-referenced by role, so switching the whole run to vLLM edits one place.
+It loads into typed section models, once (pipelines/config/sections.py), which the commands and
+flows use as they are; engines are named once and referenced by role, so switching the whole
+run to vLLM edits one place.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engines.config import EngineConfig
-from pipelines.config.flags import add_config_args, add_switch, flags_for, load_config, read_yaml
+from ingest.records import IngestConfig
+from pipelines.config.files import load_config, read_yaml
+from pipelines.config.run import RunConfig
+from pipelines.config.schedules import ScheduleSpec
+from pipelines.config.sections import ExportSection, ReviewSection, check_sections, typed_sections
+from pipelines.tasks.annotate import AnnotateConfig
+from pipelines.tasks.generate import GenerateConfig
+from reconcile import ReconcileConfig
+from report.evaluate import EvalConfig
 from schemas import RecordError
 
 DEFAULT_LAKE = "data/lake"
@@ -31,14 +39,19 @@ def default_lake() -> str:
     return os.environ.get("STEPFORGE_LAKE", DEFAULT_LAKE)
 
 
-class ProjectConfig(BaseModel):
-    """Top level of a config file. Stage sections are validated by the stage that reads them."""
+def _default_engines() -> dict[str, EngineConfig]:
+    return {"default": EngineConfig()}
+
+
+class ConfigFile(BaseModel):
+    """A config file's top level as written: the shape of each section (a mapping), before the
+    sections are typed."""
 
     model_config = ConfigDict(extra="forbid")
 
     lake: str = Field(default_factory=default_lake, description="lake root (folder or s3:// URI)")
-    engines: dict[str, EngineConfig] = Field(
-        default_factory=lambda: {"default": EngineConfig()}, description="named engines (roles)")
+    engines: dict[str, EngineConfig] = Field(default_factory=_default_engines,
+                                             description="named engines (roles)")
     ingest: dict[str, Any] = Field(default_factory=dict, description="ingest section")
     generate: dict[str, Any] = Field(default_factory=dict, description="generate section")
     annotate: dict[str, Any] = Field(default_factory=dict, description="annotate section")
@@ -49,6 +62,24 @@ class ProjectConfig(BaseModel):
     eval: dict[str, Any] = Field(default_factory=dict, description="eval section (stepforge eval)")
     schedules: dict[str, Any] | None = Field(
         None, description="schedules section (stepforge schedule); unset = the default schedules")
+
+
+class ProjectConfig(BaseModel):
+    """A loaded config file: every section typed (built by ``read_project``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lake: str = Field(default_factory=default_lake)
+    engines: dict[str, EngineConfig] = Field(default_factory=_default_engines)
+    ingest: IngestConfig
+    generate: GenerateConfig
+    annotate: AnnotateConfig
+    reconcile: ReconcileConfig
+    review: ReviewSection
+    export: ExportSection
+    run: RunConfig
+    eval: EvalConfig
+    schedules: dict[str, ScheduleSpec] | None = None
 
     _file: str | None = PrivateAttr(None)
 
@@ -65,45 +96,23 @@ class ProjectConfig(BaseModel):
         return self.engines[role]
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """--config, --lake and --engine-* flags (applied to the engine role the stage uses)."""
-    parser.add_argument("--config", help="YAML config file (sections per stage) or a bundled "
-                        "preset name (embedded)")
-    parser.add_argument("--lake", help=f"lake root (default: $STEPFORGE_LAKE or {DEFAULT_LAKE})")
-    add_config_args(parser, EngineConfig, prefix="engine")
-    add_switch(parser, "--quiet", "quiet", default=False,
-               help="no progress bars (they are also off when stderr is not a terminal or $CI is set)")
-
-
 def read_project(config: str | None, where: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> ProjectConfig:
-    """The config file (or preset) ``config`` as a ProjectConfig, every section checked for
-    unknown keys (pipelines/config/sections.py); ``overrides`` ({"run": {"stages": [...]}}) update
-    sections first. Errors name ``where`` (default: the file), the section and the key."""
-    from pipelines.config.sections import check_sections
-
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 flags: dict[str, dict[str, Any]] | None = None) -> ProjectConfig:
+    """The config file (or preset) ``config`` as a ProjectConfig: every section checked for
+    unknown keys, then typed. ``overrides`` ({"run": {"stages": [...]}}) update the file's
+    sections first (a scheduled run's); ``flags`` are values from the command line, named as
+    such in errors. Key errors name ``where`` (default: the file), the section and the key;
+    value errors the file (or the command line), the section and the field."""
     data = read_yaml(config)
     for section, values in (overrides or {}).items():
         data[section] = {**(data.get(section) or {}), **values}
     where = where or config or "command line"
-    project = load_config(ProjectConfig, data, {}, where)
-    project._file = str(config) if config else None
-    check_sections({name: getattr(project, name) for name in ProjectConfig.model_fields
+    raw = load_config(ConfigFile, data, {}, where)
+    check_sections({name: getattr(raw, name) for name in ConfigFile.model_fields
                     if name not in ("lake", "engines")}, where)
-    return project
-
-
-def load_project(args: argparse.Namespace, section: str | None = None,
-                 role_flag: str | None = None) -> ProjectConfig:
-    """The project config from --config, with --lake and --engine-* flags applied to the engine
-    role of ``section`` (its ``engine`` key, or ``role_flag`` when given on the command line)."""
-    project = read_project(getattr(args, "config", None))
-    if getattr(args, "lake", None):
-        project.lake = args.lake
-    engine_flags = flags_for(args, EngineConfig, prefix="engine")
-    if engine_flags:
-        stage = getattr(project, section) if section else {}
-        role = role_flag or stage.get("engine", "default")
-        base = project.engines.get(role, EngineConfig()).model_dump()
-        project.engines[role] = load_config(EngineConfig, base, engine_flags, f"engines.{role}")
+    file = str(config) if config else None
+    sections = typed_sections(raw.model_dump(exclude={"lake", "engines"}), flags or {}, file)
+    project = ProjectConfig.model_construct(lake=raw.lake, engines=raw.engines, **sections)
+    project._file = file
     return project

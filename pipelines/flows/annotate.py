@@ -14,6 +14,7 @@ import contextlib
 from typing import Iterator
 
 from prefect import flow, task
+from pydantic import BaseModel
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -23,10 +24,10 @@ from pipelines.tasks.annotate import (
     label_batch, problems_for, require_claims, restrict_to_input, settled_ids,
 )
 from pipelines.tasks.generate import batches
-from pipelines.orchestration.progress import progress_bar
+from pipelines.orchestration.runtime.progress import progress_bar
 from schemas import Solution
 from store.lake import Lake
-from store.lock import lake_lock
+from store.lock import HeldLock, lake_lock
 
 
 @contextlib.contextmanager
@@ -42,7 +43,7 @@ def ray_resources(gpus: float) -> Iterator[None]:
 
 
 @task(name="annotate-batch", retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
+def annotate_batch(name: str, settings: BaseModel, engines: dict[str, EngineConfig],
                    solutions: list[Solution], lake_root: str) -> BatchResult:
     lake = Lake(lake_root)
     annotator = annotator_for(name, settings, engines)
@@ -51,12 +52,16 @@ def annotate_batch(name: str, settings: dict, engines: dict[str, EngineConfig],
 
 @flow(name="annotate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
 def annotate_flow(config: AnnotateConfig, engines: dict[str, EngineConfig],
-                  lake_root: str, gpus_per_task: float = 0.0) -> dict[str, BatchResult]:
+                  lake_root: str, gpus_per_task: float = 0.0,
+                  lock: HeldLock | None = None) -> dict[str, BatchResult]:
     """Label every pending solution with every configured annotator; returns totals per
     annotator, in the order they ran: an annotator that checks another's first errors
-    (mc-verify) runs after the others, and the flow prints that order. Holds the lake lock: a
-    second annotate would redo the same pending work."""
+    (mc-verify) runs after the others, and the flow prints that order. Runs under the lake lock
+    (a second annotate would redo the same pending work): ``lock``, held by the caller (the
+    command, ``stepforge run``), else taken here."""
     lake = Lake(lake_root)
+    if lock is not None and lock.held():
+        return _annotate(config, engines, lake, gpus_per_task)
     with lake_lock(lake, "annotate"):
         return _annotate(config, engines, lake, gpus_per_task)
 
@@ -74,7 +79,7 @@ def _annotate(config: AnnotateConfig, engines: dict[str, EngineConfig], lake: La
     for stage in stages:
         work.append([])
         for name in stage:
-            settings = config.settings.get(name, {})
+            settings = config.typed_settings(name)
             used = config.engines_used(name, engines)
             done = settled_ids(lake, annotator_for(name, settings, used))
             # a problem's solutions share a batch, so MC reuses the generate samples of its

@@ -6,18 +6,15 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from pipelines.config.flags import load_config
 from pipelines.config.project import read_project
-from reconcile import ReconcileConfig
+from review.config import PullConfig
 from store.lake import Lake
 
 
 @task(name="review-pull", retries=2, retry_delay_seconds=30, cache_policy=NONE)
-def pull_task(section: dict, lake_root: str) -> str:
-    from review.config import PullConfig, section_for
+def pull_task(config: PullConfig, lake_root: str) -> str:
     from review.pull import pull
 
-    config = load_config(PullConfig, section_for(PullConfig, section), {}, "review")
     summary = pull(config, Lake(lake_root))
     rejected = f", {len(summary.invalid)} answers rejected: {summary.invalid[0]}" if summary.invalid else ""
     return f"{summary.records} records read from {summary.dataset}, {summary.added} new reviews{rejected}"
@@ -30,9 +27,8 @@ def review_pull_flow(config: str | None = None, lake: str | None = None) -> list
 
     project = read_project(config, config or "defaults")
     root = Lake(lake or project.lake).uri
-    pulled = pull_task(project.review, root)
-    rules = load_config(ReconcileConfig, project.reconcile, {}, "reconcile")
-    lines = [pulled, describe(reconcile(Lake(root), rules))]
+    pulled = pull_task(project.review.pull, root)
+    lines = [pulled, describe(reconcile(Lake(root), project.reconcile))]
     for line in lines:
         print(line)
     return lines

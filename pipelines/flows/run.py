@@ -21,18 +21,19 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from engines.config import EngineConfig
-from pipelines.tasks.annotate import annotator_stages, require_claims, skipped_lines
-from pipelines.config.flags import load_config
+from ingest.records import IngestConfig, ingest
+from pipelines.config.needs import check_needs, run_needs
+from pipelines.config.run import InputSpec, RunConfig
+from pipelines.config.run_stages import Configs, load_configs
+from pipelines.config.sections import ExportSection
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
-from ingest.records import IngestConfig, ingest
+from pipelines.tasks.annotate import annotator_stages, require_claims, skipped_lines
 from reconcile import ReconcileConfig
-from pipelines.config.run import InputSpec, RunConfig
-from pipelines.config.run_stages import Configs, load_configs  # noqa: F401 - load_configs kept importable here
 from report.run_summary import RunSummary, lake_overview
-from pipelines.config.sections import export_configs
+from review.config import PushConfig
 from store.lake import Lake
-from store.lock import lake_lock
+from store.lock import HeldLock, lake_lock
 
 
 # -- stage tasks ------------------------------------------------------------------------------
@@ -58,11 +59,9 @@ def reconcile_stage(config: ReconcileConfig, lake_root: str) -> str:
 
 
 @task(name="review-push", cache_policy=NONE)
-def review_stage(section: dict[str, Any], lake_root: str) -> str:
-    from review.config import PushConfig, section_for
+def review_stage(config: PushConfig, lake_root: str) -> str:
     from review.push import push
 
-    config = load_config(PushConfig, section_for(PushConfig, section), {}, "review")
     summary = push(config, Lake(lake_root))
     return (f"{summary.pushed} disputed solutions pushed to Argilla dataset {config.dataset} "
             f"({summary.candidates} disputed, {summary.already_in_dataset} already there)")
@@ -71,9 +70,10 @@ def review_stage(section: dict[str, Any], lake_root: str) -> str:
 # log_prints off: datasets fingerprints the shards by pickling them with dill, which prints a
 # bytecode disassembly into a captured stdout that Prefect's print patch would log line by line
 @task(name="export", cache_policy=NONE, log_prints=False)
-def export_stage(section: dict[str, Any], default_out: str | None,
+def export_stage(section: ExportSection, default_out: str | None,
                  lake_root: str) -> tuple[str, str, str]:
-    """(what the export did, where it is, its information checks' outcome)."""
+    """(what the export did, where it is, its information checks' outcome). ``section`` is the
+    typed ``export:`` section (a section as written, a mapping, is typed here)."""
     from export import ExportEmpty, ExportRefused, describe, run_export
     from export.empty import why_empty
     from export.owner import run_marker, run_owns
@@ -83,7 +83,8 @@ def export_stage(section: dict[str, Any], default_out: str | None,
 
     # the run owns the export folders it wrote (a marker file says so): a re-run replaces its
     # own earlier export there, never one the user made with `stepforge export`
-    config, write = export_configs(section, {}, {}, {"overwrite": True})
+    section = ExportSection.model_validate(section)  # kept as it is when typed already
+    config, write = section.select, section.run_write()
     lake = Lake(lake_root)
     if not write.out:
         out = (default_out.format(format=config.format) if default_out
@@ -209,22 +210,29 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None) -> RunSummary:
     """Run the configured stages in order over the lake; returns what each did and the lake's
     overview. ``config`` is a config file or preset name (what deployments store, so a
-    scheduled run reads the file as it is then); ``overrides`` replace keys of its sections."""
-    from pipelines.config.needs import check_needs, run_needs
-
+    scheduled run reads the file as it is then); ``overrides`` replace keys of its sections.
+    The entry point of scheduled runs: it loads the config and takes the lake lock itself."""
     c = load_configs(config, lake, overrides)
     check_needs(run_needs(c))  # a scheduled run too fails in one line on an unmet need
-    with lake_lock(Lake(c.project.lake), "run"):  # one writer per lake (re-entrant in-process)
-        return _run_stages(c)
+    with lake_lock(Lake(c.project.lake), "run") as lock:  # one writer per lake
+        return _run_stages(c, lock)
 
 
-def _run_stages(c: Configs) -> RunSummary:
+@flow(name="stepforge-run", log_prints=True, validate_parameters=False)
+def run_loaded(configs: Configs, lock: HeldLock) -> RunSummary:
+    """``run_pipeline`` for a caller that loaded the configs and holds the lake lock (the
+    ``stepforge run`` command): nothing is loaded or locked a second time."""
+    if not lock.held():
+        raise RuntimeError(f"stepforge run: the lake lock {lock.path} is not held")
+    return _run_stages(configs, lock)
+
+
+def _run_stages(c: Configs, lock: HeldLock) -> RunSummary:
     logger = get_run_logger()
     root = Lake(c.project.lake).uri
     summary = RunSummary(lake=root)
     todo = c.run.stages
-    # the labels label health judges (summary and report alike): what the export ships
-    judged = export_configs(c.export, {}, {}, {"overwrite": True}, c.project.file)[0]
+    judged = c.export.select  # the labels label health judges (summary and report alike)
     if "annotate" in todo:  # mc-verify without its judge's votes fails before any stage runs
         require_claims(Lake(root), c.annotate)
     if "ingest" in todo:
@@ -243,7 +251,7 @@ def _run_stages(c: Configs) -> RunSummary:
                                                   **({"task_runner": runner} if runner else {}))
             since = datetime.now(timezone.utc)
             totals = annotate(c.annotate, c.project.engines, root,
-                              gpus_per_task=gpus_per_task(c) if runner else 0.0)
+                              gpus_per_task=gpus_per_task(c) if runner else 0.0, lock=lock)
             order = "".join(f"{note}; " for note in annotator_stages(c.annotate)[1])
             summary.stages["annotate"] = order + "; ".join(
                 f"{name}: {t.votes_added} votes on {t.solutions} solutions ({t.unparsed} unparsed, "
@@ -255,7 +263,7 @@ def _run_stages(c: Configs) -> RunSummary:
         summary.stages["reconcile"] = _timed(reconcile_stage, c)(c.reconcile, root)
     if "review" in todo:
         enabled, why = review_enabled(c.run)
-        summary.stages["review"] = (_timed(review_stage, c)(c.project.review, root)
+        summary.stages["review"] = (_timed(review_stage, c)(c.project.review.push, root)
                                     if enabled else why)
     if "export" in todo:
         summary.stages["export"], summary.outputs["export"], _ = _timed(

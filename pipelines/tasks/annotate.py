@@ -32,7 +32,7 @@ class AnnotateConfig(BaseModel):
     annotators: list[str] = Field(
         default_factory=lambda: ["mc-binary"],
         description=f"annotators to run, comma-separated: {', '.join(REGISTRY)}")
-    settings: dict[str, dict[str, Any]] = Field(
+    settings: dict[str, Any] = Field(
         default_factory=dict, description="per-annotator config, e.g. {mc-binary: {k: 8}}")
     batch_solutions: int = Field(8, ge=1, description="solutions per annotation task")
     limit: int | None = Field(None, ge=1, description="label at most this many solutions")
@@ -58,15 +58,17 @@ class AnnotateConfig(BaseModel):
 
     @model_validator(mode="after")
     def _settings_typed(self) -> "AnnotateConfig":
-        """Every annotator's settings checked against its config model now, before any engine
-        is built (a typo in ``settings.mc-binary`` fails at load, naming the key)."""
-        for name, settings in self.settings.items():
-            validate_settings(name, settings)
+        """Every annotator's settings become its typed config now, once, before any engine is
+        built (a typo in ``settings.mc-binary`` fails at load, naming the key); settings typed
+        before are kept as they are."""
+        self.settings = {name: values if isinstance(values, BaseModel)
+                         else validate_settings(name, values)
+                         for name, values in self.settings.items()}
         return self
 
     def typed_settings(self, name: str) -> BaseModel:
-        """Annotator ``name``'s settings as its typed config."""
-        return validate_settings(name, self.settings.get(name, {}))
+        """Annotator ``name``'s typed config (its defaults when the settings do not name it)."""
+        return self.settings.get(name) or validate_settings(name, {})
 
     def engines_used(self, name: str, engines: dict[str, EngineConfig]) -> dict[str, EngineConfig]:
         """The engine configs annotator ``name`` uses (its ``EngineRole`` fields), plus
@@ -101,13 +103,16 @@ class BatchResult:
 _ANNOTATORS: dict[str, Annotator] = {}
 
 
-def annotator_for(name: str, settings: dict[str, Any], engines: dict[str, EngineConfig]) -> Annotator:
-    """Build (once per process) annotator ``name`` over engines built from their configs."""
-    key = json.dumps([name, settings, {k: v.model_dump() for k, v in engines.items()}],
+def annotator_for(name: str, settings: BaseModel, engines: dict[str, EngineConfig]) -> Annotator:
+    """Build (once per process) annotator ``name`` from its typed config (``typed_settings``)
+    over engines built from their configs."""
+    values = settings.model_dump(mode="json")
+    key = json.dumps([name, values, {k: v.model_dump() for k, v in engines.items()}],
                      sort_keys=True, default=str)
     if key not in _ANNOTATORS:
         built = {role: build_engine(cfg) for role, cfg in engines.items()}
-        _ANNOTATORS[key] = build_annotator(name, settings, built)
+        # the registry's builders still take a mapping of settings: the one place it is dumped
+        _ANNOTATORS[key] = build_annotator(name, settings.model_dump(), built)
     return _ANNOTATORS[key]
 
 

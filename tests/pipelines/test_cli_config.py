@@ -7,9 +7,9 @@ import argparse
 import pytest
 
 from pipelines.tasks.annotate import AnnotateConfig
-from pipelines.config.flags import add_config_args, flags_for, load_config
+from pipelines.config.files import load_config
 from pipelines.tasks.generate import GenerateConfig
-from pipelines.config.project import add_common_args, load_project
+from pipelines.flags import add_common_args, add_config_args, flags_for, load_project
 from schemas import RecordError
 
 
@@ -41,9 +41,8 @@ def test_bad_value_names_the_config_and_field(tmp_path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("generate: {samples: 0}\n")
     args = parse(GenerateConfig, ["--config", str(cfg)])
-    project = load_project(args, "generate")
-    with pytest.raises(RecordError, match=r"generate, field 'samples'"):
-        load_config(GenerateConfig, project.generate, {}, "generate")
+    with pytest.raises(RecordError, match=r"bad.yaml: generate, field 'samples'"):
+        load_project(args, "generate")  # every section is typed when the file loads
 
 
 def test_unknown_engine_role_is_named() -> None:

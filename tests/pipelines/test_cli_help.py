@@ -10,7 +10,7 @@ import re
 import pytest
 
 from pipelines.cli import build_parser
-from pipelines.config.flags import Switch, legacy_switch_values
+from pipelines.flags import Switch, legacy_switch_values
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:

@@ -11,7 +11,7 @@ import pytest
 from annotators.registry import REGISTRY, engine_roles, validate_settings
 from pipelines import cli
 from pipelines.tasks.annotate import AnnotateConfig
-from pipelines.config.flags import load_config
+from pipelines.config.files import load_config
 from schemas import RecordError
 
 
@@ -133,8 +133,13 @@ def test_annotate_config_validates_settings_at_load() -> None:
     with pytest.raises(RecordError, match=r"annotate, field 'settings.judge.style'"):
         load_config(AnnotateConfig, {"settings": {"judge": {"style": "loud"}}}, {}, "annotate")
     config = load_config(AnnotateConfig, {"settings": {"judge": {"retries": 1}}}, {}, "annotate")
-    assert config.settings == {"judge": {"retries": 1}}  # kept as written (hashes unchanged)
-    assert config.typed_settings("judge").retries == 1
+    judge = config.settings["judge"]  # typed once, at load, and kept
+    assert judge.retries == 1 and config.typed_settings("judge") is judge
+    # what the builder gets (its dump) types to the same config: the votes' hashes are unchanged
+    from annotators.base import config_hash
+
+    assert config_hash(validate_settings("judge", judge.model_dump())) == \
+        config_hash(validate_settings("judge", {"retries": 1}))
 
 
 def test_value_errors_name_the_file_or_the_command_line(tmp_path, no_engines) -> None:

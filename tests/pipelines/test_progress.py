@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipelines.orchestration import progress
-from pipelines.commands.annotate import skipped_lines
+from pipelines.orchestration.runtime import progress
+from pipelines.tasks.annotate import skipped_lines
 from schemas import Solution, StepVote
 
 

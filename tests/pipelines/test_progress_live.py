@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from engines import activity
-from pipelines.orchestration import progress
+from pipelines.orchestration.runtime import progress
 
 
 class FakeTTY(io.StringIO):

@@ -15,7 +15,7 @@ import yaml
 from engines.base import GenerationRequest
 from engines.openai_server import start_server
 from engines.scripted import ScriptedEngine, request_text
-from pipelines.config.flags import PRESETS
+from pipelines.config.files import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import yaml
 
 from engines.scripted import replies
 from pipelines.cli import main
-from pipelines.config.flags import PRESETS
+from pipelines.config.files import PRESETS
 from schemas import RecordError
 from store.lake import Lake
 
@@ -23,7 +23,7 @@ SHIPPED = sorted(PRESETS.glob("*.yaml")) + sorted((REPO / "configs").glob("*.yam
 def test_shipped_configs_validate_every_section(path: Path) -> None:
     from annotators.registry import build_annotator
     from pipelines.flows.run import load_configs
-    from pipelines.orchestration.schedules import load_schedules
+    from pipelines.config.schedules import load_schedules
 
     c = load_configs(str(path))
     load_schedules(c.project.schedules)
@@ -164,7 +164,7 @@ def test_gpu_slot_is_held_while_engines_run_and_released(prefect_harness, policy
     from prefect.client.orchestration import get_client
 
     from pipelines.flows.run import run_pipeline
-    from pipelines.orchestration.schedules import ensure_limits
+    from pipelines.orchestration.deploy.schedules import ensure_limits
 
     asyncio.run(ensure_limits(None, 1, "gpu-test", 1))
     config = str(policy_config_file())

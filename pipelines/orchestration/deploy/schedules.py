@@ -1,13 +1,8 @@
-"""Scheduled deployments of the stepforge flows, from the config's ``schedules:`` section.
+"""Scheduled deployments of the stepforge flows, from the config's ``schedules:`` section
+(``pipelines/config/schedules.py``: which flow runs when).
 
-```yaml
-schedules:
-  annotate-nightly: {flow: run, cron: "0 2 * * *", stages: [ingest, generate, annotate, reconcile, review]}
-  review-pull: {flow: review-pull, cron: "*/15 * * * *"}
-```
-No section means ``DEFAULT_SCHEDULES`` (the two above and a weekly export); ``schedules: {}``
-means none. Deployments store the config file's path, not its content, so a scheduled run reads
-the file as it is when it starts. Every deployment has a concurrency limit (default 1, queued on
+Deployments store the config file's path, not its content, so a scheduled run reads the file as
+it is when it starts. Every deployment has a concurrency limit (default 1, queued on
 collision): a run never starts while the previous one of the same deployment is going. With a
 work pool, the pool's concurrency limit (default 1) bounds all of them together, so two runs
 never share one GPU; ``run.gpu_slot`` adds a Prefect global concurrency limit around the stages
@@ -19,58 +14,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from prefect import Flow
 
-from pipelines.config.run import Stage
+from pipelines.config.schedules import ScheduleSpec
+from pipelines.flows.review_pull import review_pull_flow
+from pipelines.flows.run import run_pipeline
+from pipelines.orchestration.deploy.schedule_runs import RunWatcher
 
-# Flows are loaded by module path, never from their file: Prefect puts a file's folder first on
-# sys.path, where a module named like a top-level package (flows/review.py once shadowed the
-# `review` package) broke every scheduled run. By module path a scheduled run imports the same
-# modules as `stepforge run`, whatever the working directory or the process that runs it.
-FLOWS = {
-    "run": "pipelines.flows.run.run_pipeline",
-    "review-pull": "pipelines.flows.review_pull.review_pull_flow",
-}
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class ScheduleSpec(BaseModel):
-    """One deployment: which flow, when, and (for ``run``) which stages."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    flow: Literal["run", "review-pull"] = Field("run", description="run | review-pull")
-    cron: str = Field(description="cron expression, e.g. '0 2 * * *'")
-    timezone: str = Field("UTC", description="time zone of the cron expression")
-    stages: list[Stage] | None = Field(None, description="stages of a `run` (default: the "
-                                       "config's run.stages)")
-    concurrency: int = Field(1, ge=1, description="runs of this deployment at once")
-    paused: bool = Field(False, description="register the schedule paused")
-    description: str = Field("", description="shown in the Prefect UI")
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, cron: str) -> str:
-        from prefect.client.schemas.schedules import CronSchedule
-
-        CronSchedule(cron=cron)  # raises a validation error naming the expression
-        return cron
+# The flow of each ``ScheduleSpec.flow``. Deployments name it by module path, never by file:
+# Prefect puts a file's folder first on sys.path, where a module named like a top-level package
+# (flows/review.py once shadowed the `review` package) broke every scheduled run. By module path
+# a scheduled run imports the same modules as `stepforge run`, whatever the working directory
+# or the process that runs it.
+FLOW_OBJECTS: dict[str, Flow] = {"run": run_pipeline, "review-pull": review_pull_flow}
 
 
-DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
-    "annotate-nightly": {
-        "flow": "run", "cron": "0 2 * * *",
-        "stages": ["ingest", "generate", "annotate", "reconcile", "review"],
-        "description": "ingest new problems, generate and annotate them, reconcile, push disputes"},
-    "review-pull": {
-        "flow": "review-pull", "cron": "*/15 * * * *",
-        "description": "pull reviewers' labels from Argilla and reconcile with them"},
-    "export-weekly": {
-        "flow": "run", "cron": "0 6 * * 1", "stages": ["reconcile", "export", "report"],
-        "description": "reconcile, export the PRM training set and write the report"},
-}
+def entrypoint(flow: Flow) -> str:
+    """A flow's module path (``pipelines.flows.run.run_pipeline``), what deployments store."""
+    return f"{flow.fn.__module__}.{flow.fn.__name__}"
+
+
+FLOWS = {name: entrypoint(flow) for name, flow in FLOW_OBJECTS.items()}
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -94,15 +61,6 @@ class Planned:
         schedule = CronSchedule(cron=self.spec.cron, timezone=self.spec.timezone)
         start = after or datetime.now(timezone.utc)
         return list(asyncio.run(schedule.get_dates(n=count, start=start)))
-
-
-def load_schedules(section: dict[str, Any] | None) -> dict[str, ScheduleSpec]:
-    """The schedules of a config section (None: the defaults); errors name the schedule."""
-    from pipelines.config.flags import load_config
-
-    section = DEFAULT_SCHEDULES if section is None else section
-    return {name: load_config(ScheduleSpec, dict(spec or {}), {}, f"schedules.{name}")
-            for name, spec in section.items()}
 
 
 def plan(specs: dict[str, ScheduleSpec], config: str | None, lake: str | None) -> list[Planned]:
@@ -136,12 +94,9 @@ def describe(planned: list[Planned], work_pool: str | None) -> str:
     return "\n".join(lines)
 
 
-def _flow_object(p: Planned) -> Any:
-    """The flow behind a deployment, imported from its entrypoint (``FLOWS``)."""
-    import importlib
-
-    module, name = p.entrypoint.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
+def _flow_object(p: Planned) -> Flow:
+    """The flow behind a deployment (``FLOW_OBJECTS``)."""
+    return FLOW_OBJECTS[p.spec.flow]
 
 
 def _deployment_options(p: Planned) -> dict[str, Any]:
@@ -162,8 +117,6 @@ def serve(planned: list[Planned]) -> None:
     Ctrl-C or SIGTERM); prints a line when each of their runs starts and ends."""
     from prefect import serve as prefect_serve
     from prefect.types.entrypoint import EntrypointType
-
-    from pipelines.orchestration.schedule_runs import RunWatcher
 
     deployments = [_flow_object(p).to_deployment(
         p.name, entrypoint_type=EntrypointType.MODULE_PATH, **_deployment_options(p))
@@ -207,8 +160,6 @@ async def ensure_limits(work_pool: str | None, pool_concurrency: int, gpu_slot: 
 def deploy(planned: list[Planned], work_pool: str) -> list[str]:
     """Register the deployments on ``work_pool`` (code loaded from this checkout by the
     pool's process workers); returns their ids."""
-    from prefect import Flow
-
     ids = []
     for p in planned:
         flow = Flow.from_source(source=str(REPO_ROOT), entrypoint=p.entrypoint)

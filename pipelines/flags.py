@@ -1,8 +1,10 @@
-"""Typed configs from YAML files and CLI flags, with one definition per option.
+"""CLI flags generated from the typed configs, with one definition per option (the argparse side
+of config loading; only the CLI and its commands import it, never a flow).
 
 ``add_config_args`` turns the fields of a pydantic model into ``--flag`` options (their help is
-the field's description), ``load_config`` merges a YAML file and the flags given on the command
-line (flags win), so the CLI is generated from the config and never copies it.
+the field's description), ``flags_for`` reads back the ones given, and ``load_project`` loads
+the config file with them (``pipelines.config.files.load_config``: flags win), so the CLI is
+generated from the config and never copies it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import argparse
 import json
 import sys
 import typing
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from schemas import RecordError
-
-M = TypeVar("M", bound=BaseModel)
+from engines.config import EngineConfig
+from pipelines.config.files import load_config
+from pipelines.config.project import DEFAULT_LAKE, ProjectConfig, read_project
+from store.lock import TIMEOUT_ENV, seconds
 
 
 def _scalar_type(annotation: Any) -> Any:
@@ -231,58 +233,43 @@ def flags_for(args: argparse.Namespace, model: type[BaseModel], prefix: str = ""
     return given
 
 
-PRESETS = Path(__file__).resolve().parent.parent / "presets"
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """--config, --lake and --engine-* flags (applied to the engine role the stage uses)."""
+    parser.add_argument("--config", help="YAML config file (sections per stage) or a bundled "
+                        "preset name (embedded)")
+    parser.add_argument("--lake", help=f"lake root (default: $STEPFORGE_LAKE or {DEFAULT_LAKE})")
+    add_config_args(parser, EngineConfig, prefix="engine")
+    add_switch(parser, "--quiet", "quiet", default=False,
+               help="no progress bars (they are also off when stderr is not a terminal or $CI is set)")
 
 
-def resolve_config(path: str | Path) -> Path:
-    """A config file path, or the name of a bundled preset (``embedded`` ->
-    ``pipelines/presets/embedded.yaml``) when no such file exists."""
-    path = Path(path)
-    if path.exists():
-        return path
-    preset = PRESETS / f"{path.name}.yaml"
-    if path.suffix == "" and len(path.parts) == 1 and preset.exists():
-        return preset
-    names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
-    raise FileNotFoundError(f"config file {path} does not exist (bundled presets: {names})")
+def load_project(args: argparse.Namespace, section: str | None = None,
+                 flags: dict[str, Any] | None = None) -> ProjectConfig:
+    """The project config from --config, every section typed once, ``flags`` (the values given
+    on the command line for ``section``) overriding the file's, --lake applied, and the
+    --engine-* flags applied to the engine role of ``section`` (its ``engine``)."""
+    project = read_project(getattr(args, "config", None),
+                           flags={section: flags} if section and flags else None)
+    if getattr(args, "lake", None):
+        project.lake = args.lake
+    engine_flags = flags_for(args, EngineConfig, prefix="engine")
+    if engine_flags:
+        role = getattr(getattr(project, section), "engine", "default") if section else "default"
+        base = project.engines.get(role, EngineConfig()).model_dump()
+        project.engines[role] = load_config(EngineConfig, base, engine_flags, f"engines.{role}")
+    return project
 
 
-def read_yaml(path: str | Path | None) -> dict[str, Any]:
-    """A YAML (or JSON) config file, or a bundled preset, as a dict; a missing or non-mapping
-    file is a clear error."""
-    if path is None:
-        return {}
-    path = resolve_config(path)
-    if path.is_dir():
-        raise RecordError(str(path), None, "is a folder; --config takes a YAML file")
+def _timeout_arg(text: str) -> float:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise RecordError(str(path), None, f"not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecordError(where, None, f"invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise RecordError(str(path), None, "a config file must hold a mapping at the top level")
-    return data
+        return seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def load_config(model: type[M], data: dict[str, Any], overrides: dict[str, Any], where: str,
-                file: str | None = None) -> M:
-    """Validate ``data`` updated with ``overrides``; errors name the config and the field, and
-    the ``file`` the section came from (or the command line when a flag gave the value)."""
-    merged = {**data, **overrides}
-    try:
-        return model.model_validate(merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = first.get("loc", ())
-        if file:
-            where = f"{'command line' if loc and loc[0] in overrides else file}: {where}"
-        inner = (first.get("ctx") or {}).get("error")
-        if isinstance(inner, RecordError):  # a validator that already named the field
-            raise RecordError(where, inner.field, inner.message) from None
-        field = ".".join(str(p) for p in loc) or None
-        raise RecordError(where, field, first.get("msg", str(exc))) from None
+def add_lock_timeout_arg(parser: argparse.ArgumentParser) -> None:
+    """The ``--lock-timeout`` flag of the commands that take the lake lock (store/lock.py)."""
+    parser.add_argument("--lock-timeout", type=_timeout_arg, default=None, metavar="SECONDS",
+                        help="wait this long for another annotate/reconcile/run on the same "
+                        f"lake to finish (default: ${TIMEOUT_ENV} or 0: exit at once with a "
+                        "message naming it)")

@@ -1,0 +1,1 @@
+"""Scheduled deployments of the flows: the flow table, registration, serving, run listing."""
