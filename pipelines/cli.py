@@ -16,7 +16,7 @@ from pydantic import ValidationError
 import pipelines.commands as commands
 from engines.preflight import NeedsUnmet
 from pipelines.flags import legacy_switch_values
-from pipelines.orchestration.runtime.stopping import STOPPABLE, stop_handlers
+from pipelines.runtime.stopping import STOPPABLE, stop_handlers
 from schemas import RecordError
 from schemas.errors import validation_line
 

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_engines(used)  # in seconds, before Prefect, a lock or a model
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.orchestration.runtime.progress import set_quiet
+    from pipelines.runtime.progress import set_quiet
     from store.lake import Lake
     from store.lock import lake_lock
 

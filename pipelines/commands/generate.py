@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.flows.generate import generate_flow  # Prefect import is slow: only when used
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
-    from pipelines.orchestration.runtime.progress import set_quiet
+    from pipelines.runtime.progress import set_quiet
 
     set_quiet(args.quiet)
     quiet_tracebacks(getattr(args, "verbose", False))

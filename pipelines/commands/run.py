@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipelines.commands._failure import USER_ERRORS, quiet_tracebacks, report_failure
     from pipelines.flows.run import run_loaded  # Prefect import is slow: only when needed
-    from pipelines.orchestration.runtime.progress import set_quiet
+    from pipelines.runtime.progress import set_quiet
     from report.run_summary import render
     from store.lake import Lake
     from store.lock import lake_lock

@@ -55,13 +55,13 @@ NO_SERVER = ("stepforge schedule --work-pool: PREFECT_API_URL is not set, and a 
 
 def run(args: argparse.Namespace) -> int:
     if args.runs is not None:
-        from pipelines.orchestration.deploy.schedule_runs import recent_runs
+        from pipelines.deploy.schedule_runs import recent_runs
 
         print("\n".join(recent_runs(args.runs)))
         return 0
     from pipelines.config.project import read_project
     from pipelines.config.schedules import load_schedules
-    from pipelines.orchestration.deploy.schedules import describe, plan
+    from pipelines.deploy.schedules import describe, plan
 
     project = read_project(args.config)
     specs = load_schedules(project.schedules)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.work_pool:
         print(NO_SERVER, file=sys.stderr)
         return 2
-    from pipelines.orchestration.deploy.prefect_server import local_server
+    from pipelines.deploy.prefect_server import local_server
 
     with terminate_raises(), local_server() as url:
         print(f"started a local Prefect server with its scheduler at {url} (UI "
@@ -118,7 +118,7 @@ def terminate_raises() -> Iterator[None]:
 
 
 def register_or_serve(args: argparse.Namespace, planned: list, gpu_slot: str | None) -> int:
-    from pipelines.orchestration.deploy.schedules import deploy, ensure_limits, serve
+    from pipelines.deploy.schedules import deploy, ensure_limits, serve
 
     asyncio.run(ensure_limits(args.work_pool, args.pool_concurrency, gpu_slot, 1))
     if args.work_pool:

@@ -153,7 +153,7 @@ def _owns_process() -> bool:
     may end the process, rather than a caller of ``main``."""
     import signal
 
-    from pipelines.orchestration.runtime import stopping
+    from pipelines.runtime import stopping
 
     return signal.getsignal(signal.SIGTERM) is getattr(stopping, "_on_signal", None)
 

@@ -1,5 +1,5 @@
 """The ``schedules:`` section of a config file: which flow runs when (``stepforge schedule``
-registers them; pipelines/orchestration/deploy/schedules.py).
+registers them; pipelines/deploy/schedules.py).
 
 ```yaml
 schedules:

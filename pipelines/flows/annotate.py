@@ -24,7 +24,7 @@ from pipelines.tasks.annotate import (
     label_batch, problems_for, require_claims, restrict_to_input, settled_ids,
 )
 from pipelines.tasks.generate import batches
-from pipelines.orchestration.runtime.progress import progress_bar
+from pipelines.runtime.progress import progress_bar
 from schemas import Solution
 from store.lake import Lake
 from store.lock import HeldLock, lake_lock

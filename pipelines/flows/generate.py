@@ -15,7 +15,7 @@ from prefect.cache_policies import NONE
 from engines.config import EngineConfig
 from engines.factory import build_engine
 from pipelines.tasks.generate import GenerateConfig, batches, generate_solutions
-from pipelines.orchestration.runtime.progress import progress_bar
+from pipelines.runtime.progress import progress_bar
 from schemas import Problem
 from store.lake import Lake
 from store.sql import literal

@@ -111,8 +111,7 @@ def annotator_for(name: str, settings: BaseModel, engines: dict[str, EngineConfi
                      sort_keys=True, default=str)
     if key not in _ANNOTATORS:
         built = {role: build_engine(cfg) for role, cfg in engines.items()}
-        # the registry's builders still take a mapping of settings: the one place it is dumped
-        _ANNOTATORS[key] = build_annotator(name, settings.model_dump(), built)
+        _ANNOTATORS[key] = build_annotator(name, settings, built)
     return _ANNOTATORS[key]
 
 

@@ -1,4 +1,4 @@
-"""The layers inside pipelines/ (the contract in .importlinter-pipelines, which import-linter
+"""The layers inside pipelines/ (the pipelines-layers contract of .importlinter, which import-linter
 checks too): no module imports a module of a higher layer, not even lazily inside a function."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ CONTRACT = "importlinter:contract:pipelines-layers"
 
 def layers() -> list[str]:
     parser = configparser.ConfigParser()
-    parser.read(REPO / ".importlinter-pipelines")
+    parser.read(REPO / ".importlinter")
     return parser[CONTRACT]["layers"].split()
 
 
@@ -50,7 +50,7 @@ def test_every_pipelines_module_is_in_a_layer() -> None:
     order = layers()
     loose = [module_name(p) for p in sorted((REPO / "pipelines").rglob("*.py"))
              if layer_of(module_name(p), order) is None and p.name != "__init__.py"]
-    assert not loose, f"modules in no layer of .importlinter-pipelines: {loose}"
+    assert not loose, f"modules in no layer of .importlinter's pipelines-layers contract: {loose}"
 
 
 def test_no_module_imports_a_higher_layer() -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipelines.orchestration.runtime import progress
+from pipelines.runtime import progress
 from pipelines.tasks.annotate import skipped_lines
 from schemas import Solution, StepVote
 

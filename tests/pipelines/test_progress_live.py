@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from engines import activity
-from pipelines.orchestration.runtime import progress
+from pipelines.runtime import progress
 
 
 class FakeTTY(io.StringIO):

@@ -164,7 +164,7 @@ def test_gpu_slot_is_held_while_engines_run_and_released(prefect_harness, policy
     from prefect.client.orchestration import get_client
 
     from pipelines.flows.run import run_pipeline
-    from pipelines.orchestration.deploy.schedules import ensure_limits
+    from pipelines.deploy.schedules import ensure_limits
 
     asyncio.run(ensure_limits(None, 1, "gpu-test", 1))
     config = str(policy_config_file())

@@ -10,7 +10,7 @@ import yaml
 
 from pipelines.cli import main
 from pipelines.config.schedules import DEFAULT_SCHEDULES, load_schedules
-from pipelines.orchestration.deploy.schedules import plan
+from pipelines.deploy.schedules import plan
 from schemas import RecordError
 
 
@@ -85,7 +85,7 @@ def test_work_pool_registration_sets_schedules_and_limits(prefect_harness, tmp_p
 def test_every_entrypoint_imports_the_flow_it_names() -> None:
     from pipelines.flows.review_pull import review_pull_flow
     from pipelines.flows.run import run_pipeline
-    from pipelines.orchestration.deploy.schedules import _flow_object
+    from pipelines.deploy.schedules import _flow_object
 
     planned = plan(load_schedules({"a": {"cron": "0 2 * * *"}, "b": {"flow": "review-pull", "cron": "0 3 * * *"}}),
                    None, None)
@@ -115,7 +115,7 @@ def test_entrypoints_load_as_prefect_loads_them_and_the_flows_imports_still_work
     import sys
     from pathlib import Path
 
-    from pipelines.orchestration.deploy.schedules import FLOWS
+    from pipelines.deploy.schedules import FLOWS
 
     repo = Path(__file__).resolve().parents[2]
     code = ("import json, sys\nfrom prefect.flows import load_flow_from_entrypoint\n"

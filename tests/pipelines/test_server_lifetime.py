@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_SLEEP = """
 import subprocess, sys, time
-from pipelines.orchestration.runtime.server_lifetime import die_with_parent
+from pipelines.runtime.server_lifetime import die_with_parent
 child = subprocess.Popen(die_with_parent(["/bin/sleep", "300"]))
 print(child.pid, flush=True)
 time.sleep(300)
@@ -80,7 +80,7 @@ def test_the_temporary_prefect_server_ends_when_the_main_process_is_killed() -> 
 
 
 def test_only_uvicorn_started_from_the_main_thread_is_wrapped() -> None:
-    from pipelines.orchestration.runtime import server_lifetime
+    from pipelines.runtime import server_lifetime
 
     uvicorn = [sys.executable, "-m", "uvicorn", "app"]
     assert server_lifetime._wraps(uvicorn) == (sys.platform == "linux")

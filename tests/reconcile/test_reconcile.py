@@ -116,6 +116,6 @@ def test_unknown_strategy_is_a_clear_error(capsys, lake):
     assert main(["reconcile", "--lake", str(lake.root), "--strategies", "consensus,vibes"]) == 2
     assert "unknown strategies ['vibes']" in capsys.readouterr().err
     with pytest.raises(RecordError, match="strategies"):
-        from pipelines.config.flags import load_config
+        from pipelines.config.files import load_config
 
         load_config(ReconcileConfig, {"strategies": ["nope"]}, {}, "reconcile")

@@ -21,7 +21,7 @@ from prefect import Flow
 from pipelines.config.schedules import ScheduleSpec
 from pipelines.flows.review_pull import review_pull_flow
 from pipelines.flows.run import run_pipeline
-from pipelines.orchestration.deploy.schedule_runs import RunWatcher
+from pipelines.deploy.schedule_runs import RunWatcher
 
 # The flow of each ``ScheduleSpec.flow``. Deployments name it by module path, never by file:
 # Prefect puts a file's folder first on sys.path, where a module named like a top-level package

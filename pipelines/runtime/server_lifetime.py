@@ -1,7 +1,7 @@
 """The temporary Prefect server dies with the command that started it.
 
 Prefect starts its ephemeral API server (``SubprocessASGIServer``: uvicorn in a child process)
-and stops it at exit or on a stop signal (``pipelines.orchestration.runtime.stopping``). A ``kill -9`` of only the
+and stops it at exit or on a stop signal (``pipelines.runtime.stopping``). A ``kill -9`` of only the
 command (what the OOM killer does) ran neither, and the server kept running, holding its port
 and database. Here the server's command is started through a two-line launcher that asks the
 kernel for a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGTERM)``, Linux), checks the
