@@ -2,6 +2,8 @@
 
 ``ReconcileConfig`` is the ``reconcile:`` section of a project (and the ``stepforge reconcile``
 flags); each strategy is a kind (``KINDS``) with its rule's settings, or a named variant of one.
+The consensus rule's MC and judge candidates default to the annotators registered with that role
+(``annotators.registry.role_members``), in rank order; a list in the config replaces them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from annotators.registry import role_members
+
 KINDS = ("consensus", "majority", "unanimous", "dawid-skene")
 
 
@@ -17,10 +21,10 @@ class ConsensusRule(BaseModel):
     """Qwen's consensus filter: MC and judge must agree on the first wrong step."""
 
     model_config = ConfigDict(extra="forbid")
-    mc: list[str] = Field(default_factory=lambda: ["mc-binary", "mc-verify", "mc-hard", "mc-soft"],
+    mc: list[str] = Field(default_factory=lambda: role_members("mc"),
                           description="annotators that may play the MC role, first that locates "
                           "the first error of a solution wins")
-    judge: list[str] = Field(default_factory=lambda: ["judge", "spark", "spare"],
+    judge: list[str] = Field(default_factory=lambda: role_members("judge"),
                              description="annotators that may play the judge role, in order")
     after_first_error: Literal["negative", "drop"] = Field(
         "negative", description="agreed solutions: steps after the first error are labelled 0 "
