@@ -28,8 +28,10 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reconcile.consensus import vote_matrix, weighted_vote  # noqa: E402
-from reconcile.dawid_skene import dawid_skene, fit  # noqa: E402
+from reconcile.dawid_skene import fit  # noqa: E402
+from tests.oracles.consensus import weighted_vote  # noqa: E402
+from tests.oracles.dawid_skene import dawid_skene  # noqa: E402
+from tests.oracles.vote_matrix import vote_matrix  # noqa: E402
 from schemas.tables import STEP_VOTES  # noqa: E402
 
 

@@ -111,7 +111,7 @@ def sim_table(rows: list[dict], args: argparse.Namespace) -> str:
 
 def located(votes) -> dict[str, int | None]:
     """Per solution: the first step labelled 0 (-1: none), None when a step up to it has no
-    label (skipped): consensus reads it so (reconcile.consensus.first_errors)."""
+    label (skipped): consensus reads it so (tests.oracles.consensus.first_errors)."""
     by_solution: dict[str, list] = {}
     for vote in sorted(votes, key=lambda v: v.step_index):
         by_solution.setdefault(vote.solution_id, []).append(vote.label)

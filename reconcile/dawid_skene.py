@@ -10,7 +10,9 @@ label: they act as observed truth and anchor the reliabilities. A Beta(``smoothi
 Steps with the same votes and clamp share a posterior, so EM runs over the distinct patterns
 weighted by their counts (``fit_patterns``): a few hundred rows whatever the lake size.
 Steps are treated as independent given the truth (the ordering inside a solution is not
-modelled).
+modelled). The reconcile fits on the pattern counts of the lake (``reconcile.decisions``), the
+report on its own vote patterns (``report.annotator_model``); the rule over a numpy vote matrix
+that the SQL is tested against is ``tests.oracles.dawid_skene``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
-from reconcile.consensus import (
-    AGREED, DISPUTED, MIN_SOURCES, SINGLE, Decision, HumanLabels, VoteMatrix, new_decision, review_priority,
-)
 
 _EPS = 1e-9
 
@@ -49,7 +47,7 @@ def pattern_codes(labels: np.ndarray, clamp: np.ndarray) -> np.ndarray:
     """One int64 per row naming its (votes, clamp) pattern: sum of (vote + 1) * 3^j, plus
     (clamp + 1) * 3^M. Rows with equal codes have equal posteriors, so EM runs on the distinct
     patterns (at most 3^(M+1), a few hundred) weighted by their counts, whatever the lake size.
-    ``reconcile_sql`` computes the same codes in SQL."""
+    ``reconcile.rules_sql`` computes the same codes in SQL."""
     n, k = labels.shape
     weights = 3 ** np.arange(k + 1, dtype=np.int64)
     return (labels.astype(np.int64) + 1) @ weights[:k] + (clamp.astype(np.int64) + 1) * weights[k]
@@ -116,35 +114,6 @@ def fit_weighted(labels: np.ndarray, clamp: np.ndarray, weights: np.ndarray, smo
     return DawidSkeneFit(posterior=post, sensitivity=sens, specificity=spec, prior=float(prior),
                          votes=(seen * w[:, None]).sum(axis=0).astype(np.int64),
                          iterations=iteration, converged=converged)
-
-
-def dawid_skene(m: VoteMatrix, strategy: str, annotators: Sequence[str] | None = None,
-                threshold: float = 0.9, human: HumanLabels | None = None,
-                smoothing: float = 1.0, max_iter: int = 200, tol: float = 1e-6) -> Decision:
-    """Label each step by its Dawid-Skene posterior: agreed when max(p, 1 - p) >= ``threshold``,
-    else disputed; a settled step with one labeled vote is ``single-source``. Reviewed steps
-    (``human``) are clamped during EM; the caller still applies ``apply_human`` to mark them.
-    Reliabilities go to ``annotator_details``."""
-    d = new_decision(strategy, m)
-    cols = m.columns(annotators)
-    sub = m.labels[:, cols]
-    clamp = human.label if human is not None else None
-    result = fit(sub, clamp, smoothing=smoothing, max_iter=max_iter, tol=tol)
-    names = [m.annotators[c] for c in cols]
-    has_vote = (sub >= 0).any(axis=1)
-    known = has_vote | (clamp >= 0) if clamp is not None else has_vote
-    p = np.where(known, result.posterior, np.nan)
-    settled = has_vote & (np.fmax(p, 1 - p) >= threshold)
-    d.probability = p
-    d.label = np.where(settled, (p >= 0.5).astype(np.int8), -1).astype(np.int8)
-    sources = (sub >= 0).sum(axis=1)
-    d.status = np.where(settled, np.where(sources >= MIN_SOURCES, AGREED, SINGLE),
-                        DISPUTED).astype(np.int8)
-    d.used[:, cols] = sub >= 0
-    d.emit = m.voted[:, cols].any(axis=1)
-    d.priority = review_priority(m, d)
-    d.annotator_details = fit_details(result, names)
-    return d
 
 
 def fit_details(result: DawidSkeneFit, names: Sequence[str]) -> dict[str, list]:

@@ -7,18 +7,19 @@ annotators sorted by name, like ``VoteMatrix`` columns) its counting vote's labe
 its status), score ``s{j}``, MC provenance ``p{j}`` (1 measured / 0 inferred / -1) and whether
 it voted at all ``t{j}``, plus the step's ``unparsed`` and ``skipped`` counts; ``lengths`` holds each
 solution's ``n_steps`` and ``human`` the reviewers' per-step ``hl`` / ``share`` / ``reviewers`` /
-``tie``. Each rule below is the SQL twin of its numpy reference in ``reconcile.consensus`` /
-``reconcile.dawid_skene`` (same decisions, same rows; tests/pipelines/test_reconcile_sql.py
-compares them on random lakes): ``decision_sql`` returns the per-step decision with columns
-``label, probability, status, emit, u{j}`` (vote used), ``prov`` (MC provenance code) and
-``pprob`` (the probability review priority is taken of), and the rule's detail columns.
+``tie``. These are the live consensus, majority, unanimous and Dawid-Skene rules; each is the
+SQL twin of its numpy oracle in ``tests.oracles.consensus`` / ``tests.oracles.dawid_skene`` (same
+decisions, same rows; tests/reconcile/test_reconcile_sql.py compares them on random lakes):
+``decision_sql`` returns the per-step decision with columns ``label, probability, status, emit,
+u{j}`` (vote used), ``prov`` (MC provenance code) and ``pprob`` (the probability review priority
+is taken of), and the rule's detail columns.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from reconcile.consensus import MIN_SOURCES
+from reconcile.statuses import MIN_SOURCES
 from store.sql import in_list, list_literal
 
 ITEMS_SQL = """
@@ -49,7 +50,7 @@ def _index(annotators: Sequence[str]) -> str:
 def items_sql(annotators: Sequence[str], source: str = "v") -> str:
     """The ``items`` table (see the module docstring) from the staged votes ``source``, any
     number of votes per (solution, step, annotator) of one run (older runs are removed before,
-    ``reconcile_lake.supersede``): the latest one counts, whatever its status. Each vote's
+    ``reconcile.items.supersede``): the latest one counts, whatever its status. Each vote's
     annotator becomes its column number ``j`` once, so the pivot compares integers."""
     parts = []
     for j in range(len(annotators)):

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import duckdb
 
-from reconcile import VOTE_COLUMNS, ReconcileConfig, review_filter, vote_condition, vote_filter
+from reconcile.config import ReconcileConfig
+from reconcile.inputs import VOTE_COLUMNS, review_filter, vote_condition, vote_filter
 from schemas.ids import stable_id
 from schemas.tables import REVIEWS, TABLES
 from store import catalog

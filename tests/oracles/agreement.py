@@ -14,7 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from reconcile.consensus import UNKNOWN, VoteMatrix, first_errors
+from reconcile.statuses import UNKNOWN
+from tests.oracles.consensus import first_errors
+from tests.oracles.vote_matrix import VoteMatrix
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """The in-memory numpy reconcile: the reference the set-based path is tested against.
 
 ``reconcile_arrays`` turns votes and reviews (Arrow tables) into one numpy ``VoteMatrix``, runs
-each strategy's rule from ``reconcile.consensus`` / ``reconcile.dawid_skene``, applies the
+each strategy's rule from ``tests.oracles.consensus`` / ``tests.oracles.dawid_skene``, applies the
 submitted reviews and assembles the Consensus rows; ``changed_rows`` keeps those that are new.
 ``reconcile`` runs the same decisions as DuckDB queries (``reconcile.lake``), in bounded
-memory; tests/pipelines/test_reconcile_sql.py compares the two on random lakes. This path holds
+memory; tests/reconcile/test_reconcile_sql.py compares the two on random lakes. This path holds
 every vote in memory: keep it for unit tests and small lakes.
 """
 
@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotators.base import config_hash
-from reconcile.consensus import (
-    SINGLE, SINGLE_SOURCE_REASONS, STATUS_NAMES, UNKNOWN, Decision, HumanLabels, VoteMatrix, apply_human,
-    first_error_consensus, human_labels, vote_matrix, weighted_vote,
+from reconcile.statuses import SINGLE, SINGLE_SOURCE_REASONS, STATUS_NAMES, UNKNOWN
+from tests.oracles.consensus import (
+    HumanLabels, apply_human, first_error_consensus, human_labels, weighted_vote,
 )
-from reconcile.dawid_skene import dawid_skene
+from tests.oracles.dawid_skene import dawid_skene
+from tests.oracles.vote_matrix import Decision, VoteMatrix, vote_matrix
 from annotators.mc.config import MODES as MC_MODES
 from reconcile import (
     PROVENANCE, VOTE_COLUMNS, ReconcileConfig, ReconcileSummary, StrategySummary, review_filter,

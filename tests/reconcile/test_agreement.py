@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.oracles.agreement import cohen_kappa, fleiss_kappa, matrix_fleiss, pairwise
-from reconcile.consensus import vote_matrix
+from tests.oracles.vote_matrix import vote_matrix
 from schemas import StepVote, to_arrow
 
 

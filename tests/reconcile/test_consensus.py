@@ -10,10 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from reconcile.consensus import (
-    AGREED, DISPUTED, HUMAN, UNKNOWN, apply_human, first_error_consensus, first_errors,
-    human_labels, vote_matrix, weighted_vote,
+from reconcile.statuses import AGREED, DISPUTED, HUMAN, UNKNOWN
+from tests.oracles.consensus import (
+    apply_human, first_error_consensus, first_errors, human_labels, weighted_vote,
 )
+from tests.oracles.vote_matrix import vote_matrix
 from schemas import Review, StepVote, to_arrow
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

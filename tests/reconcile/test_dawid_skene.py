@@ -8,8 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reconcile.consensus import AGREED, SINGLE, HumanLabels, vote_matrix
-from reconcile.dawid_skene import dawid_skene, fit
+from reconcile.dawid_skene import fit
+from reconcile.statuses import AGREED, SINGLE
+from tests.oracles.consensus import HumanLabels
+from tests.oracles.dawid_skene import dawid_skene
+from tests.oracles.vote_matrix import vote_matrix
 
 
 def simulate(n: int, sens, spec, prior: float = 0.6, seed: int = 0):

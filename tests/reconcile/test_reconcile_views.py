@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.oracles.agreement import pairwise
-from reconcile.consensus import UNKNOWN, first_errors, vote_matrix
+from reconcile.statuses import UNKNOWN
+from tests.oracles.consensus import first_errors
+from tests.oracles.vote_matrix import vote_matrix
 from reconcile import VOTE_COLUMNS
 from schemas import Solution, StepVote
 from store.analytics import pivot_sql

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from tests.oracles.agreement import matrix_fleiss
-from reconcile.consensus import human_labels, review_steps, vote_matrix
+from reconcile.reviews import review_steps
+from tests.oracles.consensus import human_labels
+from tests.oracles.vote_matrix import vote_matrix
 from reconcile.dawid_skene import fit
 from report.calibration import calibration, reliability, review_gold
 from reconcile import VOTE_COLUMNS
