@@ -6,7 +6,7 @@ annotator's counting vote (1, 0 or none) and the reviewers' label (1, 0 or none)
 the steps by pattern (each pattern a base-3 code per group of annotators), so Python receives at
 most a few hundred rows however many votes the lake holds, and EM runs on them with the
 pattern counts as weights: the same updates as ``reconcile.dawid_skene.fit`` on the full
-matrix, summed in another order (equal within 1e-9; tests/pipelines/test_report_model.py).
+matrix, summed in another order (equal within 1e-9; tests/report/test_report_model.py).
 """
 
 from __future__ import annotations
