@@ -1,7 +1,7 @@
 """Per-step human labels from submitted reviews, in SQL (as ``reconcile.reviews.review_steps``
-and the oracle ``tests.oracles.consensus.human_labels`` walk them in Python): a review's ``step_labels`` when given, else 1 before
-its ``first_error`` and 0 at it, steps after it 0 (``negative``) or unknown (``unknown``); per
-step the reviewers' majority, NULL on a tie."""
+and the oracle ``tests.oracles.consensus.human_labels`` walk them in Python): a review's
+``step_labels`` when given, else 1 before its ``first_error`` and 0 at it, steps after it 0
+(``negative``) or unknown (``unknown``); per step the reviewers' majority, NULL on a tie."""
 
 from __future__ import annotations
 
