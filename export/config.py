@@ -34,8 +34,8 @@ class ExportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # The annotation and description are rewritten by ``register_format`` (``_list_formats``);
-    # the value is checked against the registry by ``_registered``.
+    # The value is checked against the registry by ``_registered``; the JSON schema (and so the
+    # CLI's choices and help, pipelines/flags.py) lists the registered formats (``_format_schema``).
     format: str = Field("trl", description="export format", json_schema_extra=_format_schema)
     strategy: str = Field("consensus", description="consensus strategy whose labels are exported")
     statuses: list[Literal["agreed", "human"]] = Field(
@@ -109,14 +109,12 @@ def register_format(cls: type[ExportFormat]) -> type[ExportFormat]:
         raise ValueError(f"export format {cls.name!r} is already registered ({held.__module__}."
                          f"{held.__qualname__})")
     _FORMATS[cls.name] = cls
-    _list_formats()
     return cls
 
 
 def unregister_format(name: str) -> None:
     """Forget the format ``name`` (a test's own, when it is done)."""
     _FORMATS.pop(name, None)
-    _list_formats()
 
 
 def format_names() -> tuple[str, ...]:
@@ -136,14 +134,4 @@ def format_class(name: str) -> type[ExportFormat]:
 def format_of(config: ExportConfig) -> ExportFormat:
     """The configured format, built with the options."""
     return format_class(config.format)(config)
-
-
-def _list_formats() -> None:
-    """Let the ``format`` field list the registered formats: the CLI
-    (``pipelines.config.flags.add_config_args``) takes a flag's choices from a ``Literal``
-    annotation and its help from the description (validation does not read either)."""
-    field = ExportConfig.model_fields["format"]
-    names = tuple(_FORMATS)
-    field.annotation = Literal[names] if names else str  # type: ignore[assignment,valid-type]
-    field.description = _described()
 

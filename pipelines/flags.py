@@ -106,9 +106,30 @@ def _metavar(name: str, kind: Any) -> str:
     return name.upper()
 
 
+def _schema_extra(field: Any) -> dict[str, Any]:
+    """What a field adds to its JSON schema (``json_schema_extra``, a mapping or a callable
+    filling one): a field whose values are known only at run time (the registered export
+    formats) gives its ``enum`` and ``description`` there."""
+    extra = field.json_schema_extra
+    if callable(extra):
+        schema: dict[str, Any] = {}
+        extra(schema)
+        return schema
+    return dict(extra or {})
+
+
+def _choices(field: Any) -> list[Any] | None:
+    """A flag's choices: a ``Literal``'s values, else the ``enum`` its schema extra gives."""
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return list(typing.get_args(field.annotation))
+    enum = _schema_extra(field).get("enum")
+    return list(enum) if enum else None
+
+
 def _help(field: Any) -> str:
-    """The field's description with its default appended once (unless it already names one)."""
-    text = (field.description or "").strip()
+    """The field's description (its schema extra's, when it gives one) with its default
+    appended once (unless it already names one)."""
+    text = (_schema_extra(field).get("description") or field.description or "").strip()
     shown = _shown_default(field)
     if shown is None or "default" in text.lower():
         return text or " "
@@ -180,9 +201,7 @@ def add_config_args(parser: argparse.ArgumentParser, model: type[BaseModel], pre
         if kind is bool:
             add_switch(parser, flag, dest, _help(field))
             continue
-        choices = None
-        if typing.get_origin(field.annotation) is typing.Literal:
-            choices = list(typing.get_args(field.annotation))
+        choices = _choices(field)
         parser.add_argument(flag, dest=dest, type=kind, choices=choices,
                             default=argparse.SUPPRESS, metavar=None if choices else _metavar(name, kind),
                             help=_help(field))
