@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # the configs loaded above and the lock taken here are the run's: nothing loads or
         # locks twice
-        with lake_lock(Lake(configs.project.lake), "run", args.lock_timeout) as lock:
+        with lake_lock(Lake(configs.lake), "run", args.lock_timeout) as lock:
             summary = run_loaded(configs, lock)
     except USER_ERRORS:
         raise

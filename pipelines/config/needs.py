@@ -77,9 +77,9 @@ def input_problem(path: str) -> str | None:
 
 
 def run_needs(configs: Any) -> list[Callable[[], str | None]]:
-    """Checks for what ``stepforge run`` with ``configs`` (pipelines.config.run_stages.Configs) needs,
+    """Checks for what ``stepforge run`` with ``configs`` (the loaded ProjectConfig) needs,
     only for its stages: one callable per need, returning a line when unmet."""
-    stages, project = configs.run.stages, configs.project
+    stages = configs.run.stages
     checks: list[Callable[[], str | None]] = []
     if "ingest" in stages:
         for i, spec in enumerate(configs.run.inputs):
@@ -88,10 +88,10 @@ def run_needs(configs: Any) -> list[Callable[[], str | None]]:
                 checks.append(lambda i=i, path=path: _named(f"run.inputs[{i}]", input_problem(path)))
     engines: dict[str, EngineConfig] = {}
     if "generate" in stages:
-        engines[configs.generate.engine] = project.engine(configs.generate.engine)
+        engines[configs.generate.engine] = configs.engine(configs.generate.engine)
     if "annotate" in stages:
         for name in configs.annotate.annotators:
-            engines |= configs.annotate.engines_used(name, project.engines)
+            engines |= configs.annotate.engines_used(name, configs.engines)
     checks += [lambda role=role, config=config: engine_problem(role, config)
                for role, config in engines.items()]
     if "annotate" in stages and configs.run.task_runner == "ray":

@@ -23,8 +23,9 @@ from prefect.cache_policies import NONE
 from engines.config import EngineConfig
 from ingest.records import IngestConfig, ingest
 from pipelines.config.needs import check_needs, run_needs
+from pipelines.config.project import ProjectConfig
 from pipelines.config.run import InputSpec, RunConfig
-from pipelines.config.run_stages import Configs, load_configs
+from pipelines.config.run_stages import load_configs
 from pipelines.config.sections import ExportSection
 from pipelines.flows.annotate import annotate_flow
 from pipelines.flows.generate import generate_flow
@@ -166,14 +167,14 @@ def needs_gpu(engines: dict[str, EngineConfig]) -> bool:
     return any(e.backend == "vllm" or e.device.startswith("cuda") for e in engines.values())
 
 
-def gpus_per_task(c: Configs) -> float:
+def gpus_per_task(c: ProjectConfig) -> float:
     """GPUs one Ray annotation task reserves: the configured value, else 1 when any
     annotator's engine runs on a GPU (one engine pinned per GPU), else 0."""
     if c.run.gpus_per_task is not None:
         return c.run.gpus_per_task
     used = {}
     for name in c.annotate.annotators:
-        used |= c.annotate.engines_used(name, c.project.engines)
+        used |= c.annotate.engines_used(name, c.engines)
     return 1.0 if needs_gpu(used) else 0.0
 
 
@@ -189,7 +190,7 @@ def gpu_slot(name: str | None) -> Iterator[None]:
         yield
 
 
-def task_runner_for(c: Configs) -> Any:
+def task_runner_for(c: ProjectConfig) -> Any:
     """The annotate flow's task runner: its own thread pool, or prefect-ray's RayTaskRunner."""
     if c.run.task_runner != "ray":
         return None
@@ -201,7 +202,7 @@ def task_runner_for(c: Configs) -> Any:
     return RayTaskRunner(address=c.run.ray_address)
 
 
-def _timed(fn: Any, c: Configs) -> Any:
+def _timed(fn: Any, c: ProjectConfig) -> Any:
     return fn.with_options(retries=c.run.retries, timeout_seconds=c.run.stage_timeout)
 
 
@@ -214,12 +215,12 @@ def run_pipeline(config: str | None = None, lake: str | None = None,
     The entry point of scheduled runs: it loads the config and takes the lake lock itself."""
     c = load_configs(config, lake, overrides)
     check_needs(run_needs(c))  # a scheduled run too fails in one line on an unmet need
-    with lake_lock(Lake(c.project.lake), "run") as lock:  # one writer per lake
+    with lake_lock(Lake(c.lake), "run") as lock:  # one writer per lake
         return _run_stages(c, lock)
 
 
 @flow(name="stepforge-run", log_prints=True, validate_parameters=False)
-def run_loaded(configs: Configs, lock: HeldLock) -> RunSummary:
+def run_loaded(configs: ProjectConfig, lock: HeldLock) -> RunSummary:
     """``run_pipeline`` for a caller that loaded the configs and holds the lake lock (the
     ``stepforge run`` command): nothing is loaded or locked a second time."""
     if not lock.held():
@@ -227,9 +228,9 @@ def run_loaded(configs: Configs, lock: HeldLock) -> RunSummary:
     return _run_stages(configs, lock)
 
 
-def _run_stages(c: Configs, lock: HeldLock) -> RunSummary:
+def _run_stages(c: ProjectConfig, lock: HeldLock) -> RunSummary:
     logger = get_run_logger()
-    root = Lake(c.project.lake).uri
+    root = Lake(c.lake).uri
     summary = RunSummary(lake=root)
     todo = c.run.stages
     judged = c.export.select  # the labels label health judges (summary and report alike)
@@ -239,7 +240,7 @@ def _run_stages(c: Configs, lock: HeldLock) -> RunSummary:
         summary.stages["ingest"] = "; ".join(_timed(ingest_stage, c)(c.run.inputs, root))
     with gpu_slot(c.run.gpu_slot):
         if "generate" in todo:
-            engine = c.project.engine(c.generate.engine)
+            engine = c.engine(c.generate.engine)
             g = generate_flow.with_options(timeout_seconds=c.run.stage_timeout)(
                 c.generate, engine, root)
             summary.stages["generate"] = (
@@ -250,7 +251,7 @@ def _run_stages(c: Configs, lock: HeldLock) -> RunSummary:
             annotate = annotate_flow.with_options(timeout_seconds=c.run.stage_timeout,
                                                   **({"task_runner": runner} if runner else {}))
             since = datetime.now(timezone.utc)
-            totals = annotate(c.annotate, c.project.engines, root,
+            totals = annotate(c.annotate, c.engines, root,
                               gpus_per_task=gpus_per_task(c) if runner else 0.0, lock=lock)
             order = "".join(f"{note}; " for note in annotator_stages(c.annotate)[1])
             summary.stages["annotate"] = order + "; ".join(
@@ -263,7 +264,7 @@ def _run_stages(c: Configs, lock: HeldLock) -> RunSummary:
         summary.stages["reconcile"] = _timed(reconcile_stage, c)(c.reconcile, root)
     if "review" in todo:
         enabled, why = review_enabled(c.run)
-        summary.stages["review"] = (_timed(review_stage, c)(c.project.review.push, root)
+        summary.stages["review"] = (_timed(review_stage, c)(c.review.push, root)
                                     if enabled else why)
     if "export" in todo:
         summary.stages["export"], summary.outputs["export"], _ = _timed(

@@ -26,8 +26,8 @@ def test_shipped_configs_validate_every_section(path: Path) -> None:
     from pipelines.config.schedules import load_schedules
 
     c = load_configs(str(path))
-    load_schedules(c.project.schedules)
-    engines = {role: replies("x") for role in c.project.engines}
+    load_schedules(c.schedules)
+    engines = {role: replies("x") for role in c.engines}
     for name in c.annotate.annotators:
         build_annotator(name, c.annotate.settings.get(name, {}), engines)
     for spec in c.run.inputs:
